@@ -1,0 +1,1 @@
+"""Channels (console now; Telegram and WeChat later), the CLI and the composition root."""

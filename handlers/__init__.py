@@ -1,0 +1,1 @@
+"""Conversations: router, dialog engine, flows, message catalogs. Never imports a chat platform."""

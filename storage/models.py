@@ -1,0 +1,223 @@
+"""SQLModel tables: the organisation, the household ledger, visits, chat identities, dialogs and the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite has no time zones and PostgreSQL's are not needed."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def timestamp(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+# --- the organisation -------------------------------------------------------------------------------------
+
+
+class Station(SQLModel, table=True):
+    """A representatives' work station (党代表工作站) at a community, village, school, hospital or enterprise."""
+
+    __tablename__ = "station"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    kind: str = Field(default="community", max_length=20)
+    address: str = Field(default="", max_length=200)
+
+
+class Area(SQLModel, table=True):
+    """A responsibility area (责任区) belonging to one work station."""
+
+    __tablename__ = "area"
+    __table_args__ = (sa.UniqueConstraint("station_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    station_id: int = Field(foreign_key="station.id", index=True)
+
+
+class RepGroup(SQLModel, table=True):
+    """A representative group (代表小组): one leader, one or two liaison officers, the members."""
+
+    __tablename__ = "rep_group"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+
+
+class Representative(SQLModel, table=True):
+    """A district or township party representative; `code` is the stable roster key (D001, T042)."""
+
+    __tablename__ = "representative"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True)
+    name: str = Field(max_length=50)
+    level: str = Field(max_length=10)  # district | township
+    group_id: int | None = Field(default=None, foreign_key="rep_group.id", index=True)
+    group_role: str = Field(default="member", max_length=10)  # member | leader | liaison
+    station_id: int | None = Field(default=None, foreign_key="station.id", index=True)
+    phone: str = Field(default="", max_length=20)
+    unit: str = Field(default="", max_length=100)
+    active: bool = True
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class RepArea(SQLModel, table=True):
+    """Which responsibility areas a representative serves."""
+
+    __tablename__ = "rep_area"
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True)
+    area_id: int = Field(foreign_key="area.id", primary_key=True, index=True)
+
+
+class Staff(SQLModel, table=True):
+    """A person of the liaison office, a leader, or a department handler."""
+
+    __tablename__ = "staff"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True)
+    name: str = Field(max_length=50)
+    role: str = Field(max_length=12)  # liaison | leader | department
+    unit: str = Field(default="", max_length=100)
+
+
+# --- the household ledger ---------------------------------------------------------------------------------
+
+
+class Household(SQLModel, table=True):
+    """One household of the ledger (群众家庭信息台帐)."""
+
+    __tablename__ = "household"
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: int = Field(foreign_key="area.id", index=True)
+    address: str = Field(max_length=200, index=True)
+    head_name: str = Field(max_length=50, index=True)
+    phone: str = Field(default="", max_length=20)
+    party_member: bool = False  # the head of household is a party member; the programme weighs non-party ones
+    created_at: datetime = timestamp(default_factory=utcnow)
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class HouseholdCategory(SQLModel, table=True):
+    """A focus group or must-visit category a household belongs to (codes from config.toml)."""
+
+    __tablename__ = "household_category"
+    household_id: int = Field(foreign_key="household.id", primary_key=True)
+    code: str = Field(max_length=32, primary_key=True, index=True)
+
+
+# --- visits -----------------------------------------------------------------------------------------------
+
+
+class Visit(SQLModel, table=True):
+    """A contact with a household: who, when, how, and what was heard."""
+
+    __tablename__ = "visit"
+    __table_args__ = (sa.Index("ix_visit_rep_date", "representative_id", "visited_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id")
+    household_id: int = Field(foreign_key="household.id", index=True)
+    visited_on: date = Field(index=True)
+    mode: str = Field(max_length=32)
+    round: str = Field(default="routine", max_length=16)  # routine | centralized round id such as 2026-H2
+    collective: bool = False
+    notes: str = Field(default="", sa_type=sa.Text)
+    latitude: float | None = None
+    longitude: float | None = None
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+class VisitCompanion(SQLModel, table=True):
+    """A representative who took part in a collective visit besides the one who logged it."""
+
+    __tablename__ = "visit_companion"
+    visit_id: int = Field(foreign_key="visit.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+
+
+class VisitPhoto(SQLModel, table=True):
+    """A photo attached to a visit: the channel's file reference (downloaded later by the channel)."""
+
+    __tablename__ = "visit_photo"
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    file_ref: str = Field(max_length=300)
+
+
+# --- chat identities, invitations, dialogs ----------------------------------------------------------------
+
+
+class ChatIdentity(SQLModel, table=True):
+    """A person on a channel: (channel, external user id) -> role and the person behind it."""
+
+    __tablename__ = "chat_identity"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    role: str = Field(default="resident", max_length=12)  # resident | representative | liaison | leader | department
+    representative_id: int | None = Field(default=None, foreign_key="representative.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    language: str | None = Field(default=None, max_length=8)
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use code that binds a chat to a representative."""
+
+    __tablename__ = "invitation"
+    code: str = Field(primary_key=True, max_length=32)
+    representative_id: int = Field(foreign_key="representative.id", index=True)
+    created_at: datetime = timestamp(default_factory=utcnow)
+    expires_at: datetime = timestamp()
+    used_at: datetime | None = timestamp(default=None)
+    used_by: int | None = Field(default=None, foreign_key="chat_identity.id")
+
+
+class DialogState(SQLModel, table=True):
+    """Where a person is in a dialog; written at every step so any process can continue it."""
+
+    __tablename__ = "dialog_state"
+    channel: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(primary_key=True, max_length=64)
+    flow: str = Field(max_length=32)
+    step: str = Field(max_length=32)
+    draft: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    history: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    choices: list[list[str]] = Field(default_factory=list, sa_type=sa.JSON)  # [[data, label], ...] last shown
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who read or changed what. Details hold ids and field names, never the personal data itself."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = timestamp(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)  # identity:17, cli, roster-import
+    action: str = Field(max_length=40)
+    entity: str = Field(max_length=40)
+    entity_id: str = Field(default="", max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)

@@ -1,0 +1,188 @@
+"""The typed settings object: config.toml, overridden by LIANXIN_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from datetime import tzinfo
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from storage.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+
+
+class Label(BaseModel):
+    """A configured code with its label in each language."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def label(self, language: str) -> str:
+        return self.en if language == "en" else self.zh
+
+
+class VisitMode(Label):
+    in_home: bool = False
+
+
+class General(BaseModel):
+    time_zone: str = "Asia/Shanghai"
+    default_language: Language = "zh-CN"
+    dialog_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    invitation_days: int = Field(default=14, ge=1, le=365)
+    bot_username: str = Field(default="lianxin_demo_bot", pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError("must be an IANA time zone such as Asia/Shanghai") from error
+        return value
+
+
+class Quota(BaseModel):
+    households_per_year: int = Field(default=100, ge=1, le=10_000)
+    min_in_home_share: float = Field(default=0.3333, ge=0.0, le=1.0)
+    centralized_rounds_per_year: int = Field(default=2, ge=0, le=12)
+
+
+def _default_modes() -> list[VisitMode]:
+    return [
+        VisitMode(code="home", zh="入户", en="In-home", in_home=True),
+        VisitMode(code="forum", zh="座谈", en="Forum"),
+        VisitMode(code="receive", zh="接访", en="Reception"),
+        VisitMode(code="go_down", zh="下访", en="Outreach"),
+        VisitMode(code="appointment", zh="约访", en="By appointment"),
+        VisitMode(code="phone", zh="电话", en="Phone"),
+    ]
+
+
+class Visits(BaseModel):
+    max_note_length: int = Field(default=2000, ge=10, le=100_000)
+    search_results: int = Field(default=5, ge=1, le=9)
+    progress_suggestions: int = Field(default=10, ge=0, le=50)
+    modes: list[VisitMode] = Field(default_factory=_default_modes, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_in_home_mode(self) -> Visits:
+        if not any(mode.in_home for mode in self.modes):
+            raise ValueError("at least one visit mode must have in_home = true")
+        _unique_codes(self.modes)
+        return self
+
+    def mode(self, code: str) -> VisitMode | None:
+        return next((mode for mode in self.modes if mode.code == code), None)
+
+
+def _default_focus_groups() -> list[Label]:
+    return [
+        Label(code="model", zh="先进模范", en="Model worker"),
+        Label(code="youth", zh="青年", en="Youth"),
+        Label(code="hardship", zh="困难群体", en="Hardship"),
+        Label(code="four_olds", zh="四老", en="Four olds"),
+    ]
+
+
+def _default_must_visit() -> list[Label]:
+    return [
+        Label(code="party_center", zh="党员中心户", en="Party-member central household"),
+        Label(code="entrepreneur", zh="创业创新带头人", en="Entrepreneurship leader"),
+        Label(code="four_olds_member", zh="四老对象", en="Four-olds member"),
+        Label(code="repeat_petitioner", zh="重信重访群众", en="Repeat petitioner"),
+        Label(code="special_hardship", zh="特殊困难群众", en="Special hardship"),
+    ]
+
+
+class Households(BaseModel):
+    focus_groups: list[Label] = Field(default_factory=_default_focus_groups)
+    must_visit: list[Label] = Field(default_factory=_default_must_visit)
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> Households:
+        _unique_codes([*self.focus_groups, *self.must_visit])
+        return self
+
+    def categories(self) -> list[Label]:
+        """Focus groups then must-visit categories: every category a household can carry."""
+        return [*self.focus_groups, *self.must_visit]
+
+    def category(self, code: str) -> Label | None:
+        return next((label for label in self.categories() if label.code == code), None)
+
+
+def _unique_codes(labels: list[VisitMode] | list[Label]) -> None:
+    seen: set[str] = set()
+    for label in labels:
+        if label.code in seen:
+            raise ValueError(f"code {label.code!r} appears twice")
+        seen.add(label.code)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Secrets come only from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIANXIN_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    database_url: str | None = None
+    general: General = Field(default_factory=General)
+    quota: Quota = Field(default_factory=Quota)
+    visits: Visits = Field(default_factory=Visits)
+    households: Households = Field(default_factory=Households)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.general.time_zone)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read config.toml (or `path`, or $LIANXIN_CONFIG) once; raise ConfigError naming key, value and rule."""
+    config_path = path or Path(os.environ.get("LIANXIN_CONFIG", DEFAULT_CONFIG))
+    if not config_path.is_file():
+        raise ConfigError(f"configuration file not found: {config_path}")
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path)
+            return (init_settings, env_settings, toml)
+
+    try:
+        return Settings.model_validate(FileSettings().model_dump())
+    except ValidationError as error:
+        raise ConfigError(describe_invalid(config_path, error)) from None
+    except ValueError as error:  # malformed TOML
+        raise ConfigError(f"{config_path}: {error}") from None
+
+
+def describe_invalid(config_path: Path, error: ValidationError) -> str:
+    lines = [f"invalid configuration in {config_path} (or LIANXIN_* environment variables):"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        value = problem.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"  {key}{shown}: {problem['msg']}")
+    return "\n".join(lines)
