@@ -1,0 +1,303 @@
+"""The command line (Typer) and the composition root: settings, database, router and channels are built here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from bot.console import CHANNEL, ConsoleChannel
+from handlers.i18n import both, t
+from handlers.router import Router
+from storage import demo, exports, people, roster
+from storage.db import Database, sqlite_url
+from storage.errors import ConfigError, LianxinError
+from storage.models import utcnow
+from storage.roster import RosterInvalid
+from storage.settings import Settings, load_settings
+
+T = TypeVar("T")
+DEFAULT_DB = "lianxin.db"
+DEMO_DB = "lianxin-demo.db"
+
+app = typer.Typer(help=both("cli.group.app"), no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help=both("cli.group.db"), no_args_is_help=True)
+roster_app = typer.Typer(help=both("cli.group.roster"), no_args_is_help=True)
+export_app = typer.Typer(help=both("cli.group.export"), no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(roster_app, name="roster")
+app.add_typer(export_app, name="export")
+
+DbOption = Annotated[str | None, typer.Option("--db", help=both("cli.option.db"))]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help=both("cli.option.config"))]
+AsOption = Annotated[str, typer.Option("--as", help=both("cli.option.as"))]
+LangOption = Annotated[str | None, typer.Option("--lang", help=both("cli.option.lang"))]
+
+
+class Setup:
+    """What every command needs: the settings and the database, built once."""
+
+    def __init__(self, db: str | None, config: Path | None, default_db: str = DEFAULT_DB) -> None:
+        try:
+            self.settings: Settings = load_settings(config)
+        except ConfigError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(2) from None
+        self.language = self.settings.general.default_language
+        target = db or self.settings.database_url or default_db
+        self.database = Database(target if "://" in target else sqlite_url(target))
+
+    def say(self, key: str, **params: object) -> None:
+        typer.echo(t(self.language, key, **params))
+
+    def fail(self, key: str, exit_code: int = 1, **params: object) -> typer.Exit:
+        typer.echo(t(self.language, key, **params), err=True)
+        return typer.Exit(exit_code)
+
+    def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run one async job; expected problems become a clear message and a non-zero exit."""
+
+        async def wrapped() -> T:
+            try:
+                return await work()
+            finally:
+                await self.database.dispose()
+
+        try:
+            return asyncio.run(wrapped())
+        except RosterInvalid as invalid:
+            typer.echo(t(self.language, "roster.invalid_header", count=len(invalid.problems)), err=True)
+            for problem in invalid.problems:
+                typer.echo("  " + t(self.language, problem.key, **problem.message_params()), err=True)
+            raise typer.Exit(1) from None
+        except LianxinError as problem:
+            raise self.fail(problem.key, **problem.params) from None
+
+
+def parse_identity(spec: str) -> tuple[str, str]:
+    """`rep:D001`, `resident:anyone`, `leader:L01`, `liaison:O01`, `department:B01`."""
+    role, _, code = spec.partition(":")
+    role = {"rep": "representative"}.get(role.strip().lower(), role.strip().lower())
+    if role not in people.ROLES or (role != "resident" and not code.strip()):
+        raise typer.BadParameter(both("cli.bad_identity", spec=spec), param_hint="--as")
+    return role, code.strip() or "guest"
+
+
+async def open_console(setup: Setup, spec: str, language: str | None) -> ConsoleChannel:
+    role, code = parse_identity(spec)
+    user = f"{role}:{code}"
+    async with setup.database.transaction() as session:
+        identity = await people.identity_for(session, channel=CHANNEL, external_id=user)
+        await people.assume_role(session, identity=identity, role=role, code=code, actor="console")
+        if language:
+            await people.set_language(session, identity=identity, language=language)
+        chosen = identity.language or setup.language
+    return ConsoleChannel(Router(setup.database, setup.settings), user=user, language=chosen)
+
+
+async def converse(channel: ConsoleChannel) -> None:
+    if sys.stdin.isatty():
+        await channel.run_interactive()
+    else:
+        await channel.run_script(sys.stdin)
+
+
+def check_language(language: str | None) -> str | None:
+    if language is not None and language not in ("zh-CN", "en"):
+        raise typer.BadParameter(both("cli.bad_language", language=language), param_hint="--lang")
+    return language
+
+
+@app.command("demo", help=both("cli.demo.help"))
+def demo_command(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    seed: Annotated[int, typer.Option(help=both("cli.option.seed"))] = 2026,
+    as_: AsOption = "rep:D001",
+    lang: LangOption = None,
+) -> None:
+    check_language(lang)
+    setup = Setup(db or DEMO_DB, config)
+    parse_identity(as_)
+
+    async def work() -> None:
+        await setup.database.upgrade()
+        today = utcnow().astimezone(setup.settings.zone).date()
+        if not await _has_demo(setup.database):
+            setup.say("cli.demo.building")
+        summary = await demo.build_demo(setup.database, settings=setup.settings, seed=seed, today=today)
+        setup.say(
+            "cli.demo.ready" if summary.created else "cli.demo.reused",
+            representatives=summary.representatives,
+            households=summary.households,
+            visits=summary.visits,
+            groups=summary.groups,
+            stations=summary.stations,
+            areas=summary.areas,
+        )
+        db_hint = db or DEMO_DB
+        setup.say(
+            "cli.demo.switch",
+            db=db_hint,
+            rep=summary.demo_representative,
+            leader=summary.leader,
+            liaison=summary.liaison,
+            department=summary.department,
+        )
+        await converse(await open_console(setup, as_, lang))
+
+    setup.run(work)
+
+
+async def _has_demo(database: Database) -> bool:
+    async with database.transaction() as session:
+        return await demo.has_demo(session)
+
+
+@app.command(help=both("cli.chat.help"))
+def chat(as_: AsOption, db: DbOption = None, config: ConfigOption = None, lang: LangOption = None) -> None:
+    check_language(lang)
+    setup = Setup(db, config)
+    parse_identity(as_)
+
+    async def work() -> None:
+        await setup.database.upgrade()
+        await converse(await open_console(setup, as_, lang))
+
+    setup.run(work)
+
+
+@app.command(help=both("cli.run.help"))
+def run(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_: AsOption = "resident:guest",
+    lang: LangOption = None,
+) -> None:
+    check_language(lang)
+    setup = Setup(db, config)
+    parse_identity(as_)
+
+    async def work() -> None:
+        await setup.database.upgrade()
+        setup.say("cli.run.console_only")
+        await converse(await open_console(setup, as_, lang))
+
+    setup.run(work)
+
+
+@db_app.command("upgrade", help=both("cli.db.upgrade"))
+def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
+    setup = Setup(db, config)
+    setup.run(setup.database.upgrade)
+    setup.say("cli.db.upgraded")
+
+
+ExistingFile = Annotated[Path, typer.Argument(help=both("cli.option.file"), exists=True, dir_okay=False, readable=True)]
+OutputFile = Annotated[Path, typer.Argument(help=both("cli.option.out"), dir_okay=False)]
+
+
+def check_suffix(setup: Setup, path: Path) -> None:
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise setup.fail("cli.bad_suffix", 2, path=str(path))
+
+
+@roster_app.command("import", help=both("cli.roster.import"))
+def roster_import(file: ExistingFile, db: DbOption = None, config: ConfigOption = None) -> None:
+    setup = Setup(db, config)
+    check_suffix(setup, file)
+
+    async def work() -> roster.ImportResult:
+        rows = roster.read_roster(file)
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await roster.import_roster(session, rows=rows, actor="cli")
+
+    result = setup.run(work)
+    setup.say("roster.imported", created=result.created, updated=result.updated, unchanged=result.unchanged)
+
+
+@roster_app.command("export", help=both("cli.roster.export"))
+def roster_export(file: OutputFile, db: DbOption = None, config: ConfigOption = None) -> None:
+    setup = Setup(db, config)
+    check_suffix(setup, file)
+
+    async def work() -> int:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await roster.export_roster(session, path=file)
+
+    count = setup.run(work)
+    setup.say("roster.exported", count=count, path=str(file))
+
+
+@app.command(help=both("cli.invite.help"))
+def invite(
+    rep_id: Annotated[str, typer.Argument(metavar="REP_ID", help=both("cli.option.rep"))],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    setup = Setup(db, config)
+
+    async def work() -> people.IssuedInvitation:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await people.create_invitation(
+                session,
+                representative_code=rep_id,
+                now=utcnow(),
+                valid_for=timedelta(days=setup.settings.general.invitation_days),
+                actor="cli",
+            )
+
+    issued = setup.run(work)
+    link = f"https://t.me/{setup.settings.general.bot_username}?start={issued.code}"
+    expires = issued.expires_at.astimezone(setup.settings.zone).strftime("%Y-%m-%d %H:%M")
+    setup.say("cli.invite.issued", code=issued.code, rep=issued.representative_code, link=link, expires=expires)
+
+
+@export_app.command("visits", help=both("cli.export.visits"))
+def export_visits(
+    file: OutputFile,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    since: Annotated[str | None, typer.Option("--from", help=both("cli.option.from"))] = None,
+    until: Annotated[str | None, typer.Option("--to", help=both("cli.option.to"))] = None,
+) -> None:
+    setup = Setup(db, config)
+    check_suffix(setup, file)
+    today = utcnow().astimezone(setup.settings.zone).date()
+    start = _date_option(setup, since, "--from") or date(today.year, 1, 1)
+    end = _date_option(setup, until, "--to") or today
+    if start > end:
+        raise setup.fail("cli.bad_range", 2, start=start.isoformat(), end=end.isoformat())
+
+    async def work() -> int:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await exports.export_visits(
+                session, path=file, start=start, end=end, settings=setup.settings, actor="cli"
+            )
+
+    count = setup.run(work)
+    setup.say("cli.export.done", count=count, path=str(file), start=start.isoformat(), end=end.isoformat())
+
+
+def _date_option(setup: Setup, value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise setup.fail("cli.bad_date", 2, option=name, value=value) from None
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()

@@ -1,0 +1,122 @@
+"""The console channel: one person at a terminal, or a script of messages on standard input, one per line."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from handlers.events import Inbound, InputKind, Reply
+from handlers.i18n import t
+from handlers.router import Router
+
+CHANNEL = "console"
+
+
+class ConsoleChannel:
+    """Renders buttons as numbered options (the number or the label is the answer) and reads special commands
+    for what a phone would send: /photo PATH, /location LAT LON, /contact PHONE."""
+
+    def __init__(self, router: Router, *, user: str, language: str, output: TextIO = sys.stdout) -> None:
+        self.router = router
+        self.user = user
+        self.language = language
+        self.output = output
+        self._event_ids = itertools.count(1)
+
+    def to_inbound(self, line: str) -> Inbound | str:
+        """The inbound event for a typed line, or a console message explaining why it cannot be sent."""
+        head, _, rest = line.strip().partition(" ")
+        if head == "/photo":
+            path = Path(rest.strip()).expanduser()
+            if not rest.strip() or not path.is_file():
+                return t(self.language, "console.no_photo", path=rest.strip())
+            return self._event(kind="photo", photo=f"file:{path.resolve()}")
+        if head == "/location":
+            try:
+                latitude, longitude = (float(part) for part in rest.replace(",", " ").split())
+            except ValueError:
+                return t(self.language, "console.bad_location")
+            return self._event(kind="location", latitude=latitude, longitude=longitude)
+        if head == "/contact":
+            if not rest.strip():
+                return t(self.language, "console.bad_contact")
+            return self._event(kind="contact", phone=rest.strip())
+        return self._event(kind="text", text=line.rstrip("\n"))
+
+    def _event(
+        self,
+        *,
+        kind: InputKind,
+        text: str = "",
+        photo: str = "",
+        phone: str = "",
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> Inbound:
+        return Inbound(
+            channel=CHANNEL,
+            chat_id=self.user,
+            user_id=self.user,
+            event_id=f"console-{next(self._event_ids)}",
+            kind=kind,
+            text=text,
+            photo=photo,
+            phone=phone,
+            latitude=latitude,
+            longitude=longitude,
+        )
+
+    def render(self, reply: Reply) -> str:
+        lines = [reply.text]
+        lines += [f"  {number}. {button.label}" for number, button in enumerate(reply.buttons, start=1)]
+        if reply.ask is not None:
+            lines.append(t(self.language, f"console.ask_{reply.ask}"))
+        return "\n".join(lines)
+
+    async def send(self, line: str) -> list[Reply]:
+        inbound = self.to_inbound(line)
+        if isinstance(inbound, str):
+            return [Reply(inbound)]
+        replies = await self.router.handle(inbound)
+        # The person may have switched language (/lang); console hints follow them.
+        if replies and inbound.kind == "text" and line.strip().split(" ")[0] in ("/lang", "语言"):
+            self.language = await self._current_language()
+        return replies
+
+    async def _current_language(self) -> str:
+        from storage import people
+
+        async with self.router.db.transaction() as session:
+            identity = await people.identity_for(session, channel=CHANNEL, external_id=self.user)
+            return identity.language or self.language
+
+    def show(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            print(self.render(reply), file=self.output)
+            print(file=self.output)
+        self.output.flush()
+
+    async def run_script(self, lines: Iterable[str]) -> None:
+        """Scripted use: every message is echoed after "> " and followed by every reply."""
+        for line in lines:
+            if not line.strip():
+                continue
+            print(f"> {line.rstrip()}", file=self.output)
+            self.show(await self.send(line))
+
+    async def run_interactive(self) -> None:
+        print(t(self.language, "console.intro"), file=self.output)
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "> ")
+            except (EOFError, KeyboardInterrupt):
+                print(file=self.output)
+                return
+            if line.strip() in ("/quit", "/exit", "退出"):
+                return
+            if line.strip():
+                self.show(await self.send(line))

@@ -1,0 +1,218 @@
+"""The dialog engine: declared steps, state saved at every input, and the parts every flow shares.
+
+A flow is an ordered list of steps. The current step is always the first one that applies and is not yet
+answered, so pre-filled answers (a quick form) skip their steps, and editing from the confirmation screen is
+just forgetting one answer. The engine owns /cancel, /help, "back", time-outs, numbered choices, refusing input
+a step does not take, and saving the draft after every input.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.events import Ask, Button, Inbound, InputKind, Reply
+from handlers.i18n import t
+from handlers.inputs import comparable
+from storage import dialog_state
+from storage.errors import InvalidInput
+from storage.models import ChatIdentity, DialogState
+from storage.settings import Settings
+
+CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})
+HELP_WORDS = frozenset({"/help", "help", "帮助", "?", "？"})
+BACK_WORDS = frozenset({"/back", "back", "返回", "上一步"})
+
+
+class Outcome(enum.Enum):
+    STAY = "stay"  # show the (possibly changed) prompt of the same step again
+    NEXT = "next"  # the step is answered
+    FINISH = "finish"  # commit the flow
+    CANCEL = "cancel"
+
+
+@dataclass
+class Context:
+    """What a step may use while handling one input; draft changes are saved by the engine."""
+
+    session: AsyncSession
+    settings: Settings
+    identity: ChatIdentity
+    language: str
+    now: datetime
+    today: date
+    draft: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return f"identity:{self.identity.id}"
+
+    def t(self, key: str, **params: Any) -> str:
+        return t(self.language, key, **params)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    ask: Ask | None = None
+
+
+class Step(ABC):
+    """One question. `key` is the draft entry that marks it answered; `resets` are forgotten when it is edited."""
+
+    key: ClassVar[str]
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
+    resets: ClassVar[tuple[str, ...]] = ()
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return True
+
+    def done(self, draft: dict[str, Any]) -> bool:
+        return self.key in draft
+
+    def forget(self, draft: dict[str, Any]) -> None:
+        for key in (self.key, *self.resets):
+            draft.pop(key, None)
+
+    @abstractmethod
+    async def prompt(self, ctx: Context) -> Prompt: ...
+
+    @abstractmethod
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        """Take the input or raise InvalidInput with a message key; change the draft only for valid input."""
+
+
+class Flow(ABC):
+    name: ClassVar[str]
+    roles: ClassVar[frozenset[str]]
+    steps: ClassVar[tuple[Step, ...]]
+
+    @abstractmethod
+    async def initial_draft(self, ctx: Context, arguments: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def finish(self, ctx: Context) -> list[Reply]:
+        """Commit the record (with its audit rows) in the context's transaction and say what was saved."""
+
+    def step(self, key: str) -> Step:
+        return next(step for step in self.steps if step.key == key)
+
+    def current(self, draft: dict[str, Any]) -> Step | None:
+        return next((step for step in self.steps if step.applies(draft) and not step.done(draft)), None)
+
+
+class Engine:
+    """Runs flows for one person: starts them, feeds them input, and keeps their state in the database."""
+
+    def __init__(self, flows: list[Flow]) -> None:
+        self.flows = {flow.name: flow for flow in flows}
+
+    async def start(self, ctx: Context, state_key: tuple[str, str, str], flow_name: str, arguments: str) -> list[Reply]:
+        flow = self.flows[flow_name]
+        ctx.draft = await flow.initial_draft(ctx, arguments)
+        state = DialogState(channel=state_key[0], chat_id=state_key[1], user_id=state_key[2], flow=flow_name, step="")
+        return await self._advance(ctx, flow, state, [])
+
+    async def handle(self, ctx: Context, state: DialogState, inbound: Inbound, commands: frozenset[str]) -> list[Reply]:
+        flow = self.flows.get(state.flow)
+        if flow is None:  # a flow removed by an upgrade: forget it rather than fail forever
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.gone"))]
+        ctx.draft = dict(state.draft)
+        step = flow.current(ctx.draft)
+        if step is None:
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.gone"))]
+
+        word = inbound.text.strip().lower() if inbound.kind == "text" else ""
+        if word in CANCEL_WORDS:
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
+        if word in HELP_WORDS:
+            notes = [Reply(ctx.t(f"{flow.name}.help.{step.key}") + "\n\n" + ctx.t("dialog.help"))]
+            return notes + await self._show(ctx, flow, state, step)
+        if word in BACK_WORDS:
+            return await self._back(ctx, flow, state)
+
+        try:
+            inbound = self._as_choice(inbound, state, step)
+            if inbound.kind == "text" and inbound.text.strip().startswith("/"):
+                command = inbound.text.strip().split()[0].lower()
+                key = "dialog.busy" if command.lstrip("/") in commands else "dialog.unknown_command"
+                raise InvalidInput(key, command=command[:32], flow=ctx.t(f"flow.{flow.name}"))
+            if inbound.kind != "button" and inbound.kind not in step.accepts:
+                raise InvalidInput(
+                    "dialog.wrong_kind",
+                    got=ctx.t(f"kind.{inbound.kind}"),
+                    expected=ctx.t("dialog.or").join(ctx.t(f"kind.{kind}") for kind in sorted(step.accepts))
+                    or ctx.t("kind.button"),
+                )
+            outcome = await step.receive(ctx, inbound)
+            if outcome is Outcome.CANCEL:
+                await dialog_state.discard(ctx.session, state=state)
+                return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
+            if outcome is Outcome.FINISH:
+                replies = await flow.finish(ctx)
+                await dialog_state.discard(ctx.session, state=state)
+                return replies
+        except InvalidInput as problem:
+            return [Reply(ctx.t(problem.key, **problem.params))] + await self._show(ctx, flow, state, step)
+
+        if outcome is Outcome.NEXT and step.key not in state.history:
+            state.history = [*state.history, step.key]
+        return await self._advance(ctx, flow, state, [])
+
+    def _as_choice(self, inbound: Inbound, state: DialogState, step: Step) -> Inbound:
+        """A typed number or label picks from the choices shown last; a stale button is refused."""
+        choices = [(data, label) for data, label in state.choices]
+        if inbound.kind == "button":
+            if inbound.data not in {data for data, _ in choices}:
+                raise InvalidInput("dialog.stale_button")
+            return inbound
+        if inbound.kind != "text" or not choices:
+            return inbound
+        typed = inbound.text.strip()
+        if typed.isdigit() and typed.isascii():
+            number = int(typed)
+            if 1 <= number <= len(choices):
+                return replace(inbound, kind="button", data=choices[number - 1][0])
+            if "text" not in step.accepts:
+                raise InvalidInput("dialog.out_of_range", count=len(choices))
+        wanted = comparable(typed)
+        for data, label in choices:
+            if wanted and wanted == comparable(label):
+                return replace(inbound, kind="button", data=data)
+        return inbound
+
+    async def _back(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
+        if not state.history:
+            step = flow.current(ctx.draft)
+            assert step is not None
+            return [Reply(ctx.t("dialog.at_first_step"))] + await self._show(ctx, flow, state, step)
+        previous = flow.step(state.history[-1])
+        state.history = state.history[:-1]
+        previous.forget(ctx.draft)
+        return await self._advance(ctx, flow, state, [])
+
+    async def _advance(self, ctx: Context, flow: Flow, state: DialogState, notes: list[Reply]) -> list[Reply]:
+        step = flow.current(ctx.draft)
+        if step is None:  # every step answered: only possible for flows without a confirmation step
+            replies = await flow.finish(ctx)
+            await dialog_state.discard(ctx.session, state=state)
+            return notes + replies
+        return notes + await self._show(ctx, flow, state, step)
+
+    async def _show(self, ctx: Context, flow: Flow, state: DialogState, step: Step) -> list[Reply]:
+        prompt = await step.prompt(ctx)
+        state.step = step.key
+        state.draft = dict(ctx.draft)
+        state.choices = [[button.data, button.label] for button in prompt.buttons]
+        state.updated_at = ctx.now
+        await dialog_state.save(ctx.session, state=state)
+        return [Reply(prompt.text, prompt.buttons, prompt.ask)]

@@ -1,0 +1,42 @@
+"""The channel-neutral contract: what a channel hands in (Inbound) and what it must show (Reply)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+InputKind = Literal["text", "button", "photo", "location", "contact"]
+Ask = Literal["location", "contact"]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a person sent: text, a pressed button, a photo, a location or a shared contact."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    kind: InputKind
+    text: str = ""
+    data: str = ""  # the pressed button's data, such as visit:mode:home
+    photo: str = ""  # the channel's reference to the photo file
+    latitude: float | None = None
+    longitude: float | None = None
+    phone: str = ""  # a shared contact's phone number
+    event_id: str = ""  # the channel's id of this event, for idempotent handling
+    language: str | None = None  # the platform's language hint, used until the person chooses one
+
+
+@dataclass(frozen=True)
+class Button:
+    data: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to show. Channels without buttons render them as a numbered list; the number works as input."""
+
+    text: str
+    buttons: tuple[Button, ...] = field(default=())
+    ask: Ask | None = None  # ask the person to share their location or contact, where the channel can

@@ -1,0 +1,83 @@
+"""Reading what people type: text that says something, names, phone numbers, dates."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, timedelta
+
+from storage.errors import InvalidInput
+
+
+def has_words(text: str) -> bool:
+    """True when the text holds at least one letter or digit (emoji and punctuation alone say nothing)."""
+    return any(unicodedata.category(char)[0] in "LN" for char in text)
+
+
+def comparable(text: str) -> str:
+    """Letters and digits only, case-folded: "➕ 登记新住户" and "登记新住户" name the same option."""
+    return "".join(
+        char for char in unicodedata.normalize("NFKC", text) if unicodedata.category(char)[0] in "LN"
+    ).casefold()
+
+
+def text_answer(text: str, *, limit: int) -> str:
+    cleaned = text.strip()
+    if not cleaned:
+        raise InvalidInput("input.empty")
+    if len(cleaned) > limit:
+        raise InvalidInput("input.too_long", limit=limit, length=len(cleaned))
+    if not has_words(cleaned):
+        raise InvalidInput("input.no_words")
+    return cleaned
+
+
+def person_name(text: str) -> str:
+    name = text_answer(text, limit=20)
+    if any(char.isdigit() for char in name) or not all(char.isalpha() or char in "·• " for char in name):
+        raise InvalidInput("input.bad_name")
+    return name
+
+
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+LANDLINE = re.compile(r"^0\d{9,11}$|^\d{7,8}$")
+
+
+def phone_number(text: str) -> str:
+    digits = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", text))
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    if not (MOBILE.match(digits) or LANDLINE.match(digits)):
+        raise InvalidInput("input.bad_phone")
+    return digits
+
+
+RELATIVE_DAYS = {"今天": 0, "today": 0, "昨天": 1, "yesterday": 1, "前天": 2}
+DAY_FORMATS = (
+    re.compile(r"^(?P<year>\d{4})[-/.年](?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})日?$"),
+    re.compile(r"^(?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})日?$"),
+)
+
+
+def visit_day(text: str, *, today: date) -> date:
+    """今天 / 昨天 / 前天 / 2026-11-20 / 11-20 / 11月20日; never in the future, at most a year back."""
+    typed = unicodedata.normalize("NFKC", text).strip().lower()
+    if typed in RELATIVE_DAYS:
+        return today - timedelta(days=RELATIVE_DAYS[typed])
+    for pattern in DAY_FORMATS:
+        match = pattern.match(typed)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        try:
+            day = date(int(parts.get("year") or today.year), int(parts["month"]), int(parts["day"]))
+        except ValueError:
+            raise InvalidInput("input.bad_date") from None
+        if parts.get("year") is None and day > today:  # "12-30" typed in January means last December
+            day = day.replace(year=today.year - 1)
+        if day > today:
+            raise InvalidInput("visit.error.future_date")
+        if day < today - timedelta(days=366):
+            raise InvalidInput("input.date_too_old")
+        return day
+    raise InvalidInput("input.bad_date")

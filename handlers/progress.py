@@ -1,0 +1,71 @@
+"""A representative's progress on the "one hundred households" as text: quota, in-home share, rounds, pace."""
+
+from __future__ import annotations
+
+from handlers.dialogs import Context
+from storage.visits import Progress
+
+
+def progress_text(ctx: Context, progress: Progress, *, brief: bool = False) -> str:
+    """The full report for /progress; `brief` keeps the first lines, for the reply after saving a visit."""
+    t = ctx.t
+    lines = [t("progress.title", year=progress.year)]
+    lines.append(t("progress.households", count=progress.households, quota=progress.quota))
+    if progress.ahead_by >= 0:
+        lines.append(t("progress.pace_ahead", expected=progress.expected_by_now, ahead=progress.ahead_by))
+    else:
+        lines.append(t("progress.pace_behind", expected=progress.expected_by_now, behind=-progress.ahead_by))
+    share_ok = progress.in_home_share >= progress.min_in_home_share
+    lines.append(
+        t(
+            "progress.in_home_ok" if share_ok else "progress.in_home_low",
+            count=progress.in_home_households,
+            share=round(progress.in_home_share * 100),
+            minimum=round(progress.min_in_home_share * 100),
+        )
+    )
+    if brief:
+        return "\n".join(lines)
+
+    if progress.rounds_done:
+        marks = [
+            t("progress.round_done" if done else "progress.round_open", round=round_label(ctx, name))
+            for name, done in progress.rounds_done.items()
+        ]
+        lines.append(t("progress.rounds", rounds=t("list.separator").join(marks)))
+    if progress.missing_must_visit:
+        names = [
+            label.label(ctx.language)
+            for code in progress.missing_must_visit
+            if (label := ctx.settings.households.category(code)) is not None
+        ]
+        lines.append(t("progress.must_visit_missing", categories=t("list.separator").join(names)))
+    else:
+        lines.append(t("progress.must_visit_done"))
+    if progress.suggestions:
+        lines.append("")
+        lines.append(t("progress.suggestions", count=len(progress.suggestions)))
+        for number, household in enumerate(progress.suggestions, start=1):
+            categories = t("list.separator").join(
+                label.label(ctx.language)
+                for code in household.categories
+                if (label := ctx.settings.households.category(code)) is not None
+            )
+            lines.append(
+                t(
+                    "progress.suggestion",
+                    number=number,
+                    address=household.address,
+                    head=household.head,
+                    categories=categories,
+                )
+            )
+    return "\n".join(lines)
+
+
+def round_label(ctx: Context, round_code: str) -> str:
+    """2026-H2 -> 2026年下半年; 2026-P3 -> 2026年第3轮."""
+    year, _, part = round_code.partition("-")
+    if part.startswith("H"):
+        return ctx.t(f"visit.half.{part}", year=year)
+    return ctx.t("visit.period", year=year, number=part[1:])

@@ -1,0 +1,203 @@
+"""The router: who is writing, which dialog they are in, and which command or flow answers them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.dialogs import Context, Engine
+from handlers.events import Button, Inbound, Reply
+from handlers.i18n import t
+from handlers.progress import progress_text
+from handlers.visit import VisitFlow
+from storage import dialog_state, people, visits
+from storage.db import Database
+from storage.errors import LianxinError, NotAllowed
+from storage.models import ChatIdentity, utcnow
+from storage.settings import LANGUAGES, Settings
+
+log = logging.getLogger(__name__)
+
+COMMANDS = frozenset({"start", "help", "visit", "progress", "lang"})
+# Chinese words work like commands, so that nobody has to type a slash on a phone keyboard.
+WORDS = {
+    "走访": "visit",
+    "进度": "progress",
+    "帮助": "help",
+    "语言": "lang",
+    "开始": "start",
+    "visit": "visit",
+    "progress": "progress",
+}
+FLOW_COMMANDS = {"visit": "visit"}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    arguments: str
+
+
+def parse_command(text: str) -> Command | None:
+    """`/visit@bot 幸福路` and `走访 幸福路` both mean visit with arguments `幸福路`."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    head, _, rest = stripped.partition(" ")
+    if head.startswith("/"):
+        name = head[1:].split("@", 1)[0].lower()
+        return Command(name, rest.strip())
+    if head.lower() in WORDS:
+        return Command(WORDS[head.lower()], rest.strip())
+    return None
+
+
+def language_from_hint(hint: str | None) -> str | None:
+    if not hint:
+        return None
+    lowered = hint.lower()
+    if lowered.startswith("zh"):
+        return "zh-CN"
+    if lowered.startswith("en"):
+        return "en"
+    return None
+
+
+class Router:
+    """Turns one inbound event into replies, inside one transaction: all of its changes commit, or none."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.engine = Engine([VisitFlow()])
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        language = language_from_hint(inbound.language) or self.settings.general.default_language
+        try:
+            async with self.db.transaction() as session:
+                identity = await people.identity_for(
+                    session,
+                    channel=inbound.channel,
+                    external_id=inbound.user_id,
+                    language=language_from_hint(inbound.language),
+                )
+                language = identity.language or language
+                return await self._handle(session, identity, language, inbound)
+        except LianxinError as problem:
+            return [Reply(t(language, problem.key, **problem.params))]
+        except Exception:
+            # Logged with the traceback but without the message text: it may carry personal data.
+            log.exception("unexpected error handling a %s %s event %s", inbound.channel, inbound.kind, inbound.event_id)
+            return [Reply(t(language, "error.unexpected"))]
+
+    async def _handle(
+        self, session: AsyncSession, identity: ChatIdentity, language: str, inbound: Inbound
+    ) -> list[Reply]:
+        now = self.clock()
+        ctx = Context(
+            session=session,
+            settings=self.settings,
+            identity=identity,
+            language=language,
+            now=now,
+            today=now.astimezone(self.settings.zone).date(),
+        )
+        notes: list[Reply] = []
+        state = await dialog_state.load(
+            session, channel=inbound.channel, chat_id=inbound.chat_id, user_id=inbound.user_id
+        )
+        timeout = timedelta(minutes=self.settings.general.dialog_timeout_minutes)
+        if state is not None and now - state.updated_at > timeout:
+            await dialog_state.discard(session, state=state)
+            notes.append(
+                Reply(
+                    ctx.t(
+                        "dialog.expired",
+                        flow=ctx.t(f"flow.{state.flow}"),
+                        minutes=self.settings.general.dialog_timeout_minutes,
+                    )
+                )
+            )
+            state = None
+            if inbound.kind == "button":  # the button belonged to the discarded dialog
+                return notes
+        if state is not None:
+            return await self.engine.handle(ctx, state, inbound, COMMANDS | set(WORDS))
+
+        if inbound.kind == "button":
+            return notes + await self._button(ctx, inbound)
+        if inbound.kind != "text":
+            return [*notes, Reply(ctx.t("router.not_in_dialog", kind=ctx.t(f"kind.{inbound.kind}")))]
+        command = parse_command(inbound.text)
+        if command is None:
+            if people.looks_like_invitation(inbound.text):
+                return notes + await self._redeem(ctx, inbound.text)
+            return [*notes, self._help(ctx, short=True)]
+        return notes + await self._command(ctx, inbound, command)
+
+    async def _command(self, ctx: Context, inbound: Inbound, command: Command) -> list[Reply]:
+        if command.name == "start":
+            if command.arguments:
+                return await self._redeem(ctx, command.arguments)
+            return [Reply(ctx.t(f"start.{ctx.identity.role}")), self._help(ctx)]
+        if command.name == "help":
+            return [self._help(ctx)]
+        if command.name == "lang":
+            return await self._language(ctx, command.arguments)
+        if command.name == "progress":
+            return await self._progress(ctx, command.arguments)
+        if command.name in FLOW_COMMANDS:
+            flow = self.engine.flows[FLOW_COMMANDS[command.name]]
+            if ctx.identity.role not in flow.roles:
+                raise NotAllowed("error.representatives_only")
+            key = (inbound.channel, inbound.chat_id, inbound.user_id)
+            return await self.engine.start(ctx, key, flow.name, command.arguments)
+        return [
+            Reply(ctx.t("router.unknown_command", command=("/" + command.name)[:32])),
+            self._help(ctx, short=True),
+        ]
+
+    async def _button(self, ctx: Context, inbound: Inbound) -> list[Reply]:
+        if inbound.data.startswith("lang:"):
+            return await self._language(ctx, inbound.data.removeprefix("lang:"))
+        return [Reply(ctx.t("dialog.stale_button")), self._help(ctx, short=True)]
+
+    async def _redeem(self, ctx: Context, code: str) -> list[Reply]:
+        representative = await people.redeem_invitation(ctx.session, identity=ctx.identity, code=code, now=ctx.now)
+        return [Reply(ctx.t("invite.welcome", name=representative.name)), self._help(ctx)]
+
+    async def _language(self, ctx: Context, choice: str) -> list[Reply]:
+        language = language_from_hint(choice.strip()) if choice.strip() else None
+        if language is None:
+            buttons = tuple(Button(f"lang:{code}", t(code, "language.name")) for code in LANGUAGES)
+            return [Reply(ctx.t("language.ask"), buttons)]
+        await people.set_language(ctx.session, identity=ctx.identity, language=language)
+        ctx.language = language
+        return [Reply(ctx.t("language.set"))]
+
+    async def _progress(self, ctx: Context, argument: str) -> list[Reply]:
+        """Representatives see their own progress; leaders and the liaison office name a representative."""
+        header = ""
+        if ctx.identity.role in ("leader", "liaison"):
+            if not argument:
+                return [Reply(ctx.t("progress.which"))]
+            representative = await people.representative_by_code(ctx.session, code=argument)
+            assert representative.id is not None
+            representative_id = representative.id
+            header = ctx.t("progress.of", name=representative.name, code=representative.code) + "\n"
+        elif ctx.identity.role == "representative" and ctx.identity.representative_id is not None:
+            representative_id = ctx.identity.representative_id
+        else:
+            raise NotAllowed("error.representatives_only")
+        progress = await visits.progress(
+            ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings
+        )
+        return [Reply(header + progress_text(ctx, progress))]
+
+    def _help(self, ctx: Context, *, short: bool = False) -> Reply:
+        return Reply(ctx.t(f"help.{ctx.identity.role}.{'short' if short else 'full'}"))

@@ -1,0 +1,590 @@
+"""The visit flow (/visit, 走访): find or register the household, how it went, and save it with the progress."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from handlers.dialogs import Context, Flow, Outcome, Prompt, Step
+from handlers.events import Button, Inbound, InputKind, Reply
+from handlers.inputs import person_name, phone_number, text_answer, visit_day
+from handlers.progress import progress_text, round_label
+from storage import households, visits
+from storage.errors import InvalidInput, NotAllowed
+from storage.households import HouseholdBrief
+from storage.models import Representative
+from storage.visits import NewHousehold, VisitRecord
+
+MAX_PHOTOS = 10
+ADDRESS_LIMIT = 200
+
+
+def representative_id(ctx: Context) -> int:
+    if ctx.identity.representative_id is None:
+        raise NotAllowed("error.representatives_only")
+    return ctx.identity.representative_id
+
+
+def household_label(ctx: Context, brief: HouseholdBrief) -> str:
+    own = "" if brief.own_area else ctx.t("visit.other_area")
+    return f"{brief.address} {brief.head}{own}"
+
+
+def category_names(ctx: Context, codes: list[str]) -> str:
+    """Categories in the order config.toml lists them."""
+    chosen = set(codes)
+    labels = [label.label(ctx.language) for label in ctx.settings.households.categories() if label.code in chosen]
+    return ctx.t("list.separator").join(labels) or ctx.t("visit.none")
+
+
+async def choose_household(ctx: Context, household_id: int) -> None:
+    brief = await households.brief(ctx.session, household_id=household_id, representative_id=representative_id(ctx))
+    ctx.draft["household"] = {"id": brief.id, "label": household_label(ctx, brief)}
+    ctx.draft["categories"] = list(brief.categories)
+    ctx.draft["party_member"] = brief.party_member
+    ctx.draft.pop("categories_ok", None)
+
+
+async def search_households(ctx: Context, fragment: str) -> list[HouseholdBrief]:
+    found = await households.search(
+        ctx.session,
+        fragment=fragment,
+        representative_id=representative_id(ctx),
+        limit=ctx.settings.visits.search_results,
+        actor=ctx.actor,
+    )
+    ctx.draft["query"] = fragment
+    ctx.draft["candidates"] = [[brief.id, household_label(ctx, brief)] for brief in found]
+    return found
+
+
+class HouseholdStep(Step):
+    key = "household"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
+    resets = ("new_address", "new_head", "new_phone", "new_area", "categories_ok", "candidates", "query")
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        candidates = ctx.draft.get("candidates", [])
+        buttons = [Button(f"visit:hh:{household_id}", label) for household_id, label in candidates]
+        buttons.append(Button("visit:hh:new", ctx.t("visit.button.new_household")))
+        if "query" not in ctx.draft:
+            text = ctx.t("visit.ask.household")
+        elif candidates:
+            text = ctx.t("visit.ask.pick_household", query=ctx.draft["query"])
+        else:
+            text = ctx.t("visit.ask.no_household", query=ctx.draft["query"])
+        return Prompt(text, tuple(buttons))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "text":
+            await search_households(ctx, text_answer(inbound.text, limit=50))
+            return Outcome.STAY
+        choice = inbound.data.removeprefix("visit:hh:")
+        if choice == "new":
+            areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+            if not areas:
+                raise InvalidInput("visit.error.no_areas")
+            ctx.draft["household"] = {"new": True}
+            ctx.draft["categories"] = []
+            ctx.draft["party_member"] = False
+            if len(areas) == 1:
+                ctx.draft["new_area"] = {"id": areas[0].id, "name": areas[0].name}
+            return Outcome.NEXT
+        await choose_household(ctx, int(choice))
+        return Outcome.NEXT
+
+
+def registering(draft: dict[str, Any]) -> bool:
+    return bool(draft.get("household", {}).get("new"))
+
+
+class NewAddressStep(Step):
+    key = "new_address"
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return registering(draft)
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("visit.ask.new_address"))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        address = households.normalise(text_answer(inbound.text, limit=ADDRESS_LIMIT))
+        if len(address) < 4:
+            raise InvalidInput("visit.error.address_short")
+        existing = await households.search(
+            ctx.session, fragment=address, representative_id=representative_id(ctx), limit=1, actor=ctx.actor
+        )
+        if existing and existing[0].address == address:
+            raise InvalidInput("visit.error.address_exists", address=address)
+        ctx.draft["new_address"] = address
+        return Outcome.NEXT
+
+
+class NewHeadStep(Step):
+    key = "new_head"
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return registering(draft)
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("visit.ask.new_head"))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        ctx.draft["new_head"] = person_name(inbound.text)
+        return Outcome.NEXT
+
+
+class NewPhoneStep(Step):
+    key = "new_phone"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text", "contact"})
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return registering(draft)
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("visit.ask.new_phone"), (Button("visit:phone:skip", ctx.t("button.skip")),))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "button":
+            ctx.draft["new_phone"] = ""
+        else:
+            ctx.draft["new_phone"] = phone_number(inbound.phone if inbound.kind == "contact" else inbound.text)
+        return Outcome.NEXT
+
+
+class NewAreaStep(Step):
+    key = "new_area"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return registering(draft)
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+        return Prompt(ctx.t("visit.ask.new_area"), tuple(Button(f"visit:area:{area.id}", area.name) for area in areas))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        area_id = int(inbound.data.removeprefix("visit:area:"))
+        areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+        area = next((area for area in areas if area.id == area_id), None)
+        if area is None:
+            raise InvalidInput("dialog.stale_button")
+        ctx.draft["new_area"] = {"id": area.id, "name": area.name}
+        return Outcome.NEXT
+
+
+class ModeStep(Step):
+    key = "mode"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        modes = ctx.settings.visits.modes
+        return Prompt(
+            ctx.t("visit.ask.mode"),
+            tuple(Button(f"visit:mode:{mode.code}", mode.label(ctx.language)) for mode in modes),
+        )
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        code = inbound.data.removeprefix("visit:mode:")
+        if ctx.settings.visits.mode(code) is None:
+            raise InvalidInput("dialog.stale_button")
+        ctx.draft["mode"] = code
+        return Outcome.NEXT
+
+
+class CategoriesStep(Step):
+    """The ledger's categories, shown for the representative to confirm or correct at the door."""
+
+    key = "categories_ok"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        chosen = set(ctx.draft.get("categories", []))
+        mark = ctx.t("visit.mark.on")
+        buttons = [
+            Button(f"visit:cat:{label.code}", (mark if label.code in chosen else "") + label.label(ctx.language))
+            for label in ctx.settings.households.categories()
+        ]
+        party = ctx.t("visit.party_member") if ctx.draft.get("party_member") else ctx.t("visit.non_party")
+        buttons.append(Button("visit:cat:party", ctx.t("visit.button.toggle_party", current=party)))
+        buttons.append(Button("visit:cat:ok", ctx.t("button.confirm")))
+        text = ctx.t("visit.ask.categories", current=category_names(ctx, sorted(chosen)), party=party)
+        return Prompt(text, tuple(buttons))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        choice = inbound.data.removeprefix("visit:cat:")
+        if choice == "ok":
+            ctx.draft["categories_ok"] = True
+            return Outcome.NEXT
+        if choice == "party":
+            ctx.draft["party_member"] = not ctx.draft.get("party_member", False)
+            return Outcome.STAY
+        if ctx.settings.households.category(choice) is None:
+            raise InvalidInput("dialog.stale_button")
+        chosen = set(ctx.draft.get("categories", []))
+        chosen.symmetric_difference_update({choice})
+        ctx.draft["categories"] = sorted(chosen)
+        return Outcome.STAY
+
+
+class CollectiveStep(Step):
+    key = "collective"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+    resets = ("companions", "companions_ok", "rep_candidates")
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(
+            ctx.t("visit.ask.collective"),
+            (
+                Button("visit:with:solo", ctx.t("visit.solo")),
+                Button("visit:with:group", ctx.t("visit.group")),
+            ),
+        )
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        ctx.draft["collective"] = inbound.data == "visit:with:group"
+        if not ctx.draft["collective"]:
+            ctx.draft["companions"] = []
+        return Outcome.NEXT
+
+
+class CompanionsStep(Step):
+    key = "companions_ok"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return bool(draft.get("collective"))
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        chosen = ctx.draft.get("companions", [])
+        chosen_ids = {rep_id for rep_id, _ in chosen}
+        buttons = [
+            Button(f"visit:rep:{rep_id}", name)
+            for rep_id, name in ctx.draft.get("rep_candidates", [])
+            if rep_id not in chosen_ids
+        ]
+        buttons += [Button(f"visit:rep:{rep_id}", ctx.t("visit.button.remove", name=name)) for rep_id, name in chosen]
+        if chosen:
+            buttons.append(Button("visit:rep:done", ctx.t("button.done")))
+        names = ctx.t("list.separator").join(name for _, name in chosen) or ctx.t("visit.none")
+        return Prompt(ctx.t("visit.ask.companions", chosen=names), tuple(buttons))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "text":
+            fragment = text_answer(inbound.text, limit=20)
+            found = await visits.find_representatives(
+                ctx.session,
+                fragment=fragment,
+                exclude_id=representative_id(ctx),
+                limit=ctx.settings.visits.search_results,
+            )
+            if not found:
+                raise InvalidInput("visit.error.no_rep", query=fragment)
+            ctx.draft["rep_candidates"] = [[rep.id, representative_label(rep)] for rep in found]
+            return Outcome.STAY
+        choice = inbound.data.removeprefix("visit:rep:")
+        chosen: list[list[Any]] = list(ctx.draft.get("companions", []))
+        if choice == "done":
+            ctx.draft["companions_ok"] = True
+            return Outcome.NEXT
+        rep_id = int(choice)
+        if any(existing_id == rep_id for existing_id, _ in chosen):
+            chosen = [pair for pair in chosen if pair[0] != rep_id]
+        else:
+            label = next(
+                (name for candidate_id, name in ctx.draft.get("rep_candidates", []) if candidate_id == rep_id),
+                None,
+            )
+            if label is None:
+                raise InvalidInput("dialog.stale_button")
+            chosen.append([rep_id, label])
+        ctx.draft["companions"] = chosen
+        return Outcome.STAY
+
+
+def representative_label(rep: Representative) -> str:
+    return f"{rep.name}（{rep.code}）"
+
+
+class RoundStep(Step):
+    key = "round"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    def applies(self, draft: dict[str, Any]) -> bool:
+        return bool(draft.get("round_offered"))
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        current = visits.round_id(self._day(ctx), per_year=ctx.settings.quota.centralized_rounds_per_year)
+        return Prompt(
+            ctx.t("visit.ask.round"),
+            (
+                Button("visit:round:routine", ctx.t("visit.routine")),
+                Button(f"visit:round:{current}", ctx.t("visit.centralized", round=round_name(ctx, current or ""))),
+            ),
+        )
+
+    def _day(self, ctx: Context) -> date:
+        return date.fromisoformat(ctx.draft.get("visited_on", ctx.today.isoformat()))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        ctx.draft["round"] = inbound.data.removeprefix("visit:round:")
+        return Outcome.NEXT
+
+
+def round_name(ctx: Context, round_code: str) -> str:
+    if round_code in ("", visits.ROUTINE):
+        return ctx.t("visit.routine")
+    return round_label(ctx, round_code)
+
+
+class NotesStep(Step):
+    key = "notes"
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(
+            ctx.t("visit.ask.notes", limit=ctx.settings.visits.max_note_length),
+            (Button("visit:notes:skip", ctx.t("button.skip")),),
+        )
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "button":
+            ctx.draft["notes"] = ""
+        else:
+            ctx.draft["notes"] = text_answer(inbound.text, limit=ctx.settings.visits.max_note_length)
+        return Outcome.NEXT
+
+
+class PhotosStep(Step):
+    key = "photos_ok"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"photo"})
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        count = len(ctx.draft.get("photos", []))
+        if count:
+            return Prompt(
+                ctx.t("visit.ask.more_photos", count=count, limit=MAX_PHOTOS),
+                (Button("visit:photos:done", ctx.t("button.done")),),
+            )
+        return Prompt(ctx.t("visit.ask.photos"), (Button("visit:photos:done", ctx.t("button.skip")),))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "button":
+            ctx.draft["photos_ok"] = True
+            return Outcome.NEXT
+        photos = list(ctx.draft.get("photos", []))
+        if len(photos) >= MAX_PHOTOS:
+            raise InvalidInput("visit.error.too_many_photos", limit=MAX_PHOTOS)
+        photos.append(inbound.photo)
+        ctx.draft["photos"] = photos
+        return Outcome.STAY
+
+    def forget(self, draft: dict[str, Any]) -> None:
+        draft.pop("photos_ok", None)
+        draft.pop("photos", None)
+
+
+class LocationStep(Step):
+    key = "location"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"location"})
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("visit.ask.location"), (Button("visit:loc:skip", ctx.t("button.skip")),), ask="location")
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "button":
+            ctx.draft["location"] = None
+            return Outcome.NEXT
+        latitude, longitude = inbound.latitude, inbound.longitude
+        if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise InvalidInput("visit.error.bad_location")
+        ctx.draft["location"] = [latitude, longitude]
+        return Outcome.NEXT
+
+
+class DateStep(Step):
+    """Filled with today at the start; asked only when the representative edits it from the confirmation."""
+
+    key = "visited_on"
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        return Prompt(
+            ctx.t("visit.ask.date"),
+            (Button("visit:date:0", ctx.t("visit.today")), Button("visit:date:1", ctx.t("visit.yesterday"))),
+        )
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.kind == "button":
+            day = visit_day({"visit:date:0": "today", "visit:date:1": "yesterday"}[inbound.data], today=ctx.today)
+        else:
+            day = visit_day(inbound.text, today=ctx.today)
+        ctx.draft["visited_on"] = day.isoformat()
+        # A centralized round belongs to a half-year: a changed date may fall in another one.
+        if ctx.draft.get("round", visits.ROUTINE) != visits.ROUTINE:
+            ctx.draft.pop("round", None)
+        return Outcome.NEXT
+
+
+EDITABLE = (
+    "visited_on",
+    "household",
+    "mode",
+    "categories_ok",
+    "collective",
+    "round",
+    "notes",
+    "photos_ok",
+    "location",
+)
+
+
+class ConfirmStep(Step):
+    key = "confirmed"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        buttons = [Button("visit:save", ctx.t("button.save"))]
+        for key in EDITABLE:
+            if key == "round" and not ctx.draft.get("round_offered"):
+                continue
+            buttons.append(Button(f"visit:edit:{key}", ctx.t(f"visit.edit.{key}")))
+        buttons.append(Button("visit:cancel", ctx.t("button.cancel")))
+        return Prompt(ctx.t("visit.ask.confirm", summary=summary(ctx)), tuple(buttons))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.data == "visit:save":
+            return Outcome.FINISH
+        if inbound.data == "visit:cancel":
+            return Outcome.CANCEL
+        field = inbound.data.removeprefix("visit:edit:")
+        if field not in EDITABLE:
+            raise InvalidInput("dialog.stale_button")
+        VisitFlow.steps_by_key[field].forget(ctx.draft)
+        return Outcome.STAY
+
+
+def summary(ctx: Context) -> str:
+    draft = ctx.draft
+    if registering(draft):
+        household = ctx.t(
+            "visit.summary.new_household",
+            address=draft.get("new_address", ""),
+            head=households.mask_name(draft.get("new_head", "")),
+            area=draft.get("new_area", {}).get("name", ""),
+        )
+    else:
+        household = draft.get("household", {}).get("label", "")
+    mode = ctx.settings.visits.mode(draft.get("mode", ""))
+    companions = ctx.t("list.separator").join(name for _, name in draft.get("companions", []))
+    location = draft.get("location")
+    lines = [
+        ctx.t("visit.summary.date", date=draft.get("visited_on", "")),
+        ctx.t("visit.summary.household", household=household),
+        ctx.t("visit.summary.mode", mode=mode.label(ctx.language) if mode else ""),
+        ctx.t(
+            "visit.summary.categories",
+            categories=category_names(ctx, draft.get("categories", [])),
+            party=ctx.t("visit.party_member") if draft.get("party_member") else ctx.t("visit.non_party"),
+        ),
+        ctx.t("visit.summary.collective", how=ctx.t("visit.group") + f"（{companions}）")
+        if draft.get("collective")
+        else ctx.t("visit.summary.collective", how=ctx.t("visit.solo")),
+        ctx.t("visit.summary.round", round=round_name(ctx, draft.get("round", visits.ROUTINE))),
+        ctx.t("visit.summary.notes", notes=draft.get("notes") or ctx.t("visit.none")),
+        ctx.t("visit.summary.photos", count=len(draft.get("photos", []))),
+        ctx.t(
+            "visit.summary.location",
+            location=f"{location[0]:.5f}, {location[1]:.5f}" if location else ctx.t("visit.none"),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+class VisitFlow(Flow):
+    name = "visit"
+    roles = frozenset({"representative"})
+    steps = (
+        HouseholdStep(),
+        NewAddressStep(),
+        NewHeadStep(),
+        NewPhoneStep(),
+        NewAreaStep(),
+        ModeStep(),
+        CategoriesStep(),
+        CollectiveStep(),
+        CompanionsStep(),
+        RoundStep(),
+        NotesStep(),
+        PhotosStep(),
+        LocationStep(),
+        DateStep(),
+        ConfirmStep(),
+    )
+    steps_by_key: ClassVar[dict[str, Step]] = {step.key: step for step in steps}
+
+    async def initial_draft(self, ctx: Context, arguments: str) -> dict[str, Any]:
+        """Today's date, and whatever a quick form such as `走访 幸福路12号 入户 路灯坏了` already says."""
+        representative_id(ctx)
+        ctx.draft = {
+            "visited_on": ctx.today.isoformat(),
+            "round_offered": ctx.settings.quota.centralized_rounds_per_year > 0,
+        }
+        if not ctx.draft["round_offered"]:
+            ctx.draft["round"] = visits.ROUTINE
+        words = arguments.split()
+        if not words:
+            return ctx.draft
+        query = words.pop(0)
+        for index, word in enumerate(words):
+            mode = next(
+                (m for m in ctx.settings.visits.modes if word.casefold() in (m.zh, m.en.casefold(), m.code)),
+                None,
+            )
+            if mode is not None:
+                ctx.draft["mode"] = mode.code
+                words.pop(index)
+                break
+        if words:
+            notes = " ".join(words)
+            if len(notes) <= ctx.settings.visits.max_note_length:
+                ctx.draft["notes"] = notes
+        found = await search_households(ctx, text_answer(query, limit=50))
+        if len(found) == 1:
+            await choose_household(ctx, found[0].id)
+        return ctx.draft
+
+    async def finish(self, ctx: Context) -> list[Reply]:
+        draft = ctx.draft
+        rep_id = representative_id(ctx)
+        new = None
+        if registering(draft):
+            new = NewHousehold(
+                area_id=int(draft["new_area"]["id"]),
+                address=draft["new_address"],
+                head_name=draft["new_head"],
+                phone=draft.get("new_phone", ""),
+            )
+        location = draft.get("location")
+        record = VisitRecord(
+            representative_id=rep_id,
+            visited_on=date.fromisoformat(draft["visited_on"]),
+            mode=draft["mode"],
+            round=draft.get("round", visits.ROUTINE),
+            collective=bool(draft.get("collective")),
+            household_id=None if new else int(draft["household"]["id"]),
+            new_household=new,
+            categories=tuple(draft.get("categories", [])),
+            party_member=bool(draft.get("party_member")),
+            companion_ids=tuple(int(rep_id) for rep_id, _ in draft.get("companions", [])),
+            notes=draft.get("notes", ""),
+            photos=tuple(draft.get("photos", [])),
+            latitude=location[0] if location else None,
+            longitude=location[1] if location else None,
+        )
+        visit = await visits.record_visit(
+            ctx.session, record=record, settings=ctx.settings, today=ctx.today, actor=ctx.actor
+        )
+        progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
+        text = (
+            ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress, brief=True)
+        )
+        return [Reply(text)]

@@ -1,0 +1,123 @@
+"""Exports for the liaison office: the visit record as a spreadsheet, with names and phones masked."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit
+from storage.errors import InvalidInput
+from storage.households import categories_of, mask_name, mask_phone
+from storage.models import Area, Household, Representative, Visit, VisitCompanion, VisitPhoto
+from storage.settings import Settings
+from storage.spreadsheets import SUFFIXES, write_table
+
+# The export's columns are a file format that other tools read: they stay fixed, in Chinese.
+VISIT_HEADERS = [
+    "走访编号",
+    "日期",
+    "代表编号",
+    "代表姓名",
+    "走访方式",
+    "类型",
+    "形式",
+    "同行代表",
+    "责任区",
+    "住户地址",
+    "户主",
+    "电话",
+    "类别",
+    "党员户",
+    "情况记录",
+    "照片数",
+    "纬度",
+    "经度",
+]
+
+
+async def export_visits(
+    session: AsyncSession, *, path: Path, start: date, end: date, settings: Settings, actor: str
+) -> int:
+    """Write the visits dated from `start` to `end` (inclusive) to .csv or .xlsx; returns how many."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise InvalidInput("cli.bad_suffix", path=path.name)
+    rows = (
+        await session.execute(
+            sa.select(Visit, Representative, Household, col(Area.name))
+            .join(Representative, col(Representative.id) == Visit.representative_id)
+            .join(Household, col(Household.id) == Visit.household_id)
+            .join(Area, col(Area.id) == Household.area_id)
+            .where(col(Visit.visited_on).between(start, end))
+            .order_by(col(Visit.visited_on), col(Visit.id))
+        )
+    ).all()
+    visit_ids = [visit.id for visit, _, _, _ in rows]
+    companions: dict[int, list[str]] = {}
+    for visit_id, code in (
+        await session.exec(
+            select(VisitCompanion.visit_id, Representative.code)
+            .join(Representative, col(Representative.id) == VisitCompanion.representative_id)
+            .where(col(VisitCompanion.visit_id).in_(visit_ids))
+        )
+    ).all():
+        companions.setdefault(visit_id, []).append(code)
+    photos = dict(
+        (
+            await session.exec(
+                select(VisitPhoto.visit_id, sa.func.count())
+                .where(col(VisitPhoto.visit_id).in_(visit_ids))
+                .group_by(col(VisitPhoto.visit_id))
+            )
+        ).all()
+    )
+    categories = await categories_of(
+        session, household_ids=[household.id for _, _, household, _ in rows if household.id]
+    )
+
+    def label(code: str) -> str:
+        found = settings.households.category(code) or settings.visits.mode(code)
+        return found.zh if found else code
+
+    lines = [VISIT_HEADERS]
+    for visit, representative, household, area_name in rows:
+        assert visit.id is not None and household.id is not None
+        lines.append(
+            [
+                str(visit.id),
+                visit.visited_on.isoformat(),
+                representative.code,
+                representative.name,
+                label(visit.mode),
+                "日常走访" if visit.round == "routine" else f"集中走访 {visit.round}",
+                "集体" if visit.collective else "个人",
+                "、".join(sorted(companions.get(visit.id, []))),
+                area_name,
+                household.address,
+                mask_name(household.head_name),
+                mask_phone(household.phone) if household.phone else "",
+                "、".join(label(code) for code in categories.get(household.id, [])),
+                "是" if household.party_member else "否",
+                visit.notes,
+                str(photos.get(visit.id, 0)),
+                "" if visit.latitude is None else f"{visit.latitude:.6f}",
+                "" if visit.longitude is None else f"{visit.longitude:.6f}",
+            ]
+        )
+    try:
+        write_table(path, lines, sheet_title="走访记录")
+    except OSError as error:
+        raise InvalidInput("cli.unwritable", path=path.name) from error
+    audit.record(
+        session,
+        actor=actor,
+        action="visit.export",
+        entity="visit",
+        count=len(rows),
+        start=start.isoformat(),
+        end=end.isoformat(),
+    )
+    return len(rows)

@@ -1,0 +1,151 @@
+"""Who is talking: chat identities, their roles, and single-use invitations that bind a chat to a representative."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit
+from storage.errors import Conflict, InvalidInput, NotFound
+from storage.models import ChatIdentity, Invitation, Representative, Staff
+
+ROLES = ("resident", "representative", "liaison", "leader", "department")
+STAFF_ROLES = ("liaison", "leader", "department")
+# No 0/O, 1/I/L: codes are read aloud and typed from paper.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 10
+
+
+def looks_like_invitation(text: str) -> bool:
+    candidate = text.strip().upper()
+    return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
+
+
+async def identity_for(
+    session: AsyncSession, *, channel: str, external_id: str, language: str | None = None
+) -> ChatIdentity:
+    """The identity of a chat user, created as a resident the first time they write."""
+    found = (
+        await session.exec(
+            select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+        )
+    ).first()
+    if found is not None:
+        return found
+    identity = ChatIdentity(channel=channel, external_id=external_id, role="resident", language=language)
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def representative_by_code(session: AsyncSession, *, code: str) -> Representative:
+    found = (await session.exec(select(Representative).where(Representative.code == code.strip().upper()))).first()
+    if found is None:
+        raise NotFound("error.rep_not_found", code=code)
+    return found
+
+
+async def staff_by_code(session: AsyncSession, *, code: str) -> Staff:
+    found = (await session.exec(select(Staff).where(Staff.code == code.strip().upper()))).first()
+    if found is None:
+        raise NotFound("error.staff_not_found", code=code)
+    return found
+
+
+async def assume_role(
+    session: AsyncSession, *, identity: ChatIdentity, role: str, code: str, actor: str
+) -> ChatIdentity:
+    """Give an identity a role directly. Only for trusted local operators (the console on the server)."""
+    if role not in ROLES:
+        raise InvalidInput("error.unknown_role", role=role, roles=", ".join(ROLES))
+    identity.role = role
+    identity.representative_id = None
+    identity.staff_id = None
+    if role == "representative":
+        identity.representative_id = (await representative_by_code(session, code=code)).id
+    elif role in STAFF_ROLES:
+        staff = await staff_by_code(session, code=code)
+        if staff.role != role:
+            raise InvalidInput("error.staff_role_mismatch", code=staff.code, role=role, actual=staff.role)
+        identity.staff_id = staff.id
+    session.add(identity)
+    audit.record(session, actor=actor, action="identity.role", entity="chat_identity", entity_id=identity.id, role=role)
+    return identity
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    code: str
+    representative_code: str
+    expires_at: datetime
+
+
+async def create_invitation(
+    session: AsyncSession, *, representative_code: str, now: datetime, valid_for: timedelta, actor: str
+) -> IssuedInvitation:
+    """A fresh single-use code for a representative; their earlier unused codes stop working."""
+    representative = await representative_by_code(session, code=representative_code)
+    if not representative.active:
+        raise Conflict("invite.inactive", code=representative.code)
+    await session.exec(
+        sa.update(Invitation)
+        .where(col(Invitation.representative_id) == representative.id, col(Invitation.used_at).is_(None))
+        .where(col(Invitation.expires_at) > now)
+        .values(expires_at=now)
+    )
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    assert representative.id is not None
+    invitation = Invitation(code=code, representative_id=representative.id, created_at=now, expires_at=now + valid_for)
+    session.add(invitation)
+    audit.record(session, actor=actor, action="invite.create", entity="representative", entity_id=representative.id)
+    return IssuedInvitation(code=code, representative_code=representative.code, expires_at=invitation.expires_at)
+
+
+async def redeem_invitation(
+    session: AsyncSession, *, identity: ChatIdentity, code: str, now: datetime
+) -> Representative:
+    """Bind the identity to the invitation's representative. Raises with a clear reason when it cannot."""
+    code = code.strip().upper()
+    invitation = await session.get(Invitation, code)
+    if invitation is None:
+        raise NotFound("invite.unknown")
+    representative = await session.get(Representative, invitation.representative_id)
+    assert representative is not None
+    if invitation.used_at is not None:
+        if invitation.used_by == identity.id:
+            raise Conflict("invite.already_yours", name=representative.name)
+        raise Conflict("invite.used")
+    if invitation.expires_at <= now:
+        raise Conflict("invite.expired")
+    if identity.role == "representative" and identity.representative_id not in (None, representative.id):
+        raise Conflict("invite.bound_elsewhere")
+    # The conditional update is what makes the code single-use when two chats race for it.
+    claimed = await session.exec(
+        sa.update(Invitation)
+        .where(col(Invitation.code) == code, col(Invitation.used_at).is_(None))
+        .values(used_at=now, used_by=identity.id)
+    )
+    if claimed.rowcount != 1:
+        raise Conflict("invite.used")
+    identity.role = "representative"
+    identity.representative_id = representative.id
+    identity.staff_id = None
+    session.add(identity)
+    audit.record(
+        session,
+        actor=f"identity:{identity.id}",
+        action="invite.redeem",
+        entity="representative",
+        entity_id=representative.id,
+    )
+    return representative
+
+
+async def set_language(session: AsyncSession, *, identity: ChatIdentity, language: str) -> None:
+    identity.language = language
+    session.add(identity)

@@ -1,0 +1,611 @@
+"""The representative roster: reading and checking a .csv / .xlsx roster, importing it, exporting it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit
+from storage.errors import InvalidInput
+from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
+from storage.spreadsheets import SUFFIXES, write_table
+
+
+@dataclass(frozen=True)
+class Column:
+    """One roster column: its canonical English header, its Chinese header, whether the file must have it."""
+
+    name: str
+    chinese: str
+    required: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.chinese}/{self.name}"
+
+
+# The roster's columns, in file order. Both headers are accepted on import (whitespace and case ignored);
+# export writes the Chinese ones. An optional column missing from the file leaves the stored value as it is.
+COLUMNS: tuple[Column, ...] = (
+    Column("code", "编号", required=True),  # stable key: letters, digits, "-"; at most 20
+    Column("name", "姓名", required=True),  # at most 50
+    Column("level", "层级", required=True),  # district | township (区级, 区, 乡镇级, 乡镇, 街道)
+    Column("group", "代表小组"),  # group name; created when new
+    Column("group_role", "小组职务"),  # member | leader | liaison (成员, 组员, 组长, 联络员); default member
+    Column("station", "工作站"),  # station name; created when new
+    Column("areas", "责任区"),  # area names split by ; ； 、 — each under the row's station, created when new
+    Column("phone", "手机"),  # mobile: 11 digits from 1; landline: 7-12 digits; spaces and dashes dropped
+    Column("unit", "单位职务"),  # at most 100
+    Column("active", "在任"),  # yes/no, 是/否, 1/0, true/false; default yes
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
+ALL_COLUMNS: frozenset[str] = frozenset(COLUMN_NAMES)
+
+# Accepted cell values (compared case-folded) and what they mean; export writes the Chinese labels.
+LEVELS = dict.fromkeys(("district", "区级", "区"), "district") | dict.fromkeys(
+    ("township", "乡镇级", "乡镇", "街道"), "township"
+)
+ROLES = (
+    dict.fromkeys(("member", "成员", "组员"), "member")
+    | dict.fromkeys(("leader", "组长"), "leader")
+    | dict.fromkeys(("liaison", "联络员"), "liaison")
+)
+ACTIVE = dict.fromkeys(("yes", "是", "1", "true"), True) | dict.fromkeys(("no", "否", "0", "false"), False)
+LEVEL_LABELS = {"district": "区级", "township": "乡镇级"}
+ROLE_LABELS = {"member": "成员", "leader": "组长", "liaison": "联络员"}
+AREA_SEPARATORS = re.compile(r"[;；、]")
+AREA_JOINER = "；"
+CODE_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
+MAX_NAME, MAX_UNIT, MAX_PLACE = 50, 100, 100
+HEADER_SEARCH_ROWS = 10  # a title line or two above the header is common in hand-made spreadsheets
+QUOTE_LIMIT = 40  # a bad value is quoted back to the person, cut to this length
+CHUNK = 500  # ids per IN (...) list
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One representative as read from a roster, values checked and normalised."""
+
+    code: str
+    name: str
+    level: str  # district | township
+    group: str | None = None
+    group_role: str = "member"  # member | leader | liaison
+    station: str | None = None
+    areas: tuple[str, ...] = ()
+    phone: str = ""  # digits only
+    unit: str = ""
+    active: bool = True
+    row: int = 0  # the spreadsheet row it came from; 0 when built in code
+    columns: frozenset[str] = ALL_COLUMNS  # the columns the file had; the others are left as stored
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A problem with one cell (or one row) of a roster file."""
+
+    row: int  # 1-based spreadsheet row number as the person sees it
+    column: str  # the header as written in the file, or the canonical name when the column is missing
+    key: str  # catalog key
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def message_params(self) -> dict[str, Any]:
+        """Everything the catalog message needs: row, column and the problem's own values."""
+        return {"row": self.row, "column": self.column, **self.params}
+
+
+class RosterInvalid(InvalidInput):
+    """The roster has problems; nothing was imported. `problems` lists every one found, in file order."""
+
+    def __init__(self, problems: Sequence[RowProblem]) -> None:
+        super().__init__("roster.invalid_header", count=len(problems))
+        self.problems: list[RowProblem] = list(problems)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+def read_roster(path: Path) -> list[RosterRow]:
+    """Read and check a roster file; raises RosterInvalid with every problem found, or InvalidInput."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
+    lines = _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
+    header_row, headers = _find_header(lines, path)
+    problems: list[RowProblem] = []
+    present: dict[str, str] = {}  # canonical name -> header as written
+    positions: dict[str, int] = {}
+    for index, written in enumerate(headers):
+        column = _column_for(written)
+        if column is None:
+            continue  # extra columns (序号, 备注, ...) are allowed and ignored
+        if column.name in present:
+            problems.append(
+                RowProblem(
+                    header_row,
+                    written.strip(),
+                    "roster.error.duplicate_column",
+                    {"first": present[column.name]},
+                )
+            )
+            continue
+        present[column.name] = written.strip()
+        positions[column.name] = index
+    columns = frozenset(present)
+    rows: list[RosterRow] = []
+    for number, cells in lines:
+        if number <= header_row:
+            continue
+        values = {name: _cell(cells, index) for name, index in positions.items()}
+        if not any(values.values()):
+            continue  # blank line
+        roster_row, row_problems = _parse_row(number, values, present, columns)
+        problems.extend(row_problems)
+        if roster_row is not None:
+            rows.append(roster_row)
+    if not rows and not problems:
+        raise InvalidInput("roster.error.empty", file=path.name)
+    problems.extend(check_rows(rows, headers=present))
+    if problems:
+        order = {name: index for index, name in enumerate(COLUMN_NAMES)}
+        position = {written: order[name] for name, written in present.items()}
+        problems.sort(key=lambda problem: (problem.row, position.get(problem.column, order.get(problem.column, 99))))
+        raise RosterInvalid(problems)
+    return rows
+
+
+def check_rows(rows: Sequence[RosterRow], *, headers: dict[str, str] | None = None) -> list[RowProblem]:
+    """Problems between rows, on the later row: a code used twice, two active leaders in one group."""
+    headers = headers or {}
+    problems: list[RowProblem] = []
+    first_code: dict[str, int] = {}
+    first_leader: dict[str, int] = {}
+    for row in rows:
+        if row.code in first_code:
+            problems.append(
+                RowProblem(
+                    row.row,
+                    headers.get("code", "code"),
+                    "roster.error.duplicate_code",
+                    {"value": row.code, "first_row": first_code[row.code]},
+                )
+            )
+            continue
+        first_code[row.code] = row.row
+        if row.group_role == "leader" and row.active and row.group and {"group", "group_role"} <= row.columns:
+            if row.group in first_leader:
+                problems.append(
+                    RowProblem(
+                        row.row,
+                        headers.get("group_role", "group_role"),
+                        "roster.error.second_leader",
+                        {"group": row.group, "first_row": first_leader[row.group]},
+                    )
+                )
+            else:
+                first_leader[row.group] = row.row
+    return problems
+
+
+def _column_for(header: str) -> Column | None:
+    wanted = unicodedata.normalize("NFKC", header).strip().casefold()
+    for column in COLUMNS:
+        if wanted in (column.name, column.chinese):
+            return column
+    return None
+
+
+def _find_header(lines: list[tuple[int, list[str]]], path: Path) -> tuple[int, list[str]]:
+    """The first line (of the first few) that has every required header."""
+    required = [column for column in COLUMNS if column.required]
+    first: list[str] | None = None
+    for number, cells in lines[:HEADER_SEARCH_ROWS]:
+        if first is None and any(cells):
+            first = cells
+        found = {column.name for column in map(_column_for, cells) if column is not None}
+        if all(column.name in found for column in required):
+            return number, cells
+    found = {column.name for column in map(_column_for, first or []) if column is not None}
+    missing = [column.label for column in required if column.name not in found]
+    raise InvalidInput("roster.error.missing_header", file=path.name, columns=", ".join(missing))
+
+
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index].strip() if index < len(cells) else ""
+
+
+def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InvalidInput("roster.error.unreadable", file=path.name) from error
+    # UTF-8 with or without a byte order mark; else GB18030, a superset of the GBK that Excel on Chinese
+    # Windows saves "CSV" in.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        break
+    else:
+        raise InvalidInput("roster.error.unreadable", file=path.name)
+    try:
+        # Numbered by record, not by line: a quoted cell with a line break is still one spreadsheet row.
+        return [(number, cells) for number, cells in enumerate(csv.reader(io.StringIO(text, newline="")), 1)]
+    except csv.Error as error:
+        raise InvalidInput("roster.error.unreadable", file=path.name) from error
+
+
+def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as error:
+        raise InvalidInput("roster.error.unreadable", file=path.name) from error
+    try:
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # some programs write a wrong sheet size, which would cut rows or columns
+        lines: list[tuple[int, list[str]]] = []
+        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
+            lines.append((number, [_text(value) for value in values]))
+        return lines
+    finally:
+        workbook.close()
+
+
+def _text(value: object) -> str:
+    """A cell as text: Excel keeps phone numbers and codes typed as numbers as int or float."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _parse_row(
+    number: int, values: dict[str, str], headers: dict[str, str], columns: frozenset[str]
+) -> tuple[RosterRow | None, list[RowProblem]]:
+    problems: list[RowProblem] = []
+
+    def problem(name: str, key: str, **params: Any) -> None:
+        problems.append(RowProblem(number, headers.get(name, name), key, params))
+
+    def quoted(value: str) -> str:
+        return value if len(value) <= QUOTE_LIMIT else value[: QUOTE_LIMIT - 1] + "…"
+
+    def required(name: str) -> str:
+        value = values.get(name, "")
+        if not value:
+            problem(name, "roster.error.required")
+        return value
+
+    def limited(name: str, limit: int) -> str:
+        value = values.get(name, "")
+        if len(value) > limit:
+            problem(name, "roster.error.too_long", max=limit)
+        return value
+
+    def choice(name: str, options: dict[str, Any], default: Any) -> Any:
+        value = values.get(name, "")
+        if not value:
+            return default
+        key = unicodedata.normalize("NFKC", value).strip().casefold()
+        if key not in options:
+            problem(name, f"roster.error.{name}", value=quoted(value))
+            return default
+        return options[key]
+
+    code = unicodedata.normalize("NFKC", required("code"))
+    if code and not CODE_PATTERN.fullmatch(code):
+        problem("code", "roster.error.code", value=quoted(values["code"]))
+    name = required("name")
+    if len(name) > MAX_NAME:
+        problem("name", "roster.error.too_long", max=MAX_NAME)
+    level: str = choice("level", LEVELS, "") if required("level") else ""
+    group = limited("group", MAX_PLACE) or None
+    group_role: str = choice("group_role", ROLES, "member")
+    if group_role != "member" and group is None:
+        problem("group", "roster.error.role_without_group", value=quoted(values["group_role"]))
+    station = limited("station", MAX_PLACE) or None
+    areas: list[str] = []
+    for area in AREA_SEPARATORS.split(values.get("areas", "")):
+        area = area.strip()
+        if area and area not in areas:
+            areas.append(area)
+    if any(len(area) > MAX_PLACE for area in areas):
+        problem("areas", "roster.error.too_long", max=MAX_PLACE)
+    if areas and station is None:
+        problem("station", "roster.error.areas_without_station")
+    phone = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", values.get("phone", "")))
+    if phone and not _valid_phone(phone):
+        problem("phone", "roster.error.phone", value=quoted(values["phone"]))
+    unit = limited("unit", MAX_UNIT)
+    active: bool = choice("active", ACTIVE, True)
+    if problems:
+        return None, problems
+    row = RosterRow(
+        code=code,
+        name=name,
+        level=level,
+        group=group,
+        group_role=group_role,
+        station=station,
+        areas=tuple(areas),
+        phone=phone,
+        unit=unit,
+        active=active,
+        row=number,
+        columns=columns,
+    )
+    return row, []
+
+
+def _valid_phone(digits: str) -> bool:
+    if not digits.isascii() or not digits.isdigit():
+        return False
+    if digits.startswith("1"):  # mainland mobile numbers; no landline starts with 1
+        return len(digits) == 11
+    return 7 <= len(digits) <= 12
+
+
+# --- importing --------------------------------------------------------------------------------------------
+
+
+async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: str) -> ImportResult:
+    """Create or update the representatives of `rows` (keyed on code) in the caller's transaction.
+
+    Groups and stations (by name) and areas (by station and name) are created when new. A representative's
+    areas are replaced by the row's when the roster has an areas column. Raises RosterInvalid, which rolls the
+    caller's transaction back, when the rows contradict each other or would leave a group with two leaders.
+    """
+    problems = check_rows(rows)
+    if problems:
+        raise RosterInvalid(problems)
+    groups = await _groups(session, {row.group for row in rows if row.group})
+    stations = await _stations(session, {row.station for row in rows if row.station})
+    areas = await _areas(
+        session,
+        {(stations[row.station], area) for row in rows if row.station and "areas" in row.columns for area in row.areas},
+    )
+    existing = {rep.code: rep for rep in await _by_code(session, [row.code for row in rows])}
+    served = await _served(session, [rep.id for rep in existing.values() if rep.id is not None])
+
+    created = updated = unchanged = 0
+    pending: list[tuple[Representative, RosterRow]] = []
+    for row in rows:
+        rep = existing.get(row.code)
+        if rep is None:
+            rep = Representative(code=row.code, name=row.name, level=row.level)
+            _apply(rep, row, groups, stations)
+            session.add(rep)
+            pending.append((rep, row))
+            created += 1
+            continue
+        assert rep.id is not None
+        changed = _apply(rep, row, groups, stations)
+        if "areas" in row.columns:
+            wanted = {areas[(stations[row.station], area)] for area in row.areas} if row.station else set()
+            have = served.get(rep.id, set())
+            if wanted != have:
+                await _replace_areas(session, rep.id, have, wanted)
+                changed = True
+        if changed:
+            rep.updated_at = utcnow()
+            updated += 1
+        else:
+            unchanged += 1
+    await session.flush()
+    for rep, row in pending:
+        assert rep.id is not None
+        if "areas" in row.columns and row.station:
+            await _replace_areas(session, rep.id, set(), {areas[(stations[row.station], a)] for a in row.areas})
+    await session.flush()
+    await _check_leaders(session, rows, groups)
+    audit.record(
+        session,
+        actor=actor,
+        action="roster.import",
+        entity="representative",
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+    )
+    return ImportResult(created=created, updated=updated, unchanged=unchanged)
+
+
+def _apply(rep: Representative, row: RosterRow, groups: dict[str, int], stations: dict[str, int]) -> bool:
+    """Copy the row's values that its file had onto `rep`; True when anything changed."""
+    values: dict[str, Any] = {"name": row.name, "level": row.level}
+    if "group" in row.columns:
+        values["group_id"] = groups[row.group] if row.group else None
+    if "group_role" in row.columns or ("group" in row.columns and not row.group):
+        values["group_role"] = row.group_role if row.group else "member"
+    if "station" in row.columns:
+        values["station_id"] = stations[row.station] if row.station else None
+    for name in ("phone", "unit", "active"):
+        if name in row.columns:
+            values[name] = getattr(row, name)
+    changed = False
+    for name, value in values.items():
+        if getattr(rep, name) != value:
+            setattr(rep, name, value)
+            changed = True
+    return changed
+
+
+async def _groups(session: AsyncSession, names: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(names)):
+        for group in await session.exec(select(RepGroup).where(col(RepGroup.name).in_(chunk))):
+            assert group.id is not None
+            found[group.name] = group.id
+    new = [RepGroup(name=name) for name in sorted(names - found.keys())]
+    session.add_all(new)
+    await session.flush()
+    for group in new:
+        assert group.id is not None
+        found[group.name] = group.id
+    return found
+
+
+async def _stations(session: AsyncSession, names: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(names)):
+        for station in await session.exec(select(Station).where(col(Station.name).in_(chunk))):
+            assert station.id is not None
+            found[station.name] = station.id
+    new = [Station(name=name) for name in sorted(names - found.keys())]
+    session.add_all(new)
+    await session.flush()
+    for station in new:
+        assert station.id is not None
+        found[station.name] = station.id
+    return found
+
+
+async def _areas(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    found: dict[tuple[int, str], int] = {}
+    for chunk in _chunks(sorted({station_id for station_id, _ in keys})):
+        for area in await session.exec(select(Area).where(col(Area.station_id).in_(chunk))):
+            assert area.id is not None
+            found[(area.station_id, area.name)] = area.id
+    new = [Area(station_id=station_id, name=name) for station_id, name in sorted(keys - found.keys())]
+    session.add_all(new)
+    await session.flush()
+    for area in new:
+        assert area.id is not None
+        found[(area.station_id, area.name)] = area.id
+    return found
+
+
+async def _by_code(session: AsyncSession, codes: list[str]) -> list[Representative]:
+    reps: list[Representative] = []
+    for chunk in _chunks(codes):
+        reps.extend(await session.exec(select(Representative).where(col(Representative.code).in_(chunk))))
+    return reps
+
+
+async def _served(session: AsyncSession, rep_ids: list[int]) -> dict[int, set[int]]:
+    served: dict[int, set[int]] = {}
+    for chunk in _chunks(rep_ids):
+        for link in await session.exec(select(RepArea).where(col(RepArea.representative_id).in_(chunk))):
+            served.setdefault(link.representative_id, set()).add(link.area_id)
+    return served
+
+
+async def _replace_areas(session: AsyncSession, rep_id: int, have: set[int], wanted: set[int]) -> None:
+    gone = sorted(have - wanted)
+    for chunk in _chunks(gone):
+        links = await session.exec(
+            select(RepArea).where(RepArea.representative_id == rep_id, col(RepArea.area_id).in_(chunk))
+        )
+        for link in links:
+            await session.delete(link)
+    session.add_all(RepArea(representative_id=rep_id, area_id=area_id) for area_id in sorted(wanted - have))
+
+
+async def _check_leaders(session: AsyncSession, rows: Sequence[RosterRow], groups: dict[str, int]) -> None:
+    """A leader named by the file may not join a group whose stored leader the file left in place."""
+    problems: list[RowProblem] = []
+    for row in rows:
+        if not (row.group and row.group_role == "leader" and row.active and {"group", "group_role"} <= row.columns):
+            continue
+        others = await session.exec(
+            select(Representative.code).where(
+                Representative.group_id == groups[row.group],
+                Representative.group_role == "leader",
+                col(Representative.active).is_(True),
+                Representative.code != row.code,
+            )
+        )
+        other = others.first()
+        if other is not None:
+            problems.append(
+                RowProblem(row.row, "group_role", "roster.error.leader_exists", {"group": row.group, "code": other})
+            )
+    if problems:
+        raise RosterInvalid(problems)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+# --- exporting --------------------------------------------------------------------------------------------
+
+
+async def export_roster(session: AsyncSession, *, path: Path, actor: str = "cli", include_phones: bool = True) -> int:
+    """Write every representative to `path` (.csv or .xlsx) with Chinese headers; returns the number written.
+
+    Re-importing the file changes nothing. Without phones the phone column is left out, and re-importing such
+    a file leaves the stored phones as they are.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
+    columns = [column for column in COLUMNS if include_phones or column.name != "phone"]
+    lines = [[column.chinese for column in columns]]
+    lines.extend([record[column.name] for column in columns] for record in await _records(session))
+    try:
+        write_table(path, lines, sheet_title="代表名册")
+    except OSError as error:
+        raise InvalidInput("roster.error.unwritable", file=path.name) from error
+    count = len(lines) - 1
+    audit.record(
+        session,
+        actor=actor,
+        action="roster.export",
+        entity="representative",
+        count=count,
+        phones=include_phones,
+    )
+    return count
+
+
+async def _records(session: AsyncSession) -> list[dict[str, str]]:
+    groups = {group.id: group.name for group in await session.exec(select(RepGroup))}
+    stations = {station.id: station.name for station in await session.exec(select(Station))}
+    area_names = {area.id: area.name for area in await session.exec(select(Area))}
+    served: dict[int, list[str]] = {}
+    for link in await session.exec(select(RepArea)):
+        served.setdefault(link.representative_id, []).append(area_names[link.area_id])
+    records: list[dict[str, str]] = []
+    for rep in await session.exec(select(Representative).order_by(col(Representative.code))):
+        assert rep.id is not None
+        records.append(
+            {
+                "code": rep.code,
+                "name": rep.name,
+                "level": LEVEL_LABELS.get(rep.level, rep.level),
+                "group": groups[rep.group_id] if rep.group_id is not None else "",
+                "group_role": ROLE_LABELS.get(rep.group_role, rep.group_role),
+                "station": stations[rep.station_id] if rep.station_id is not None else "",
+                "areas": AREA_JOINER.join(sorted(served.get(rep.id, []))),
+                "phone": rep.phone,
+                "unit": rep.unit,
+                "active": "是" if rep.active else "否",
+            }
+        )
+    return records

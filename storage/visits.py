@@ -1,0 +1,305 @@
+"""Visits: recording a household visit in one transaction, and a representative's progress on the quota."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from storage import audit, households
+from storage.errors import InvalidInput, NotFound
+from storage.households import HouseholdBrief, mask_name
+from storage.models import (
+    Area,
+    Household,
+    HouseholdCategory,
+    RepArea,
+    Representative,
+    Visit,
+    VisitCompanion,
+    VisitPhoto,
+)
+from storage.settings import Settings
+
+ROUTINE = "routine"
+
+
+def round_id(day: date, *, per_year: int) -> str | None:
+    """The centralized round a day falls in: 2026-H1 / 2026-H2 with two rounds a year, 2026-P3 otherwise."""
+    if per_year <= 0:
+        return None
+    index = (day.month - 1) * per_year // 12 + 1
+    return f"{day.year}-{'H' if per_year == 2 else 'P'}{index}"
+
+
+def year_rounds(year: int, *, per_year: int) -> list[str]:
+    return [f"{year}-{'H' if per_year == 2 else 'P'}{index}" for index in range(1, per_year + 1)]
+
+
+@dataclass(frozen=True)
+class NewHousehold:
+    area_id: int
+    address: str
+    head_name: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    """Everything a finished visit dialog knows."""
+
+    representative_id: int
+    visited_on: date
+    mode: str
+    round: str
+    collective: bool
+    household_id: int | None = None
+    new_household: NewHousehold | None = None
+    categories: tuple[str, ...] = ()
+    party_member: bool = False
+    companion_ids: tuple[int, ...] = ()
+    notes: str = ""
+    photos: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+async def record_visit(
+    session: AsyncSession, *, record: VisitRecord, settings: Settings, today: date, actor: str
+) -> Visit:
+    """Save a visit, a new household or corrected categories, companions, photos and audit rows together."""
+    if record.visited_on > today:
+        raise InvalidInput("visit.error.future_date")
+    if record.visited_on.year < today.year - 1:
+        raise InvalidInput("visit.error.too_old", year=today.year - 1)
+    if settings.visits.mode(record.mode) is None:
+        raise InvalidInput("visit.error.unknown_mode")
+    unknown = [code for code in record.categories if settings.households.category(code) is None]
+    if unknown:
+        raise InvalidInput("visit.error.unknown_category")
+    if len(record.notes) > settings.visits.max_note_length:
+        raise InvalidInput("visit.error.notes_too_long", limit=settings.visits.max_note_length)
+    if record.representative_id in record.companion_ids:
+        raise InvalidInput("visit.error.self_companion")
+
+    if record.new_household is not None:
+        created = await households.register(
+            session,
+            area_id=record.new_household.area_id,
+            address=record.new_household.address,
+            head_name=record.new_household.head_name,
+            phone=record.new_household.phone,
+            party_member=record.party_member,
+            categories=list(record.categories),
+            actor=actor,
+        )
+        household_id = created.id
+    elif record.household_id is not None:
+        household_id = record.household_id
+        await households.correct_categories(
+            session,
+            household_id=household_id,
+            categories=list(record.categories),
+            party_member=record.party_member,
+            actor=actor,
+        )
+    else:
+        raise InvalidInput("visit.error.no_household")
+    assert household_id is not None
+
+    visit = Visit(
+        representative_id=record.representative_id,
+        household_id=household_id,
+        visited_on=record.visited_on,
+        mode=record.mode,
+        round=record.round,
+        collective=record.collective and bool(record.companion_ids),
+        notes=record.notes,
+        latitude=record.latitude,
+        longitude=record.longitude,
+    )
+    session.add(visit)
+    await session.flush()
+    assert visit.id is not None
+    for companion_id in sorted(set(record.companion_ids)):
+        if await session.get(Representative, companion_id) is None:
+            raise NotFound("error.rep_not_found", code=str(companion_id))
+        session.add(VisitCompanion(visit_id=visit.id, representative_id=companion_id))
+    for file_ref in record.photos:
+        session.add(VisitPhoto(visit_id=visit.id, file_ref=file_ref))
+    audit.record(
+        session,
+        actor=actor,
+        action="visit.create",
+        entity="visit",
+        entity_id=visit.id,
+        household=household_id,
+        companions=len(record.companion_ids),
+        photos=len(record.photos),
+    )
+    return visit
+
+
+def _participated(representative_id: int) -> sa.ColumnElement[bool]:
+    """Visits the representative logged or took part in as a co-visitor."""
+    companion_visits = select(VisitCompanion.visit_id).where(VisitCompanion.representative_id == representative_id)
+    return sa.or_(col(Visit.representative_id) == representative_id, col(Visit.id).in_(companion_visits))
+
+
+@dataclass(frozen=True)
+class Progress:
+    year: int
+    households: int
+    quota: int
+    in_home_households: int
+    min_in_home_share: float
+    rounds_done: dict[str, bool]
+    missing_must_visit: list[str]
+    expected_by_now: int
+    suggestions: list[HouseholdBrief] = field(default_factory=list)
+
+    @property
+    def in_home_share(self) -> float:
+        return self.in_home_households / self.households if self.households else 0.0
+
+    @property
+    def ahead_by(self) -> int:
+        """Households ahead of an even pace through the year; negative when behind."""
+        return self.households - self.expected_by_now
+
+
+async def progress(session: AsyncSession, *, representative_id: int, today: date, settings: Settings) -> Progress:
+    year_start = date(today.year, 1, 1)
+    in_year = sa.and_(_participated(representative_id), col(Visit.visited_on).between(year_start, today))
+    in_home_modes = [mode.code for mode in settings.visits.modes if mode.in_home]
+
+    visited = select(Visit.household_id).where(in_year)
+    counted = await session.exec(
+        select(
+            sa.func.count(sa.distinct(col(Visit.household_id))),
+            sa.func.count(sa.distinct(sa.case((col(Visit.mode).in_(in_home_modes), Visit.household_id)))),
+        ).where(in_year)
+    )
+    household_count, in_home_count = counted.one()
+    rounds_seen: set[str] = set((await session.exec(select(col(Visit.round)).where(in_year).distinct())).all())
+    rounds = year_rounds(today.year, per_year=settings.quota.centralized_rounds_per_year)
+    categories_seen: set[str] = set(
+        (
+            await session.exec(
+                select(col(HouseholdCategory.code)).where(col(HouseholdCategory.household_id).in_(visited)).distinct()
+            )
+        ).all()
+    )
+    must_visit = [label.code for label in settings.households.must_visit]
+    days_in_year = (date(today.year, 12, 31) - year_start).days + 1
+    day_of_year = (today - year_start).days + 1
+    expected = math.floor(settings.quota.households_per_year * day_of_year / days_in_year)
+
+    return Progress(
+        year=today.year,
+        households=int(household_count),
+        quota=settings.quota.households_per_year,
+        in_home_households=int(in_home_count),
+        min_in_home_share=settings.quota.min_in_home_share,
+        rounds_done={round_name: round_name in rounds_seen for round_name in rounds},
+        missing_must_visit=[code for code in must_visit if code not in categories_seen],
+        expected_by_now=expected,
+        suggestions=await _unvisited_focus_households(
+            session,
+            representative_id=representative_id,
+            visited=visited,
+            must_visit=must_visit,
+            limit=settings.visits.progress_suggestions,
+        ),
+    )
+
+
+async def _unvisited_focus_households(
+    session: AsyncSession,
+    *,
+    representative_id: int,
+    visited: SelectOfScalar[int],
+    must_visit: list[str],
+    limit: int,
+) -> list[HouseholdBrief]:
+    """Households with a focus or must-visit category in the representative's areas, not yet visited this year.
+
+    Must-visit households come first, then those whose head is not a party member (the programme's weight).
+    """
+    if limit <= 0:
+        return []
+    own_areas = select(RepArea.area_id).where(RepArea.representative_id == representative_id)
+    priority = sa.func.min(sa.case((col(HouseholdCategory.code).in_(must_visit), 0), else_=1)).label("priority")
+    rows = (
+        await session.execute(
+            sa.select(
+                col(Household.id),
+                col(Household.address),
+                col(Household.head_name),
+                col(Area.name),
+                col(Household.party_member),
+                priority,
+            )
+            .join(HouseholdCategory, col(HouseholdCategory.household_id) == Household.id)
+            .join(Area, col(Area.id) == Household.area_id)
+            .where(col(Household.area_id).in_(own_areas), col(Household.id).not_in(visited))
+            .group_by(
+                col(Household.id),
+                col(Household.address),
+                col(Household.head_name),
+                col(Area.name),
+                col(Household.party_member),
+            )
+            .order_by(priority, col(Household.party_member), col(Household.id))
+            .limit(limit)
+        )
+    ).all()
+    categories = await households.categories_of(session, household_ids=[row[0] for row in rows if row[0]])
+    return [
+        HouseholdBrief(
+            id=household_id or 0,
+            address=address,
+            head=mask_name(head_name),
+            area=area_name,
+            own_area=True,
+            party_member=party_member,
+            categories=tuple(categories.get(household_id or 0, ())),
+        )
+        for household_id, address, head_name, area_name, party_member, _ in rows
+    ]
+
+
+async def find_representatives(
+    session: AsyncSession, *, fragment: str, exclude_id: int, limit: int
+) -> list[Representative]:
+    """Co-visiting representatives by a fragment of name or their code."""
+    fragment = households.normalise(fragment)
+    if not fragment:
+        return []
+    pattern = f"%{fragment}%"
+    rows = await session.exec(
+        select(Representative)
+        .where(
+            col(Representative.active).is_(True),
+            col(Representative.id) != exclude_id,
+            sa.or_(col(Representative.name).like(pattern), col(Representative.code) == fragment.upper()),
+        )
+        .order_by(col(Representative.code))
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def representative_areas(session: AsyncSession, *, representative_id: int) -> list[Area]:
+    rows = await session.exec(
+        select(Area)
+        .join(RepArea, col(RepArea.area_id) == Area.id)
+        .where(RepArea.representative_id == representative_id)
+        .order_by(col(Area.name))
+    )
+    return list(rows.all())
