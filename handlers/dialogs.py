@@ -24,6 +24,7 @@ from storage.errors import InvalidInput
 from storage.models import ChatIdentity, DialogState
 from storage.settings import Settings
 
+KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "location", "contact", "button")
 CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})
 HELP_WORDS = frozenset({"/help", "help", "帮助", "?", "？"})
 BACK_WORDS = frozenset({"/back", "back", "返回", "上一步"})
@@ -146,12 +147,14 @@ class Engine:
                 command = inbound.text.strip().split()[0].lower()
                 key = "dialog.busy" if command.lstrip("/") in commands else "dialog.unknown_command"
                 raise InvalidInput(key, command=command[:32], flow=ctx.t(f"flow.{flow.name}"))
+            if inbound.kind == "text" and not inbound.text.strip():
+                raise InvalidInput("input.empty")
             if inbound.kind != "button" and inbound.kind not in step.accepts:
+                accepted = set(step.accepts) | ({"button"} if state.choices else set())
                 raise InvalidInput(
                     "dialog.wrong_kind",
                     got=ctx.t(f"kind.{inbound.kind}"),
-                    expected=ctx.t("dialog.or").join(ctx.t(f"kind.{kind}") for kind in sorted(step.accepts))
-                    or ctx.t("kind.button"),
+                    expected=ctx.t("dialog.or").join(ctx.t(f"kind.{kind}") for kind in KIND_ORDER if kind in accepted),
                 )
             outcome = await step.receive(ctx, inbound)
             if outcome is Outcome.CANCEL:

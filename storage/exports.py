@@ -46,8 +46,8 @@ async def export_visits(
     if path.suffix.lower() not in SUFFIXES:
         raise InvalidInput("cli.bad_suffix", path=path.name)
     rows = (
-        await session.execute(
-            sa.select(Visit, Representative, Household, col(Area.name))
+        await session.exec(
+            select(Visit, Representative, Household, col(Area.name))
             .join(Representative, col(Representative.id) == Visit.representative_id)
             .join(Household, col(Household.id) == Visit.household_id)
             .join(Area, col(Area.id) == Household.area_id)

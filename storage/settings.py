@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +23,13 @@ Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 
 
-class Label(BaseModel):
+class Section(BaseModel):
+    """A part of config.toml. A misspelt key is an error, not a silently ignored line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Label(Section):
     """A configured code with its label in each language."""
 
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
@@ -38,7 +44,7 @@ class VisitMode(Label):
     in_home: bool = False
 
 
-class General(BaseModel):
+class General(Section):
     time_zone: str = "Asia/Shanghai"
     default_language: Language = "zh-CN"
     dialog_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -55,7 +61,7 @@ class General(BaseModel):
         return value
 
 
-class Quota(BaseModel):
+class Quota(Section):
     households_per_year: int = Field(default=100, ge=1, le=10_000)
     min_in_home_share: float = Field(default=0.3333, ge=0.0, le=1.0)
     centralized_rounds_per_year: int = Field(default=2, ge=0, le=12)
@@ -72,7 +78,7 @@ def _default_modes() -> list[VisitMode]:
     ]
 
 
-class Visits(BaseModel):
+class Visits(Section):
     max_note_length: int = Field(default=2000, ge=10, le=100_000)
     search_results: int = Field(default=5, ge=1, le=9)
     progress_suggestions: int = Field(default=10, ge=0, le=50)
@@ -108,7 +114,7 @@ def _default_must_visit() -> list[Label]:
     ]
 
 
-class Households(BaseModel):
+class Households(Section):
     focus_groups: list[Label] = Field(default_factory=_default_focus_groups)
     must_visit: list[Label] = Field(default_factory=_default_must_visit)
 

@@ -234,43 +234,33 @@ async def _unvisited_focus_households(
     if limit <= 0:
         return []
     own_areas = select(RepArea.area_id).where(RepArea.representative_id == representative_id)
-    priority = sa.func.min(sa.case((col(HouseholdCategory.code).in_(must_visit), 0), else_=1)).label("priority")
+    # 0 when the household has a must-visit category, 1 when it has only focus groups, NULL when it has none.
+    priority = (
+        select(sa.func.min(sa.case((col(HouseholdCategory.code).in_(must_visit), 0), else_=1)))
+        .where(HouseholdCategory.household_id == Household.id)
+        .scalar_subquery()
+    )
     rows = (
-        await session.execute(
-            sa.select(
-                col(Household.id),
-                col(Household.address),
-                col(Household.head_name),
-                col(Area.name),
-                col(Household.party_member),
-                priority,
-            )
-            .join(HouseholdCategory, col(HouseholdCategory.household_id) == Household.id)
+        await session.exec(
+            select(Household, col(Area.name))
             .join(Area, col(Area.id) == Household.area_id)
-            .where(col(Household.area_id).in_(own_areas), col(Household.id).not_in(visited))
-            .group_by(
-                col(Household.id),
-                col(Household.address),
-                col(Household.head_name),
-                col(Area.name),
-                col(Household.party_member),
-            )
+            .where(col(Household.area_id).in_(own_areas), col(Household.id).not_in(visited), priority.is_not(None))
             .order_by(priority, col(Household.party_member), col(Household.id))
             .limit(limit)
         )
     ).all()
-    categories = await households.categories_of(session, household_ids=[row[0] for row in rows if row[0]])
+    categories = await households.categories_of(session, household_ids=[household.id or 0 for household, _ in rows])
     return [
         HouseholdBrief(
-            id=household_id or 0,
-            address=address,
-            head=mask_name(head_name),
+            id=household.id or 0,
+            address=household.address,
+            head=mask_name(household.head_name),
             area=area_name,
             own_area=True,
-            party_member=party_member,
-            categories=tuple(categories.get(household_id or 0, ())),
+            party_member=household.party_member,
+            categories=tuple(categories.get(household.id or 0, ())),
         )
-        for household_id, address, head_name, area_name, party_member, _ in rows
+        for household, area_name in rows
     ]
 
 

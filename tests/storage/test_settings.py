@@ -147,8 +147,9 @@ UNKNOWN_KEY_IN_SECTION = pytest.param(
         ),
         pytest.param(NO_IN_HOME_MODE, ["visits", "in_home = true"], id="no-in-home-mode"),
         pytest.param(DUPLICATE_CATEGORY, ["households", "'youth'", "appears twice"], id="duplicate-category"),
-        pytest.param("[quotas]\nhouseholds_per_year = 5\n", ["quotas", "Extra inputs are not permitted"],
-                     id="unknown-section"),
+        pytest.param(
+            "[quotas]\nhouseholds_per_year = 5\n", ["quotas", "Extra inputs are not permitted"], id="unknown-section"
+        ),
         UNKNOWN_KEY_IN_SECTION,
         pytest.param("[quota\nhouseholds_per_year = 5\n", ["config.toml", "line 1"], id="malformed-toml"),
     ],

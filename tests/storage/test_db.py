@@ -1,0 +1,228 @@
+"""The database: SQLite set-up (WAL, foreign keys, BEGIN IMMEDIATE), all-or-nothing transactions, no driver errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
+
+from storage.db import Database, normalise_url, sqlite_url
+from storage.errors import Conflict, StoreError
+from storage.models import Area, Station
+from tests.conftest import POSTGRES_URL, needs_postgres
+
+sqlite_only = pytest.mark.skipif(
+    bool(POSTGRES_URL), reason="SQLite set-up: LIANXIN_TEST_DATABASE_URL points the suite at PostgreSQL"
+)
+
+# A counter outside SQLModel.metadata, so that the migration tests never see it.
+COUNTER = sa.Table(
+    "test_counter",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+WORKERS = 20
+
+
+async def station_names(db: Database) -> list[str]:
+    async with db.transaction() as session:
+        return list((await session.exec(select(Station.name).order_by(Station.name))).all())
+
+
+@pytest.fixture
+async def counter(db: Database) -> AsyncIterator[Database]:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(COUNTER.create)
+        await connection.execute(sa.insert(COUNTER).values(id=1, value=0))
+    yield db
+
+
+async def bump(db: Database, *, lock: bool) -> None:
+    """Read the counter, let the other workers run, write it back plus one: a classic lost-update race."""
+    async with db.transaction() as session:
+        query = select(COUNTER.c.value).where(COUNTER.c.id == 1)
+        if lock:
+            query = query.with_for_update()
+        value = (await session.exec(query)).one()
+        await asyncio.sleep(0.01)
+        await session.exec(sa.update(COUNTER).where(COUNTER.c.id == 1).values(value=value + 1))
+
+
+async def counter_value(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.exec(select(COUNTER.c.value).where(COUNTER.c.id == 1))).one())
+
+
+# --- SQLite ---------------------------------------------------------------------------------------------------
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [
+        ("journal_mode", "wal"),  # readers do not block the writer
+        ("foreign_keys", 1),
+        ("busy_timeout", 30000),  # writers queue instead of failing at once
+        ("synchronous", 1),  # NORMAL: safe with WAL, far fewer fsyncs
+    ],
+)
+async def test_sqlite_pragmas(db: Database, pragma: str, expected: object) -> None:
+    async with db.engine.connect() as connection:
+        assert (await connection.exec_driver_sql(f"PRAGMA {pragma}")).scalar() == expected
+
+
+@sqlite_only
+async def test_sqlite_read_then_write_transactions_queue(counter: Database) -> None:
+    """Without BEGIN IMMEDIATE, a transaction that read before another committed fails with "database is locked"."""
+    await asyncio.gather(*(bump(counter, lock=False) for _ in range(WORKERS)))
+    assert await counter_value(counter) == WORKERS
+
+
+@sqlite_only
+async def test_sqlite_two_processes_on_one_file(counter: Database) -> None:
+    """Two Database objects, two pools: what two bot processes sharing one SQLite file look like."""
+    other = Database(counter.url)
+    try:
+        await asyncio.gather(*(bump(counter if n % 2 else other, lock=False) for n in range(WORKERS)))
+    finally:
+        await other.dispose()
+    assert await counter_value(counter) == WORKERS
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------------------
+
+
+@needs_postgres
+async def test_postgres_read_then_write_with_for_update(counter: Database) -> None:
+    await asyncio.gather(*(bump(counter, lock=True) for _ in range(WORKERS)))
+    assert await counter_value(counter) == WORKERS
+
+
+@needs_postgres
+async def test_postgres_two_workers_with_for_update(counter: Database) -> None:
+    other = Database(counter.url)
+    try:
+        await asyncio.gather(*(bump(counter if n % 2 else other, lock=True) for n in range(WORKERS)))
+    finally:
+        await other.dispose()
+    assert await counter_value(counter) == WORKERS
+
+
+@needs_postgres
+async def test_postgres_pool_settings(db: Database) -> None:
+    assert not db.is_sqlite
+    assert db.engine.dialect.driver == "psycopg"
+    assert db.engine.pool.size() == 10  # type: ignore[attr-defined]
+
+
+# --- both stores ----------------------------------------------------------------------------------------------
+
+
+async def test_commit_keeps_everything(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(Station(name="幸福社区党代表工作站"))
+        session.add(Station(name="东山村党代表工作站"))
+    assert await station_names(db) == ["东山村党代表工作站", "幸福社区党代表工作站"]
+
+
+async def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(StoreError) as raised:
+        async with db.transaction() as session:
+            session.add(Station(name="幸福社区党代表工作站"))
+            await session.flush()
+            session.add(Area(name="幸福社区一区", station_id=999_999))
+    assert raised.value.key == "error.store"
+    assert not isinstance(raised.value, SQLAlchemyError)
+    assert await station_names(db) == []  # the station written before the failure is gone too
+    async with db.transaction() as session:
+        assert (await session.exec(select(Area))).all() == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("boom"), Conflict("invite.used"), StoreError("error.store")],
+    ids=["unexpected", "expected", "store"],
+)
+async def test_a_failing_transaction_writes_nothing(db: Database, error: Exception) -> None:
+    async with db.transaction() as session:
+        session.add(Station(name="已有的工作站"))
+    with pytest.raises(type(error)) as raised:
+        async with db.transaction() as session:
+            session.add(Station(name="写了一半的工作站"))
+            await session.flush()  # the row really reached the database before the error
+            raise error
+    assert raised.value is error  # propagates unchanged, not wrapped
+    assert await station_names(db) == ["已有的工作站"]
+
+
+async def test_integrity_error_becomes_store_error(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(Station(name="幸福社区党代表工作站", address="幸福路1号"))
+    with pytest.raises(StoreError) as raised:
+        async with db.transaction() as session:
+            session.add(Station(name="另一个工作站"))
+            session.add(Station(name="幸福社区党代表工作站", address="别处"))
+    assert raised.value.key == "error.store"
+    assert raised.value.params == {}  # nothing of the failed statement (personal data) travels with it
+    assert not isinstance(raised.value, SQLAlchemyError)
+    assert isinstance(raised.value.__cause__, sa.exc.IntegrityError)  # kept for the log, never shown
+    assert await station_names(db) == ["幸福社区党代表工作站"]
+
+
+async def test_store_error_inside_the_block_from_a_statement(db: Database) -> None:
+    """An error raised by an explicit statement in the block (not at commit) is translated the same way."""
+    with pytest.raises(StoreError):
+        async with db.transaction() as session:
+            await session.exec(sa.text("SELECT * FROM no_such_table"))
+
+
+async def test_database_stays_usable_after_a_failed_transaction(db: Database) -> None:
+    for _ in range(3):
+        with pytest.raises(StoreError):
+            async with db.transaction() as session:
+                session.add(Area(name="孤儿区", station_id=424242))
+    async with db.transaction() as session:
+        session.add(Station(name="幸福社区党代表工作站"))
+    assert await station_names(db) == ["幸福社区党代表工作站"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
+        ("sqlite:////var/lib/lianxin/lianxin.db", "sqlite+aiosqlite:////var/lib/lianxin/lianxin.db"),
+        ("sqlite+pysqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
+        ("sqlite+aiosqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
+        ("postgresql://lianxin:s3cret@db.example:5432/lianxin", "postgresql+psycopg://lianxin:s3cret@db.example:5432/lianxin"),
+        ("postgres://lianxin@db.example/lianxin", "postgresql+psycopg://lianxin@db.example/lianxin"),
+        ("postgresql+psycopg2://lianxin@db.example/lianxin", "postgresql+psycopg://lianxin@db.example/lianxin"),
+        ("postgresql+psycopg://lianxin@db.example/lianxin?sslmode=require", "postgresql+psycopg://lianxin@db.example/lianxin?sslmode=require"),
+        ("postgresql://lianxin:p%40ss@db.example/lianxin", "postgresql+psycopg://lianxin:p%40ss@db.example/lianxin"),
+    ],
+)  # fmt: skip
+def test_normalise_url(given: str, expected: str) -> None:
+    assert normalise_url(given) == expected
+
+
+def test_sqlite_url_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert sqlite_url("lianxin.db") == f"sqlite+aiosqlite:///{tmp_path.resolve()}/lianxin.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "is_sqlite"),
+    [("sqlite:///lianxin.db", True), ("postgres://lianxin@db.example/lianxin", False)],
+)
+async def test_database_knows_its_store(url: str, is_sqlite: bool) -> None:
+    database = Database(url)
+    try:
+        assert database.is_sqlite is is_sqlite
+        assert database.url == normalise_url(url)
+    finally:
+        await database.dispose()

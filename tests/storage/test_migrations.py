@@ -1,0 +1,105 @@
+"""Migrations: they build the whole schema on an empty database, can run again, and match the SQLModel tables."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel, select
+
+import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from storage.db import Database, alembic_config
+from storage.models import Station
+from tests.conftest import POSTGRES_URL, reset_postgres
+
+TABLES = set(SQLModel.metadata.tables)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def table_names(connection: Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names())
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+@pytest.fixture
+async def empty_db(database_url: str) -> AsyncIterator[Database]:
+    """A database with no tables at all: a fresh SQLite file, or the PostgreSQL test database emptied."""
+    if POSTGRES_URL:
+        await reset_postgres(POSTGRES_URL)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+def test_the_models_define_the_expected_tables() -> None:
+    """Guards the tests below: an import that registers no tables would make every comparison vacuous."""
+    assert {"station", "area", "representative", "household", "visit", "chat_identity", "invitation"} <= TABLES
+    assert "alembic_version" not in TABLES
+
+
+async def test_upgrade_creates_every_table_on_an_empty_database(empty_db: Database) -> None:
+    async with empty_db.engine.connect() as connection:
+        assert await connection.run_sync(table_names) == set()
+    await empty_db.upgrade()
+    async with empty_db.engine.connect() as connection:
+        assert await connection.run_sync(table_names) == TABLES | {"alembic_version"}
+        assert await connection.run_sync(current_revision) == head_revision()
+
+
+async def test_upgrade_twice_is_harmless(empty_db: Database) -> None:
+    await empty_db.upgrade()
+    async with empty_db.transaction() as session:
+        session.add(Station(name="幸福社区党代表工作站"))
+    await empty_db.upgrade()
+    async with empty_db.transaction() as session:
+        names = (await session.exec(select(Station.name))).all()
+    assert names == ["幸福社区党代表工作站"]
+    async with empty_db.engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == head_revision()
+        assert await connection.run_sync(schema_diff) == []
+
+
+async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        diff = await connection.run_sync(schema_diff)
+    assert diff == []
+
+
+async def test_the_comparison_notices_a_difference(db: Database) -> None:
+    """The comparison is not blind: a table the migrations do not know about shows up in the diff."""
+    async with db.engine.begin() as connection:
+        await connection.execute(sa.text("CREATE TABLE stray (id INTEGER PRIMARY KEY)"))
+        diff = await connection.run_sync(schema_diff)
+    assert [change[1].name for change in diff if change[0] == "remove_table"] == ["stray"]
+
+
+async def test_downgrade_to_base_and_back(db: Database) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "base")
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(table_names) <= {"alembic_version"}
+    await db.upgrade()
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(table_names) == TABLES | {"alembic_version"}
+        assert await connection.run_sync(schema_diff) == []
