@@ -234,7 +234,7 @@ def roster_export(file: OutputFile, db: DbOption = None, config: ConfigOption = 
             return await roster.export_roster(session, path=file)
 
     count = setup.run(work)
-    setup.say("roster.exported", count=count, path=str(file))
+    setup.say("roster.exported", count=count, file=str(file))
 
 
 @app.command(help=both("cli.invite.help"))

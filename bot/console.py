@@ -12,6 +12,7 @@ from typing import TextIO
 from handlers.events import Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.router import Router
+from storage import people
 
 CHANNEL = "console"
 
@@ -88,8 +89,6 @@ class ConsoleChannel:
         return replies
 
     async def _current_language(self) -> str:
-        from storage import people
-
         async with self.router.db.transaction() as session:
             identity = await people.identity_for(session, channel=CHANNEL, external_id=self.user)
             return identity.language or self.language

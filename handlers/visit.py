@@ -208,7 +208,12 @@ class CategoriesStep(Step):
         party = ctx.t("visit.party_member") if ctx.draft.get("party_member") else ctx.t("visit.non_party")
         buttons.append(Button("visit:cat:party", ctx.t("visit.button.toggle_party", current=party)))
         buttons.append(Button("visit:cat:ok", ctx.t("button.confirm")))
-        text = ctx.t("visit.ask.categories", current=category_names(ctx, sorted(chosen)), party=party)
+        text = ctx.t(
+            "visit.ask.categories",
+            household=household_text(ctx),
+            current=category_names(ctx, sorted(chosen)),
+            party=party,
+        )
         return Prompt(text, tuple(buttons))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
@@ -462,17 +467,21 @@ class ConfirmStep(Step):
         return Outcome.STAY
 
 
-def summary(ctx: Context) -> str:
+def household_text(ctx: Context) -> str:
     draft = ctx.draft
     if registering(draft):
-        household = ctx.t(
+        return ctx.t(
             "visit.summary.new_household",
             address=draft.get("new_address", ""),
             head=households.mask_name(draft.get("new_head", "")),
             area=draft.get("new_area", {}).get("name", ""),
         )
-    else:
-        household = draft.get("household", {}).get("label", "")
+    return str(draft.get("household", {}).get("label", ""))
+
+
+def summary(ctx: Context) -> str:
+    draft = ctx.draft
+    household = household_text(ctx)
     mode = ctx.settings.visits.mode(draft.get("mode", ""))
     companions = ctx.t("list.separator").join(name for _, name in draft.get("companions", []))
     location = draft.get("location")
