@@ -176,7 +176,7 @@ class ChatIdentity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     external_id: str = Field(max_length=64)
-    role: str = Field(default="resident", max_length=12)  # resident | representative | liaison | leader | department
+    role: str = Field(default="resident", max_length=16)  # resident | representative | liaison | leader | department
     representative_id: int | None = Field(default=None, foreign_key="representative.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     language: str | None = Field(default=None, max_length=8)

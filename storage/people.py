@@ -122,6 +122,8 @@ async def redeem_invitation(
         raise Conflict("invite.used")
     if invitation.expires_at <= now:
         raise Conflict("invite.expired")
+    if not representative.active:  # left office after the code was issued
+        raise Conflict("invite.inactive", code=representative.code)
     if identity.role == "representative" and identity.representative_id not in (None, representative.id):
         raise Conflict("invite.bound_elsewhere")
     # The conditional update is what makes the code single-use when two chats race for it.

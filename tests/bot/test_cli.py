@@ -1,0 +1,638 @@
+"""The `lianxin` command line, run as real processes: what a person at the terminal sees, and what is stored.
+
+Every command runs in a new Python process against the store under test (a SQLite file, or PostgreSQL when
+LIANXIN_TEST_DATABASE_URL is set). Starting a process costs about two seconds (imports), so calls that do not
+depend on each other run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from sqlmodel import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.events import Inbound
+from handlers.router import Router
+from storage import roster
+from storage.db import Database
+from storage.exports import VISIT_HEADERS
+from storage.models import (
+    Area,
+    AuditEntry,
+    ChatIdentity,
+    DialogState,
+    Household,
+    Invitation,
+    RepArea,
+    Representative,
+    Visit,
+)
+from storage.settings import load_settings
+from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.factories import District, build_district, chat_as
+
+ROOT = Path(__file__).parents[2]
+T = TypeVar("T")
+Result = subprocess.CompletedProcess[str]
+
+
+# --- running the command line -------------------------------------------------------------------------------
+
+
+def child_environment() -> dict[str, str]:
+    env = os.environ.copy()
+    env["COLUMNS"] = "200"  # Typer's error panels wrap at the terminal width; keep messages on one line
+    env["NO_COLOR"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.pop("FORCE_COLOR", None)
+    for key in [key for key in env if key.startswith("LIANXIN_") and "TOKEN" in key]:
+        env.pop(key)  # `run` must find no channel token
+    return env
+
+
+def lianxin(*args: str, stdin: str = "") -> Result:
+    """`lianxin ARGS...` in a new process, with `stdin` as its (non-terminal) standard input."""
+    return subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        env=child_environment(),
+    )
+
+
+def in_parallel(*jobs: Callable[[], T]) -> list[T]:
+    """Run independent commands side by side; results in the order given."""
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return [future.result() for future in [pool.submit(job) for job in jobs]]
+
+
+def shown(result: Result) -> str:
+    """Both streams, for assertion messages."""
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def script(*lines: str) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+# --- the store ----------------------------------------------------------------------------------------------
+
+
+def query(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = Database(url)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def count(url: str, table: Any, *where: Any) -> int:
+    async def work(session: AsyncSession) -> int:
+        statement = select(func.count()).select_from(table)
+        for condition in where:
+            statement = statement.where(condition)
+        return int((await session.exec(statement)).one())
+
+    return query(url, work)
+
+
+def rows(url: str, table: type[T], *where: Any) -> list[T]:
+    async def work(session: AsyncSession) -> list[T]:
+        statement = select(table)
+        for condition in where:
+            statement = statement.where(condition)
+        return list((await session.exec(statement)).all())
+
+    return query(url, work)
+
+
+def codes(url: str) -> list[str]:
+    return sorted(rep.code for rep in rows(url, Representative))
+
+
+@pytest.fixture
+def store(database_url: str) -> str:
+    """The URL of an empty store: a fresh SQLite file, or the test PostgreSQL database emptied."""
+    if POSTGRES_URL:
+        asyncio.run(reset_postgres(database_url))
+    return database_url
+
+
+@pytest.fixture
+def district(store: str) -> tuple[str, District]:
+    """The store with the small test district of tests/factories.py (D001 王建国, D002 李红梅, T001 张伟)."""
+
+    async def build() -> District:
+        database = Database(store)
+        try:
+            await database.upgrade()
+            return await build_district(database)
+        finally:
+            await database.dispose()
+
+    return store, asyncio.run(build())
+
+
+# storage/models.py ChatIdentity.role (and migration 0001's chat_identity.role) is VARCHAR(12), but the role
+# "representative" has 14 letters: SQLite ignores the length, PostgreSQL refuses the row. Every chat bound to a
+# representative (console --as rep:..., an invitation redeemed) fails there.
+role_too_long_on_postgres = pytest.mark.xfail(
+    bool(POSTGRES_URL),
+    reason="chat_identity.role is VARCHAR(12) but 'representative' has 14 letters: PostgreSQL raises "
+    "StringDataRightTruncation (storage/models.py ChatIdentity.role, migration 0001)",
+    strict=True,
+)
+
+
+def shanghai_today() -> date:
+    return datetime.now(ZoneInfo(load_settings().general.time_zone)).date()
+
+
+# --- 1. a conversation continues in a new process -----------------------------------------------------------
+
+
+@role_too_long_on_postgres
+def test_visit_started_in_one_process_is_finished_in_another(district: tuple[str, District]) -> None:
+    url, built = district
+    first_day = shanghai_today()
+    first = lianxin(
+        "chat",
+        "--db",
+        url,
+        "--as",
+        "rep:D001",
+        stdin=script("走访 幸福路14号 入户 看望", "确认", "个人走访"),
+    )
+    assert first.returncode == 0, shown(first)
+    out = first.stdout
+    # Scripted use echoes every message after "> ", each followed by its replies, in order.
+    echoes = [line for line in out.splitlines() if line.startswith("> ")]
+    assert echoes == ["> 走访 幸福路14号 入户 看望", "> 确认", "> 个人走访"], shown(first)
+    positions = [
+        out.index("> 走访 幸福路14号 入户 看望"),
+        out.index("住户：幸福路14号 赵*"),
+        out.index("这户的类别：困难群体、特殊困难群众"),
+        out.index("> 确认"),
+        out.index("个人走访还是集体走访？"),
+        out.index("> 个人走访"),
+        out.index("这次走访属于？"),
+    ]
+    assert positions == sorted(positions), shown(first)
+    assert "赵强" not in out  # the head of household is masked on screen
+    # The process ended at the end of its input with the dialog half done: nothing saved, the step stored.
+    assert count(url, Visit) == 0
+    [state] = rows(url, DialogState)
+    assert (state.channel, state.user_id, state.flow, state.step) == (
+        "console",
+        "representative:D001",
+        "visit",
+        "round",
+    )
+    assert state.draft["mode"] == "home" and state.draft["notes"] == "看望"
+
+    second = lianxin(
+        "chat",
+        "--db",
+        url,
+        "--as",
+        "rep:D001",
+        stdin=script("日常走访", "跳过", "跳过", "保存"),
+    )
+    assert second.returncode == 0, shown(second)
+    out = second.stdout
+    assert [line for line in out.splitlines() if line.startswith("> ")] == [
+        "> 日常走访",
+        "> 跳过",
+        "> 跳过",
+        "> 保存",
+    ]
+    for fragment in ("需要附照片吗", "需要记录走访位置吗", "请核对这次走访", "方式：入户", "情况：看望", "走访已保存"):
+        assert fragment in out, shown(second)
+    assert "已联系 1/100 户" in out
+
+    [visit] = rows(url, Visit)
+    assert (visit.mode, visit.notes, visit.round, visit.collective) == ("home", "看望", "routine", False)
+    assert visit.household_id == built.households["幸福路14号"]
+    assert visit.representative_id == built.representatives["D001"]
+    assert visit.visited_on in {first_day, shanghai_today()}
+    assert rows(url, DialogState) == []
+
+
+# --- 2. who is talking, and in which language --------------------------------------------------------------
+
+
+def test_chat_refuses_a_malformed_identity(tmp_path: Path) -> None:
+    untouched = tmp_path / "untouched.db"
+    boss, no_code = in_parallel(
+        lambda: lianxin("chat", "--db", str(untouched), "--as", "boss:1", stdin="/help\n"),
+        lambda: lianxin("chat", "--db", str(untouched), "--as", "rep:", stdin="/help\n"),
+    )
+    for result, spec in ((boss, "boss:1"), (no_code, "rep:")):
+        assert result.returncode == 2, shown(result)
+        assert f"身份格式不对：{spec}。" in result.stderr, shown(result)
+        assert f"Cannot read the identity {spec}." in result.stderr, shown(result)
+        assert "--as" in result.stderr
+        assert "> /help" not in result.stdout  # no console was opened
+    assert not untouched.exists()  # refused before the database was touched
+
+
+@role_too_long_on_postgres
+def test_chat_refuses_an_unknown_representative(district: tuple[str, District]) -> None:
+    url, _ = district
+    unknown = lianxin("chat", "--db", url, "--as", "rep:D999", stdin="/help\n")
+    assert unknown.returncode == 1, shown(unknown)
+    assert "找不到编号为 D999 的党代表" in unknown.stderr, shown(unknown)
+    assert "Traceback" not in unknown.stderr
+    assert "> /help" not in unknown.stdout
+    # The console identity was created in the transaction that failed: nothing of it is stored.
+    assert rows(url, ChatIdentity) == []
+
+
+@pytest.mark.xfail(
+    reason="bot/cli.py check_language calls both('cli.bad_language', language=...), which collides with the "
+    "`language` parameter of handlers.i18n.t: TypeError traceback and exit 1 instead of exit 2",
+    strict=True,
+)
+def test_chat_refuses_an_unknown_language(tmp_path: Path) -> None:
+    result = lianxin("chat", "--db", str(tmp_path / "x.db"), "--as", "rep:D001", "--lang", "fr", stdin="/help\n")
+    assert result.returncode == 2, shown(result)
+    assert "不支持的语言：fr" in result.stderr, shown(result)
+    assert "Traceback" not in result.stderr
+
+
+# --- 3. db upgrade -----------------------------------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_schema_and_can_run_again(store: str, tmp_path: Path) -> None:
+    # SQLite: a plain path (not a URL) to a file that does not exist yet; PostgreSQL: the emptied test database.
+    fresh = tmp_path / "fresh.db"
+    target = store if POSTGRES_URL else str(fresh)
+    url = store if POSTGRES_URL else f"sqlite+aiosqlite:///{fresh}"
+    first = lianxin("db", "upgrade", "--db", target)
+    assert first.returncode == 0, shown(first)
+    assert "数据库已是最新版本" in first.stdout
+    if not POSTGRES_URL:
+        assert fresh.is_file() and fresh.stat().st_size > 0
+    assert count(url, Representative) == 0  # the tables exist (and are empty)
+    again = lianxin("db", "upgrade", "--db", target)
+    assert again.returncode == 0, shown(again)
+    assert "数据库已是最新版本" in again.stdout
+    assert count(url, Representative) == 0
+
+
+# --- 4. roster import --------------------------------------------------------------------------------------
+
+HEADER = "编号,姓名,层级,代表小组,小组职务,工作站,责任区,手机,单位职务,在任"
+GOOD_ROSTER = [
+    HEADER,
+    "D101,张伟,区级,第一小组,组长,幸福社区工作站,幸福里；和平里,138 0013 8000,区教育局副局长,是",
+    "D102,王芳,区级,第一小组,联络员,幸福社区工作站,和平里,0717-6543210,,是",
+    "T101,李强,乡镇级,第二小组,,光明村工作站,光明一组、光明二组,,光明村党支部书记,",
+]
+BAD_ROSTER = [
+    HEADER,
+    "D101,张伟伟,区级,第一小组,组长,幸福社区工作站,幸福里；和平里,13800138000,区教育局副局长,是",  # would update
+    "T102,赵敏,市级,,,,,,,否",  # row 3: no such level
+    "D103,孙丽,区级,第一小组,成员,幸福社区工作站,幸福里,,,是",  # would be new
+]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_roster_import_good_again_bad_and_wrong_files(store: str, tmp_path: Path) -> None:
+    good = write_lines(tmp_path / "名册.csv", GOOD_ROSTER)
+    first = lianxin("roster", "import", str(good), "--db", store)
+    assert first.returncode == 0, shown(first)
+    assert "导入完成：新增3人，更新0人，未变0人。" in first.stdout, shown(first)
+    assert codes(store) == ["D101", "D102", "T101"]
+    [zhang] = rows(store, Representative, Representative.code == "D101")
+    assert (zhang.name, zhang.level, zhang.group_role, zhang.phone) == ("张伟", "district", "leader", "13800138000")
+    assert count(store, RepArea) == 5 and count(store, Area) == 4
+
+    bad = write_lines(tmp_path / "bad.csv", BAD_ROSTER)
+    text_file = write_lines(tmp_path / "名册.txt", GOOD_ROSTER)
+    again, wrong, txt, missing = in_parallel(
+        lambda: lianxin("roster", "import", str(good), "--db", store),
+        lambda: lianxin("roster", "import", str(bad), "--db", store),
+        lambda: lianxin("roster", "import", str(text_file), "--db", store),
+        lambda: lianxin("roster", "import", str(tmp_path / "nowhere.csv"), "--db", store),
+    )
+    assert again.returncode == 0, shown(again)
+    assert "导入完成：新增0人，更新0人，未变3人。" in again.stdout, shown(again)
+
+    assert wrong.returncode == 1, shown(wrong)
+    assert "名册中有以下1个问题，未导入任何数据" in wrong.stderr, shown(wrong)
+    assert "第3行「层级」为「市级」" in wrong.stderr, shown(wrong)
+    assert "第2行" not in wrong.stderr and "第4行" not in wrong.stderr
+    assert "导入完成" not in wrong.stdout
+
+    assert txt.returncode == 2, shown(txt)
+    assert "只支持 .csv 和 .xlsx" in txt.stderr and "名册.txt" in txt.stderr, shown(txt)
+
+    assert missing.returncode == 2, shown(missing)
+    assert "nowhere.csv" in missing.stderr and "does not exist" in missing.stderr, shown(missing)
+
+    # Only the first import changed anything: the bad file's good rows were not applied either.
+    assert codes(store) == ["D101", "D102", "T101"]
+    [zhang] = rows(store, Representative, Representative.code == "D101")
+    assert zhang.name == "张伟"
+    assert count(store, RepArea) == 5 and count(store, Area) == 4
+    imports = sorted(rows(store, AuditEntry, AuditEntry.action == "roster.import"), key=lambda entry: entry.id or 0)
+    assert [(entry.detail["created"], entry.detail["updated"]) for entry in imports] == [(3, 0), (0, 0)]
+
+
+# --- 5. roster export and import back ----------------------------------------------------------------------
+
+
+def test_roster_exported_to_xlsx_imports_back_unchanged(store: str, tmp_path: Path) -> None:
+    good = write_lines(tmp_path / "名册.csv", GOOD_ROSTER)
+
+    async def load_roster() -> None:  # in this process: the command under test here is the export
+        database = Database(store)
+        try:
+            await database.upgrade()
+            async with database.transaction() as session:
+                await roster.import_roster(session, rows=roster.read_roster(good), actor="test")
+        finally:
+            await database.dispose()
+
+    asyncio.run(load_roster())
+    exported = tmp_path / "导出.xlsx"
+    export = lianxin("roster", "export", str(exported), "--db", store)
+    assert export.returncode == 0, shown(export)
+    assert f"已导出3名代表到 {exported}" in export.stdout, shown(export)
+    sheet = openpyxl.load_workbook(exported, read_only=True).worksheets[0]
+    header, *data = [list(values) for values in sheet.iter_rows(values_only=True)]
+    assert header == HEADER.split(",")
+    assert [line[0] for line in data] == ["D101", "D102", "T101"]
+
+    back = lianxin("roster", "import", str(exported), "--db", store)
+    assert back.returncode == 0, shown(back)
+    assert "导入完成：新增0人，更新0人，未变3人。" in back.stdout, shown(back)
+    assert codes(store) == ["D101", "D102", "T101"]
+    assert count(store, RepArea) == 5 and count(store, Area) == 4
+
+
+@pytest.mark.xfail(
+    reason="storage/roster.py: a representative serving an area of another station (D002 of the test district: "
+    "station 幸福社区党代表工作站, area 东山村一组 of 东山村党代表工作站) is exported with their own station; "
+    "importing the file back creates a second 东山村一组 under 幸福社区 and moves D002 to it (更新1人)",
+    strict=True,
+)
+def test_test_district_roster_round_trip_changes_nothing(district: tuple[str, District], tmp_path: Path) -> None:
+    url, built = district
+    exported = tmp_path / "district.xlsx"
+    assert lianxin("roster", "export", str(exported), "--db", url).returncode == 0
+    back = lianxin("roster", "import", str(exported), "--db", url)
+    assert back.returncode == 0, shown(back)
+    assert count(url, Area) == 3
+    links = rows(url, RepArea, RepArea.representative_id == built.representatives["D002"])
+    assert [link.area_id for link in links] == [built.areas["东山村一组"]]
+    assert "新增0人，更新0人" in back.stdout, shown(back)
+
+
+# --- 6. invitations ----------------------------------------------------------------------------------------
+
+
+@role_too_long_on_postgres
+def test_invite_code_binds_one_telegram_chat_once(district: tuple[str, District]) -> None:
+    url, built = district
+    issued, unknown = in_parallel(
+        lambda: lianxin("invite", "D001", "--db", url),
+        lambda: lianxin("invite", "D999", "--db", url),
+    )
+    assert issued.returncode == 0, shown(issued)
+    found = re.search(r"邀请码：([A-Z0-9]+)", issued.stdout)
+    assert found, shown(issued)
+    code = found.group(1)
+    assert len(code) == 10 and not set(code) & set("01OIL")
+    assert f"https://t.me/lianxin_demo_bot?start={code}" in issued.stdout
+    assert "党代表 D001 的邀请码" in issued.stdout
+    [invitation] = rows(url, Invitation)
+    assert invitation.code == code and invitation.used_at is None
+    assert invitation.representative_id == built.representatives["D001"]
+    assert timedelta(days=13) < invitation.expires_at - invitation.created_at <= timedelta(days=14)
+
+    assert unknown.returncode == 1, shown(unknown)
+    assert "找不到编号为 D999 的党代表" in unknown.stderr, shown(unknown)
+
+    async def redeem() -> tuple[str, str]:
+        database = Database(url)
+        try:
+            router = Router(database, load_settings())
+            start = await router.handle(
+                Inbound(channel="telegram", chat_id="42", user_id="42", kind="text", text=f"/start {code}")
+            )
+            other = await router.handle(
+                Inbound(channel="telegram", chat_id="43", user_id="43", kind="text", text=code.lower())
+            )
+            return "\n".join(reply.text for reply in start), "\n".join(reply.text for reply in other)
+        finally:
+            await database.dispose()
+
+    welcome, refused = asyncio.run(redeem())
+    assert "绑定成功" in welcome and "王建国" in welcome
+    assert "已经被使用过" in refused
+    [bound] = rows(url, ChatIdentity, ChatIdentity.external_id == "42")
+    assert (bound.channel, bound.role, bound.representative_id) == (
+        "telegram",
+        "representative",
+        built.representatives["D001"],
+    )
+    # The second chat was refused: it is bound to nobody (its whole event was rolled back).
+    assert [identity.external_id for identity in rows(url, ChatIdentity, ChatIdentity.role == "representative")] == [
+        "42"
+    ]
+    [invitation] = rows(url, Invitation)
+    assert invitation.used_by == bound.id and invitation.used_at is not None
+
+
+# --- 7. visit export ---------------------------------------------------------------------------------------
+
+
+@role_too_long_on_postgres
+def test_export_visits_masks_names_and_phones(district: tuple[str, District], tmp_path: Path) -> None:
+    url, _ = district
+
+    async def log_visit() -> None:
+        database = Database(url)
+        try:
+            chat = await chat_as(database, load_settings(), "representative:D001")
+            await chat.talk(
+                [
+                    ("走访 幸福路14号 入户 楼道灯坏了", "这户的类别"),
+                    ("确认", "个人走访还是集体走访？"),
+                    ("个人走访", "这次走访属于？"),
+                    ("日常走访", "需要附照片吗"),
+                    ("跳过", "需要记录走访位置吗"),
+                    ("跳过", "请核对这次走访"),
+                    ("保存", "走访已保存"),
+                ]
+            )
+        finally:
+            await database.dispose()
+
+    asyncio.run(log_visit())
+    out = tmp_path / "visits.csv"
+    export, bad_date, backwards = in_parallel(
+        lambda: lianxin("export", "visits", str(out), "--db", url, "--from", "2026-01-01", "--to", "2026-12-31"),
+        lambda: lianxin("export", "visits", str(tmp_path / "a.csv"), "--db", url, "--from", "2026-13-01"),
+        lambda: lianxin(
+            "export", "visits", str(tmp_path / "b.csv"), "--db", url, "--from", "2026-12-31", "--to", "2026-01-01"
+        ),
+    )
+    assert export.returncode == 0, shown(export)
+    assert f"已导出2026-01-01至2026-12-31的走访记录1条：{out}" in export.stdout, shown(export)
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the byte order mark Excel on Chinese Windows needs
+    text = raw.decode("utf-8-sig")
+    assert "13812345678" not in text and "赵强" not in text
+    header, *data = list(csv.reader(io.StringIO(text)))
+    assert header == VISIT_HEADERS and header[:3] == ["走访编号", "日期", "代表编号"]
+    [line] = data
+    row = dict(zip(header, line, strict=True))
+    [visit] = rows(url, Visit)
+    assert row["走访编号"] == str(visit.id) and row["日期"] == "2026-11-25"
+    assert (row["代表编号"], row["代表姓名"], row["走访方式"], row["类型"], row["形式"]) == (
+        "D001",
+        "王建国",
+        "入户",
+        "日常走访",
+        "个人",
+    )
+    assert (row["住户地址"], row["户主"], row["电话"], row["情况记录"]) == (
+        "幸福路14号",
+        "赵*",
+        "138****5678",
+        "楼道灯坏了",
+    )
+    assert row["责任区"] == "幸福社区二区" and row["党员户"] == "否"
+    [entry] = rows(url, AuditEntry, AuditEntry.action == "visit.export")
+    assert (entry.actor, entry.detail["count"]) == ("cli", 1)
+
+    assert bad_date.returncode == 2, shown(bad_date)
+    assert "--from 的日期格式不对：2026-13-01，应为 YYYY-MM-DD" in bad_date.stderr, shown(bad_date)
+    assert backwards.returncode == 2, shown(backwards)
+    assert "起始日期 2026-12-31 晚于截止日期 2026-01-01" in backwards.stderr, shown(backwards)
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
+# --- 8. the demo -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    bool(POSTGRES_URL), reason="the demo build is timed on SQLite only, to keep the PostgreSQL run short"
+)
+def test_demo_builds_once_then_reuses(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    started = time.monotonic()
+    first = lianxin("demo", "--db", str(path), stdin="/progress\n")
+    elapsed = time.monotonic() - started
+    assert first.returncode == 0, shown(first)
+    assert elapsed < 60, f"the demo took {elapsed:.1f} s (target 30 s)"
+    out = first.stdout
+    assert "正在生成示范区" in out
+    ready = r"示范区已生成：305名党代表、\d+个代表小组、64个工作站、212个责任区、30000户群众、\d+次走访"
+    assert re.search(ready, out), out
+    assert "现在您是党代表 D001" in out
+    assert f"--db {path} --as leader:L01" in out and "--as resident:demo" in out
+    assert "> /progress" in out and "走访进度" in out and "已联系" in out
+    url = f"sqlite+aiosqlite:///{path}"
+    representatives, households, visits = count(url, Representative), count(url, Household), count(url, Visit)
+    assert (representatives, households) == (305, 30000) and visits > 0
+
+    second = lianxin("demo", "--db", str(path), stdin="/progress\n")
+    assert second.returncode == 0, shown(second)
+    assert "沿用已有的示范区：305名党代表" in second.stdout, shown(second)
+    assert "正在生成示范区" not in second.stdout and "示范区已生成" not in second.stdout
+    assert "走访进度" in second.stdout
+    assert (count(url, Representative), count(url, Household), count(url, Visit)) == (
+        representatives,
+        households,
+        visits,
+    )
+
+
+# --- 9. help -----------------------------------------------------------------------------------------------
+
+
+def test_help_is_bilingual_and_unknown_commands_fail() -> None:
+    top, demo, unknown = in_parallel(
+        lambda: lianxin("--help"),
+        lambda: lianxin("demo", "--help"),
+        lambda: lianxin("frobnicate"),
+    )
+    for result in (top, demo):
+        assert result.returncode == 0, shown(result)
+        assert "党代表" in result.stdout and "representative" in result.stdout, shown(result)
+    for command in ("demo", "chat", "run", "invite", "db", "roster", "export"):
+        assert re.search(rf"│ {command}\s", top.stdout), shown(top)
+    assert "示范区" in demo.stdout and "demo district" in demo.stdout
+    assert "--seed" in demo.stdout and "--as" in demo.stdout
+    assert unknown.returncode == 2, shown(unknown)
+    assert "No such command 'frobnicate'" in unknown.stderr, shown(unknown)
+
+
+# --- 10. run -----------------------------------------------------------------------------------------------
+
+
+def test_run_without_a_token_opens_the_console(store: str) -> None:
+    result = lianxin("run", "--db", store, stdin="/help\n")
+    assert result.returncode == 0, shown(result)
+    out = result.stdout
+    assert out.index("目前只有控制台渠道可用") < out.index("> /help") < out.index("您好！这里是连心平台")
+    assert "/lang 切换语言" in out
+    [guest] = rows(store, ChatIdentity)
+    assert (guest.channel, guest.external_id, guest.role) == ("console", "resident:guest", "resident")
+
+
+# --- 11. configuration -------------------------------------------------------------------------------------
+
+
+def test_invalid_configuration_names_key_and_value(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[general]\ndialog_timeout_minutes = 0\ntime_zone = "Mars/Olympus"\n\n[quota]\nhouseholds_per_yaer = 100\n',
+        encoding="utf-8",
+    )
+    database = tmp_path / "never.db"
+    upgrade, chat = in_parallel(
+        lambda: lianxin("db", "upgrade", "--db", str(database), "--config", str(config)),
+        lambda: lianxin("chat", "--db", str(database), "--config", str(config), "--as", "rep:D001", stdin="/help\n"),
+    )
+    for result in (upgrade, chat):
+        assert result.returncode == 2, shown(result)
+        assert "Traceback" not in result.stderr
+        assert str(config) in result.stderr, shown(result)
+        assert "general.dialog_timeout_minutes = 0" in result.stderr, shown(result)
+        assert "general.time_zone = 'Mars/Olympus'" in result.stderr, shown(result)
+        assert "quota.households_per_yaer" in result.stderr, shown(result)
+        assert "数据库已是最新版本" not in result.stdout and "> /help" not in result.stdout
+    assert not database.exists()
