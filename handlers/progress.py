@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from handlers.dialogs import Context
+from storage.households import HouseholdBrief
 from storage.visits import Progress
 
 
-def progress_text(ctx: Context, progress: Progress, *, brief: bool = False) -> str:
-    """The full report for /progress; `brief` keeps the first lines, for the reply after saving a visit."""
+def progress_text(ctx: Context, progress: Progress, suggestions: list[HouseholdBrief] | None = None) -> str:
+    """The report for /progress; without suggestions (the reply after saving a visit) only the first lines."""
     t = ctx.t
     lines = [t("progress.title", year=progress.year)]
     lines.append(t("progress.households", count=progress.households, quota=progress.quota))
@@ -24,7 +25,7 @@ def progress_text(ctx: Context, progress: Progress, *, brief: bool = False) -> s
             minimum=round(progress.min_in_home_share * 100),
         )
     )
-    if brief:
+    if suggestions is None:
         return "\n".join(lines)
 
     if progress.rounds_done:
@@ -42,10 +43,10 @@ def progress_text(ctx: Context, progress: Progress, *, brief: bool = False) -> s
         lines.append(t("progress.must_visit_missing", categories=t("list.separator").join(names)))
     else:
         lines.append(t("progress.must_visit_done"))
-    if progress.suggestions:
+    if suggestions:
         lines.append("")
-        lines.append(t("progress.suggestions", count=len(progress.suggestions)))
-        for number, household in enumerate(progress.suggestions, start=1):
+        lines.append(t("progress.suggestions", count=len(suggestions)))
+        for number, household in enumerate(suggestions, start=1):
             categories = t("list.separator").join(
                 label.label(ctx.language)
                 for code in household.categories

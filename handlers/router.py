@@ -197,7 +197,10 @@ class Router:
         progress = await visits.progress(
             ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings
         )
-        return [Reply(header + progress_text(ctx, progress))]
+        suggestions = await visits.suggested_households(
+            ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings, actor=ctx.actor
+        )
+        return [Reply(header + progress_text(ctx, progress, suggestions))]
 
     def _help(self, ctx: Context, *, short: bool = False) -> Reply:
         return Reply(ctx.t(f"help.{ctx.identity.role}.{'short' if short else 'full'}"))

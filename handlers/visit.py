@@ -593,7 +593,5 @@ class VisitFlow(Flow):
             ctx.session, record=record, settings=ctx.settings, today=ctx.today, actor=ctx.actor
         )
         progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
-        text = (
-            ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress, brief=True)
-        )
+        text = ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress)
         return [Reply(text)]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
 from storage import audit, households
 from storage.errors import InvalidInput, NotFound
@@ -161,7 +160,6 @@ class Progress:
     rounds_done: dict[str, bool]
     missing_must_visit: list[str]
     expected_by_now: int
-    suggestions: list[HouseholdBrief] = field(default_factory=list)
 
     @property
     def in_home_share(self) -> float:
@@ -209,30 +207,22 @@ async def progress(session: AsyncSession, *, representative_id: int, today: date
         rounds_done={round_name: round_name in rounds_seen for round_name in rounds},
         missing_must_visit=[code for code in must_visit if code not in categories_seen],
         expected_by_now=expected,
-        suggestions=await _unvisited_focus_households(
-            session,
-            representative_id=representative_id,
-            visited=visited,
-            must_visit=must_visit,
-            limit=settings.visits.progress_suggestions,
-        ),
     )
 
 
-async def _unvisited_focus_households(
-    session: AsyncSession,
-    *,
-    representative_id: int,
-    visited: SelectOfScalar[int],
-    must_visit: list[str],
-    limit: int,
+async def suggested_households(
+    session: AsyncSession, *, representative_id: int, today: date, settings: Settings, actor: str
 ) -> list[HouseholdBrief]:
     """Households with a focus or must-visit category in the representative's areas, not yet visited this year.
 
     Must-visit households come first, then those whose head is not a party member (the programme's weight).
     """
+    limit = settings.visits.progress_suggestions
     if limit <= 0:
         return []
+    in_year = sa.and_(_participated(representative_id), col(Visit.visited_on).between(date(today.year, 1, 1), today))
+    visited = select(Visit.household_id).where(in_year)
+    must_visit = [label.code for label in settings.households.must_visit]
     own_areas = select(RepArea.area_id).where(RepArea.representative_id == representative_id)
     # 0 when the household has a must-visit category, 1 when it has only focus groups, NULL when it has none.
     priority = (
@@ -250,7 +240,7 @@ async def _unvisited_focus_households(
         )
     ).all()
     categories = await households.categories_of(session, household_ids=[household.id or 0 for household, _ in rows])
-    return [
+    suggestions = [
         HouseholdBrief(
             id=household.id or 0,
             address=household.address,
@@ -262,6 +252,8 @@ async def _unvisited_focus_households(
         )
         for household, area_name in rows
     ]
+    audit.record(session, actor=actor, action="household.suggest", entity="household", results=len(rows))
+    return suggestions
 
 
 async def find_representatives(

@@ -10,6 +10,7 @@ from sqlmodel import func, select
 from storage import visits
 from storage.db import Database
 from storage.errors import InvalidInput
+from storage.households import HouseholdBrief
 from storage.models import Visit
 from storage.settings import Settings
 from storage.visits import VisitRecord
@@ -40,6 +41,13 @@ async def progress_of(db: Database, settings: Settings, district: District, rep:
     async with db.transaction() as session:
         return await visits.progress(
             session, representative_id=district.representatives[rep], today=TODAY, settings=settings
+        )
+
+
+async def suggestions_for(db: Database, settings: Settings, district: District, rep: str) -> list[HouseholdBrief]:
+    async with db.transaction() as session:
+        return await visits.suggested_households(
+            session, representative_id=district.representatives[rep], today=TODAY, settings=settings, actor="test"
         )
 
 
@@ -111,13 +119,13 @@ async def test_companions_share_the_visit(db: Database, settings: Settings, dist
 async def test_suggestions_are_unvisited_focus_households_must_visit_first(
     db: Database, settings: Settings, district: District
 ) -> None:
-    progress = await progress_of(db, settings, district, "D001")
-    addresses = [household.address for household in progress.suggestions]
+    suggestions = await suggestions_for(db, settings, district, "D001")
+    addresses = [household.address for household in suggestions]
     # Must-visit households first (non-party before party), then focus-group ones; 和平街5号 has no category.
     assert addresses == ["幸福路14号", "幸福路12号1栋1单元101", "幸福路12号1栋1单元102"]
-    assert progress.suggestions[0].head == "赵*"
+    assert suggestions[0].head == "赵*"
     await log(db, settings, district, "D001", "幸福路14号", categories=["hardship", "special_hardship"])
-    addresses = [h.address for h in (await progress_of(db, settings, district, "D001")).suggestions]
+    addresses = [h.address for h in await suggestions_for(db, settings, district, "D001")]
     assert addresses == ["幸福路12号1栋1单元101", "幸福路12号1栋1单元102"]
 
 
