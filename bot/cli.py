@@ -53,10 +53,10 @@ class Setup:
         target = db or self.settings.database_url or default_db
         self.database = Database(target if "://" in target else sqlite_url(target))
 
-    def say(self, key: str, **params: object) -> None:
+    def say(self, key: str, /, **params: object) -> None:
         typer.echo(t(self.language, key, **params))
 
-    def fail(self, key: str, exit_code: int = 1, **params: object) -> typer.Exit:
+    def fail(self, key: str, /, exit_code: int = 1, **params: object) -> typer.Exit:
         typer.echo(t(self.language, key, **params), err=True)
         return typer.Exit(exit_code)
 

@@ -53,7 +53,7 @@ class Context:
     def actor(self) -> str:
         return f"identity:{self.identity.id}"
 
-    def t(self, key: str, **params: Any) -> str:
+    def t(self, key: str, /, **params: Any) -> str:
         return t(self.language, key, **params)
 
 

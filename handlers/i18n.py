@@ -32,7 +32,7 @@ def languages() -> list[str]:
     return sorted(folder.name for folder in CATALOGS.iterdir() if folder.is_dir())
 
 
-def t(language: str, key: str, **params: Any) -> str:
+def t(language: str, key: str, /, **params: Any) -> str:
     """The message `key` in `language` (falling back to Chinese), with its placeholders filled."""
     messages = catalog(language if language in languages() else FALLBACK)
     template = messages.get(key)
@@ -41,7 +41,7 @@ def t(language: str, key: str, **params: Any) -> str:
     return template.format(**params) if params else template
 
 
-def both(key: str, **params: Any) -> str:
+def both(key: str, /, **params: Any) -> str:
     """Chinese and English together, for text read before anyone chose a language (CLI help)."""
     return f"{t('zh-CN', key, **params)}\n\n{t('en', key, **params)}"
 

@@ -45,7 +45,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("group", "代表小组"),  # group name; created when new
     Column("group_role", "小组职务"),  # member | leader | liaison (成员, 组员, 组长, 联络员); default member
     Column("station", "工作站"),  # station name; created when new
-    Column("areas", "责任区"),  # area names split by ; ； 、 — each under the row's station, created when new
+    Column("areas", "责任区"),  # area names split by ; ； 、 — under the row's station, or written 工作站/责任区
     Column("phone", "手机"),  # mobile: 11 digits from 1; landline: 7-12 digits; spaces and dashes dropped
     Column("unit", "单位职务"),  # at most 100
     Column("active", "在任"),  # yes/no, 是/否, 1/0, true/false; default yes
@@ -67,6 +67,8 @@ LEVEL_LABELS = {"district": "区级", "township": "乡镇级"}
 ROLE_LABELS = {"member": "成员", "leader": "组长", "liaison": "联络员"}
 AREA_SEPARATORS = re.compile(r"[;；、]")
 AREA_JOINER = "；"
+# An area of another station than the representative's own is written with its station: 东山村工作站/东山村一组.
+AREA_STATION = "/"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
 MAX_NAME, MAX_UNIT, MAX_PLACE = 50, 100, 100
 HEADER_SEARCH_ROWS = 10  # a title line or two above the header is common in hand-made spreadsheets
@@ -91,6 +93,17 @@ class RosterRow:
     active: bool = True
     row: int = 0  # the spreadsheet row it came from; 0 when built in code
     columns: frozenset[str] = ALL_COLUMNS  # the columns the file had; the others are left as stored
+
+    def area_keys(self) -> list[tuple[str, str]]:
+        """(station name, area name) of every area, unqualified names taken as under the row's station."""
+        keys: list[tuple[str, str]] = []
+        for area in self.areas:
+            station, separator, name = area.partition(AREA_STATION)
+            if separator:
+                keys.append((station.strip(), name.strip()))
+            elif self.station is not None:
+                keys.append((self.station, area))
+        return keys
 
 
 @dataclass(frozen=True)
@@ -333,9 +346,9 @@ def _parse_row(
         area = area.strip()
         if area and area not in areas:
             areas.append(area)
-    if any(len(area) > MAX_PLACE for area in areas):
+    if any(len(part.strip()) > MAX_PLACE for area in areas for part in area.split(AREA_STATION, 1)):
         problem("areas", "roster.error.too_long", max=MAX_PLACE)
-    if areas and station is None:
+    if any(AREA_STATION not in area for area in areas) and station is None:
         problem("station", "roster.error.areas_without_station")
     phone = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", values.get("phone", "")))
     if phone and not _valid_phone(phone):
@@ -383,11 +396,12 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
     if problems:
         raise RosterInvalid(problems)
     groups = await _groups(session, {row.group for row in rows if row.group})
-    stations = await _stations(session, {row.station for row in rows if row.station})
-    areas = await _areas(
+    area_keys = {row.code: row.area_keys() for row in rows if "areas" in row.columns}
+    stations = await _stations(
         session,
-        {(stations[row.station], area) for row in rows if row.station and "areas" in row.columns for area in row.areas},
+        {row.station for row in rows if row.station} | {station for keys in area_keys.values() for station, _ in keys},
     )
+    areas = await _areas(session, {(stations[station], name) for keys in area_keys.values() for station, name in keys})
     existing = {rep.code: rep for rep in await _by_code(session, [row.code for row in rows])}
     served = await _served(session, [rep.id for rep in existing.values() if rep.id is not None])
 
@@ -405,7 +419,7 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
         assert rep.id is not None
         changed = _apply(rep, row, groups, stations)
         if "areas" in row.columns:
-            wanted = {areas[(stations[row.station], area)] for area in row.areas} if row.station else set()
+            wanted = {areas[(stations[station], name)] for station, name in area_keys[row.code]}
             have = served.get(rep.id, set())
             if wanted != have:
                 await _replace_areas(session, rep.id, have, wanted)
@@ -418,8 +432,9 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
     await session.flush()
     for rep, row in pending:
         assert rep.id is not None
-        if "areas" in row.columns and row.station:
-            await _replace_areas(session, rep.id, set(), {areas[(stations[row.station], a)] for a in row.areas})
+        if "areas" in row.columns:
+            wanted = {areas[(stations[station], name)] for station, name in area_keys[row.code]}
+            await _replace_areas(session, rep.id, set(), wanted)
     await session.flush()
     await _check_leaders(session, rows, groups)
     audit.record(
@@ -587,13 +602,17 @@ async def export_roster(session: AsyncSession, *, path: Path, actor: str = "cli"
 async def _records(session: AsyncSession) -> list[dict[str, str]]:
     groups = {group.id: group.name for group in await session.exec(select(RepGroup))}
     stations = {station.id: station.name for station in await session.exec(select(Station))}
-    area_names = {area.id: area.name for area in await session.exec(select(Area))}
-    served: dict[int, list[str]] = {}
+    areas = {area.id: area for area in await session.exec(select(Area))}
+    served: dict[int, list[Area]] = {}
     for link in await session.exec(select(RepArea)):
-        served.setdefault(link.representative_id, []).append(area_names[link.area_id])
+        served.setdefault(link.representative_id, []).append(areas[link.area_id])
     records: list[dict[str, str]] = []
     for rep in await session.exec(select(Representative).order_by(col(Representative.code))):
         assert rep.id is not None
+        area_cells = sorted(
+            area.name if area.station_id == rep.station_id else f"{stations[area.station_id]}{AREA_STATION}{area.name}"
+            for area in served.get(rep.id, [])
+        )
         records.append(
             {
                 "code": rep.code,
@@ -602,7 +621,7 @@ async def _records(session: AsyncSession) -> list[dict[str, str]]:
                 "group": groups[rep.group_id] if rep.group_id is not None else "",
                 "group_role": ROLE_LABELS.get(rep.group_role, rep.group_role),
                 "station": stations[rep.station_id] if rep.station_id is not None else "",
-                "areas": AREA_JOINER.join(sorted(served.get(rep.id, []))),
+                "areas": AREA_JOINER.join(area_cells),
                 "phone": rep.phone,
                 "unit": rep.unit,
                 "active": "是" if rep.active else "否",

@@ -419,3 +419,21 @@ def test_every_roster_key_has_both_languages_with_the_same_placeholders() -> Non
     assert roster_keys == {key for key in en if key.startswith("roster.")}
     for key in roster_keys:
         assert placeholders(zh[key]) == placeholders(en[key]), key
+
+
+async def test_an_area_of_another_station_is_written_with_its_station(db: Database, tmp_path: Path) -> None:
+    """A representative may serve an area of another work station: 工作站/责任区 names it, both ways."""
+    rows = [ZH, edited(ROSTER[1], 责任区="和平里；光明村工作站/光明一组"), ROSTER[2]]
+    await load(db, write_csv(tmp_path / "in.csv", rows))
+    assert await areas_of(db, "D002") == {"和平里", "光明一组"}
+    assert (await counts(db))["area"] == 3  # 光明一组 is T001's area under 光明村工作站, not a second one
+    exported = tmp_path / "out.csv"
+    async with db.transaction() as session:
+        await export_roster(session, path=exported)
+    assert "光明村工作站/光明一组；和平里" in exported.read_text(encoding="utf-8-sig")
+    assert await load(db, exported) == ImportResult(created=0, updated=0, unchanged=2)
+
+
+async def test_qualified_areas_need_no_station_column_of_their_own(tmp_path: Path) -> None:
+    [row] = read_roster(write_csv(tmp_path / "in.csv", [ZH, edited(ROSTER[3], 责任区="光明村工作站/光明一组")]))
+    assert row.area_keys() == [("光明村工作站", "光明一组")]
