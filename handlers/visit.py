@@ -46,22 +46,21 @@ async def choose_household(ctx: Context, household_id: int) -> None:
 
 
 async def search_households(ctx: Context, fragment: str) -> list[HouseholdBrief]:
+    """The best matches; one more is fetched only to know whether to ask for a more precise fragment."""
+    shown = ctx.settings.visits.search_results
     found = await households.search(
-        ctx.session,
-        fragment=fragment,
-        representative_id=representative_id(ctx),
-        limit=ctx.settings.visits.search_results,
-        actor=ctx.actor,
+        ctx.session, fragment=fragment, representative_id=representative_id(ctx), limit=shown + 1, actor=ctx.actor
     )
     ctx.draft["query"] = fragment
-    ctx.draft["candidates"] = [[brief.id, household_label(ctx, brief)] for brief in found]
-    return found
+    ctx.draft["more"] = len(found) > shown
+    ctx.draft["candidates"] = [[brief.id, household_label(ctx, brief)] for brief in found[:shown]]
+    return found[:shown]
 
 
 class HouseholdStep(Step):
     key = "household"
     accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
-    resets = ("new_address", "new_head", "new_phone", "new_area", "categories_ok", "candidates", "query")
+    resets = ("new_address", "new_head", "new_phone", "new_area", "categories_ok", "candidates", "query", "more")
 
     async def prompt(self, ctx: Context) -> Prompt:
         candidates = ctx.draft.get("candidates", [])
@@ -71,6 +70,8 @@ class HouseholdStep(Step):
             text = ctx.t("visit.ask.household")
         elif candidates:
             text = ctx.t("visit.ask.pick_household", query=ctx.draft["query"])
+            if ctx.draft.get("more"):
+                text += "\n" + ctx.t("visit.ask.more_matches", count=len(candidates))
         else:
             text = ctx.t("visit.ask.no_household", query=ctx.draft["query"])
         return Prompt(text, tuple(buttons))
@@ -98,11 +99,15 @@ def registering(draft: dict[str, Any]) -> bool:
     return bool(draft.get("household", {}).get("new"))
 
 
-class NewAddressStep(Step):
-    key = "new_address"
+class RegistrationStep(Step):
+    """A question asked only while registering a household that is not in the ledger yet."""
 
     def applies(self, draft: dict[str, Any]) -> bool:
         return registering(draft)
+
+
+class NewAddressStep(RegistrationStep):
+    key = "new_address"
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("visit.ask.new_address"))
@@ -111,20 +116,14 @@ class NewAddressStep(Step):
         address = households.normalise(text_answer(inbound.text, limit=ADDRESS_LIMIT))
         if len(address) < 4:
             raise InvalidInput("visit.error.address_short")
-        existing = await households.search(
-            ctx.session, fragment=address, representative_id=representative_id(ctx), limit=1, actor=ctx.actor
-        )
-        if existing and existing[0].address == address:
+        if await households.exists_at(ctx.session, address=address):
             raise InvalidInput("visit.error.address_exists", address=address)
         ctx.draft["new_address"] = address
         return Outcome.NEXT
 
 
-class NewHeadStep(Step):
+class NewHeadStep(RegistrationStep):
     key = "new_head"
-
-    def applies(self, draft: dict[str, Any]) -> bool:
-        return registering(draft)
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("visit.ask.new_head"))
@@ -134,12 +133,9 @@ class NewHeadStep(Step):
         return Outcome.NEXT
 
 
-class NewPhoneStep(Step):
+class NewPhoneStep(RegistrationStep):
     key = "new_phone"
     accepts: ClassVar[frozenset[InputKind]] = frozenset({"text", "contact"})
-
-    def applies(self, draft: dict[str, Any]) -> bool:
-        return registering(draft)
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("visit.ask.new_phone"), (Button("visit:phone:skip", ctx.t("button.skip")),))
@@ -152,12 +148,9 @@ class NewPhoneStep(Step):
         return Outcome.NEXT
 
 
-class NewAreaStep(Step):
+class NewAreaStep(RegistrationStep):
     key = "new_area"
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
-
-    def applies(self, draft: dict[str, Any]) -> bool:
-        return registering(draft)
 
     async def prompt(self, ctx: Context) -> Prompt:
         areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))

@@ -97,6 +97,12 @@ async def search(
     ]
 
 
+async def exists_at(session: AsyncSession, *, address: str) -> bool:
+    """Whether the ledger already has a household at exactly this address."""
+    found = await session.exec(select(Household.id).where(Household.address == normalise(address)).limit(1))
+    return found.first() is not None
+
+
 async def brief(session: AsyncSession, *, household_id: int, representative_id: int) -> HouseholdBrief:
     row = (
         await session.exec(

@@ -391,3 +391,10 @@ async def test_only_representatives_log_visits(db: Database, settings: Settings,
     resident = await chat_as(db, settings, "resident:visitor")
     await resident.talk([("/visit", "这项功能只对党代表开放"), ("走访 幸福路14号", "这项功能只对党代表开放")])
     assert await visits_of(db) == []
+
+
+async def test_too_many_matches_ask_for_a_closer_fragment(db: Database, settings: Settings, district: District) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk([("走访", "走访哪一户"), ("号", ["相符的不止5户，只列出最相近的5户", "5. ", "6. ➕ 登记新住户"])])
+    answer = await chat.send("幸福路")
+    assert "相符的不止" not in answer and "3. 幸福路14号" in answer
