@@ -115,7 +115,7 @@ class ConsoleChannel:
             except (EOFError, KeyboardInterrupt):
                 print(file=self.output)
                 return
-            if line.strip() in ("/quit", "/exit", "退出"):
+            if line.strip() in ("/quit", "/exit"):
                 return
             if line.strip():
                 self.show(await self.send(line))

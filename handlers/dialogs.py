@@ -20,12 +20,12 @@ from handlers.events import Ask, Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
 from storage import dialog_state
-from storage.errors import InvalidInput
+from storage.errors import InvalidInput, NotAllowed
 from storage.models import ChatIdentity, DialogState
 from storage.settings import Settings
 
 KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "location", "contact", "button")
-CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})
+CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})  # the console quits only on /quit and /exit
 HELP_WORDS = frozenset({"/help", "help", "帮助", "?", "？"})
 BACK_WORDS = frozenset({"/back", "back", "返回", "上一步"})
 
@@ -56,6 +56,17 @@ class Context:
     def t(self, key: str, /, **params: Any) -> str:
         return t(self.language, key, **params)
 
+    @property
+    def representative_id(self) -> int:
+        """The representative this person is; anyone else is told, in words that fit their role, that they cannot."""
+        if self.identity.representative_id is None:
+            raise self.representatives_only()
+        return self.identity.representative_id
+
+    def representatives_only(self) -> NotAllowed:
+        staff = self.identity.role in ("liaison", "leader", "department")
+        return NotAllowed("error.representatives_only_staff" if staff else "error.representatives_only")
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -65,11 +76,15 @@ class Prompt:
 
 
 class Step(ABC):
-    """One question. `key` is the draft entry that marks it answered; `resets` are forgotten when it is edited."""
+    """One question. `key` is the draft entry that marks it answered; `resets` are forgotten when it is edited.
+
+    A `silent` step starts answered with a default (the visit date is today) and is asked only when edited.
+    """
 
     key: ClassVar[str]
     accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
     resets: ClassVar[tuple[str, ...]] = ()
+    silent: ClassVar[bool] = False
 
     def applies(self, draft: dict[str, Any]) -> bool:
         return True
@@ -80,6 +95,10 @@ class Step(ABC):
     def forget(self, draft: dict[str, Any]) -> None:
         for key in (self.key, *self.resets):
             draft.pop(key, None)
+
+    def help_params(self, ctx: Context) -> dict[str, Any]:
+        """Values for the placeholders of this step's help text."""
+        return {}
 
     @abstractmethod
     async def prompt(self, ctx: Context) -> Prompt: ...
@@ -95,17 +114,23 @@ class Flow(ABC):
     steps: ClassVar[tuple[Step, ...]]
 
     @abstractmethod
-    async def initial_draft(self, ctx: Context, arguments: str) -> dict[str, Any]: ...
+    async def prefill(self, ctx: Context, arguments: str) -> None:
+        """Fill `ctx.draft` with defaults and whatever the command's arguments already answer."""
 
     @abstractmethod
     async def finish(self, ctx: Context) -> list[Reply]:
         """Commit the record (with its audit rows) in the context's transaction and say what was saved."""
 
-    def step(self, key: str) -> Step:
-        return next(step for step in self.steps if step.key == key)
+    @classmethod
+    def step(cls, key: str) -> Step:
+        return next(step for step in cls.steps if step.key == key)
 
     def current(self, draft: dict[str, Any]) -> Step | None:
         return next((step for step in self.steps if step.applies(draft) and not step.done(draft)), None)
+
+
+def answered(step: Step, draft: dict[str, Any]) -> bool:
+    return step.applies(draft) and step.done(draft)
 
 
 class Engine:
@@ -116,9 +141,12 @@ class Engine:
 
     async def start(self, ctx: Context, state_key: tuple[str, str, str], flow_name: str, arguments: str) -> list[Reply]:
         flow = self.flows[flow_name]
-        ctx.draft = await flow.initial_draft(ctx, arguments)
+        ctx.draft = {}
+        await flow.prefill(ctx, arguments)
         state = DialogState(channel=state_key[0], chat_id=state_key[1], user_id=state_key[2], flow=flow_name, step="")
-        return await self._advance(ctx, flow, state, [])
+        # What the arguments answered counts as answered by the person: /back can return to it.
+        state.history = [step.key for step in flow.steps if not step.silent and answered(step, ctx.draft)]
+        return await self._advance(ctx, flow, state)
 
     async def handle(self, ctx: Context, state: DialogState, inbound: Inbound, commands: frozenset[str]) -> list[Reply]:
         flow = self.flows.get(state.flow)
@@ -136,7 +164,9 @@ class Engine:
             await dialog_state.discard(ctx.session, state=state)
             return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
         if word in HELP_WORDS:
-            notes = [Reply(ctx.t(f"{flow.name}.help.{step.key}") + "\n\n" + ctx.t("dialog.help"))]
+            notes = [
+                Reply(ctx.t(f"{flow.name}.help.{step.key}", **step.help_params(ctx)) + "\n\n" + ctx.t("dialog.help"))
+            ]
             return notes + await self._show(ctx, flow, state, step)
         if word in BACK_WORDS:
             return await self._back(ctx, flow, state)
@@ -161,15 +191,13 @@ class Engine:
                 await dialog_state.discard(ctx.session, state=state)
                 return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
             if outcome is Outcome.FINISH:
-                replies = await flow.finish(ctx)
-                await dialog_state.discard(ctx.session, state=state)
-                return replies
+                return await self._finish(ctx, flow, state)
         except InvalidInput as problem:
             return [Reply(ctx.t(problem.key, **problem.params))] + await self._show(ctx, flow, state, step)
 
         if outcome is Outcome.NEXT and step.key not in state.history:
             state.history = [*state.history, step.key]
-        return await self._advance(ctx, flow, state, [])
+        return await self._advance(ctx, flow, state)
 
     def _as_choice(self, inbound: Inbound, state: DialogState, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
@@ -188,28 +216,46 @@ class Engine:
             if "text" not in step.accepts:
                 raise InvalidInput("dialog.out_of_range", count=len(choices))
         wanted = comparable(typed)
+        if not wanted:
+            return inbound
         for data, label in choices:
-            if wanted and wanted == comparable(label):
+            if wanted == comparable(label):
                 return replace(inbound, kind="button", data=data)
+        # "四老对象" picks "五必访·四老对象": the end of one label, when no other label ends that way. Only where
+        # free text means nothing else: in a search step "明" is a search, not the household of 陈*明.
+        endings = [data for data, label in choices if comparable(label).endswith(wanted)]
+        if len(endings) == 1 and "text" not in step.accepts:
+            return replace(inbound, kind="button", data=endings[0])
         return inbound
 
     async def _back(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
-        if not state.history:
-            step = flow.current(ctx.draft)
-            assert step is not None
-            return [Reply(ctx.t("dialog.at_first_step"))] + await self._show(ctx, flow, state, step)
-        previous = flow.step(state.history[-1])
-        state.history = state.history[:-1]
+        """Reopen the nearest earlier question the person answered, in the flow's order (not the order of
+        answering: after an edit from the confirmation screen, "back" still means the question above)."""
+        current = flow.current(ctx.draft)
+        assert current is not None
+        earlier = flow.steps[: flow.steps.index(current)]
+        previous = next(
+            (step for step in reversed(earlier) if step.key in state.history and step.applies(ctx.draft)), None
+        )
+        if previous is None:
+            return [Reply(ctx.t("dialog.at_first_step")), *await self._show(ctx, flow, state, current)]
+        state.history = [key for key in state.history if key != previous.key]
         previous.forget(ctx.draft)
-        return await self._advance(ctx, flow, state, [])
+        return await self._advance(ctx, flow, state)
 
-    async def _advance(self, ctx: Context, flow: Flow, state: DialogState, notes: list[Reply]) -> list[Reply]:
+    async def _advance(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
         step = flow.current(ctx.draft)
-        if step is None:  # every step answered: only possible for flows without a confirmation step
+        if step is None:  # every step answered: flows without a confirmation step end here
+            return await self._finish(ctx, flow, state)
+        return await self._show(ctx, flow, state, step)
+
+    async def _finish(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
+        # A savepoint: when the flow refuses at the last moment (InvalidInput), what it already wrote is undone
+        # while the dialog itself stays, so the person can correct the answer.
+        async with ctx.session.begin_nested():
             replies = await flow.finish(ctx)
-            await dialog_state.discard(ctx.session, state=state)
-            return notes + replies
-        return notes + await self._show(ctx, flow, state, step)
+        await dialog_state.discard(ctx.session, state=state)
+        return replies
 
     async def _show(self, ctx: Context, flow: Flow, state: DialogState, step: Step) -> list[Reply]:
         prompt = await step.prompt(ctx)

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from handlers.dialogs import Context
 from storage.households import HouseholdBrief
 from storage.visits import Progress
 
 
-def progress_text(ctx: Context, progress: Progress, suggestions: list[HouseholdBrief] | None = None) -> str:
-    """The report for /progress; without suggestions (the reply after saving a visit) only the first lines."""
+def progress_text(
+    ctx: Context,
+    progress: Progress,
+    *,
+    detail: bool = False,
+    suggestions: Sequence[HouseholdBrief] = (),
+    own: bool = True,
+) -> str:
+    """Quota, pace and in-home share; with `detail` also rounds, must-visits and the suggested households.
+
+    `own` is the representative reading their own progress; others (leaders, the liaison office) get the same
+    figures in neutral words.
+    """
     t = ctx.t
     lines = [t("progress.title", year=progress.year)]
     lines.append(t("progress.households", count=progress.households, quota=progress.quota))
     if progress.ahead_by >= 0:
         lines.append(t("progress.pace_ahead", expected=progress.expected_by_now, ahead=progress.ahead_by))
     else:
-        lines.append(t("progress.pace_behind", expected=progress.expected_by_now, behind=-progress.ahead_by))
+        behind = "progress.pace_behind" if own else "progress.pace_behind_other"
+        lines.append(t(behind, expected=progress.expected_by_now, behind=-progress.ahead_by))
     share_ok = progress.in_home_share >= progress.min_in_home_share
+    low = "progress.in_home_low" if own else "progress.in_home_low_other"
     lines.append(
         t(
-            "progress.in_home_ok" if share_ok else "progress.in_home_low",
+            "progress.in_home_ok" if share_ok else low,
             count=progress.in_home_households,
             share=round(progress.in_home_share * 100),
             minimum=round(progress.min_in_home_share * 100),
         )
     )
-    if suggestions is None:
+    if not detail:
         return "\n".join(lines)
 
     if progress.rounds_done:

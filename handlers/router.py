@@ -10,15 +10,16 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.dialogs import Context, Engine
-from handlers.events import Button, Inbound, Reply
+from handlers.events import Inbound, Reply
 from handlers.i18n import t
+from handlers.language import LanguageFlow, language_from_hint
 from handlers.progress import progress_text
 from handlers.visit import VisitFlow
 from storage import dialog_state, people, visits
 from storage.db import Database
-from storage.errors import LianxinError, NotAllowed
+from storage.errors import LianxinError, redacted_traceback
 from storage.models import ChatIdentity, utcnow
-from storage.settings import LANGUAGES, Settings
+from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ WORDS = {
     "visit": "visit",
     "progress": "progress",
 }
-FLOW_COMMANDS = {"visit": "visit"}
+FLOW_COMMANDS = {"visit": "visit", "lang": "language"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,6 @@ def parse_command(text: str) -> Command | None:
     return None
 
 
-def language_from_hint(hint: str | None) -> str | None:
-    if not hint:
-        return None
-    lowered = hint.lower()
-    if lowered.startswith("zh"):
-        return "zh-CN"
-    if lowered.startswith("en"):
-        return "en"
-    return None
-
-
 class Router:
     """Turns one inbound event into replies, inside one transaction: all of its changes commit, or none."""
 
@@ -74,25 +64,25 @@ class Router:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.engine = Engine([VisitFlow()])
+        self.engine = Engine([VisitFlow(), LanguageFlow()])
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         language = language_from_hint(inbound.language) or self.settings.general.default_language
         try:
             async with self.db.transaction() as session:
-                identity = await people.identity_for(
-                    session,
-                    channel=inbound.channel,
-                    external_id=inbound.user_id,
-                    language=language_from_hint(inbound.language),
-                )
+                identity = await people.identity_for(session, channel=inbound.channel, external_id=inbound.user_id)
                 language = identity.language or language
                 return await self._handle(session, identity, language, inbound)
         except LianxinError as problem:
             return [Reply(t(language, problem.key, **problem.params))]
-        except Exception:
-            # Logged with the traceback but without the message text: it may carry personal data.
-            log.exception("unexpected error handling a %s %s event %s", inbound.channel, inbound.kind, inbound.event_id)
+        except Exception as error:
+            log.error(
+                "unexpected error handling a %s %s event %s\n%s",
+                inbound.channel,
+                inbound.kind,
+                inbound.event_id,
+                redacted_traceback(error),
+            )
             return [Reply(t(language, "error.unexpected"))]
 
     async def _handle(
@@ -147,14 +137,12 @@ class Router:
             return [Reply(ctx.t(f"start.{ctx.identity.role}")), self._help(ctx)]
         if command.name == "help":
             return [self._help(ctx)]
-        if command.name == "lang":
-            return await self._language(ctx, command.arguments)
         if command.name == "progress":
             return await self._progress(ctx, command.arguments)
         if command.name in FLOW_COMMANDS:
             flow = self.engine.flows[FLOW_COMMANDS[command.name]]
             if ctx.identity.role not in flow.roles:
-                raise NotAllowed("error.representatives_only")
+                raise ctx.representatives_only()
             key = (inbound.channel, inbound.chat_id, inbound.user_id)
             return await self.engine.start(ctx, key, flow.name, command.arguments)
         return [
@@ -163,44 +151,33 @@ class Router:
         ]
 
     async def _button(self, ctx: Context, inbound: Inbound) -> list[Reply]:
-        if inbound.data.startswith("lang:"):
-            return await self._language(ctx, inbound.data.removeprefix("lang:"))
         return [Reply(ctx.t("dialog.stale_button")), self._help(ctx, short=True)]
 
     async def _redeem(self, ctx: Context, code: str) -> list[Reply]:
         representative = await people.redeem_invitation(ctx.session, identity=ctx.identity, code=code, now=ctx.now)
         return [Reply(ctx.t("invite.welcome", name=representative.name)), self._help(ctx)]
 
-    async def _language(self, ctx: Context, choice: str) -> list[Reply]:
-        language = language_from_hint(choice.strip()) if choice.strip() else None
-        if language is None:
-            buttons = tuple(Button(f"lang:{code}", t(code, "language.name")) for code in LANGUAGES)
-            return [Reply(ctx.t("language.ask"), buttons)]
-        await people.set_language(ctx.session, identity=ctx.identity, language=language)
-        ctx.language = language
-        return [Reply(ctx.t("language.set"))]
-
     async def _progress(self, ctx: Context, argument: str) -> list[Reply]:
-        """Representatives see their own progress; leaders and the liaison office name a representative."""
-        header = ""
+        """Representatives see their own progress with households to visit next; leaders and the liaison office
+        name a representative and see the figures only (the households are the representative's business)."""
         if ctx.identity.role in ("leader", "liaison"):
             if not argument:
                 return [Reply(ctx.t("progress.which"))]
             representative = await people.representative_by_code(ctx.session, code=argument)
             assert representative.id is not None
-            representative_id = representative.id
-            header = ctx.t("progress.of", name=representative.name, code=representative.code) + "\n"
-        elif ctx.identity.role == "representative" and ctx.identity.representative_id is not None:
-            representative_id = ctx.identity.representative_id
-        else:
-            raise NotAllowed("error.representatives_only")
+            progress = await visits.progress(
+                ctx.session, representative_id=representative.id, today=ctx.today, settings=ctx.settings
+            )
+            header = ctx.t("progress.of", name=representative.name, code=representative.code)
+            return [Reply(header + "\n" + progress_text(ctx, progress, detail=True, own=False))]
+        representative_id = ctx.representative_id
         progress = await visits.progress(
             ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings
         )
         suggestions = await visits.suggested_households(
             ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings, actor=ctx.actor
         )
-        return [Reply(header + progress_text(ctx, progress, suggestions))]
+        return [Reply(progress_text(ctx, progress, detail=True, suggestions=suggestions))]
 
     def _help(self, ctx: Context, *, short: bool = False) -> Reply:
         return Reply(ctx.t(f"help.{ctx.identity.role}.{'short' if short else 'full'}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Any, ClassVar
 
@@ -9,20 +10,15 @@ from handlers.dialogs import Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import person_name, phone_number, text_answer, visit_day
 from handlers.progress import progress_text, round_label
-from storage import households, visits
-from storage.errors import InvalidInput, NotAllowed
+from storage import households, people, visits
+from storage.errors import InvalidInput
 from storage.households import HouseholdBrief
 from storage.models import Representative
+from storage.text import normalise
 from storage.visits import NewHousehold, VisitRecord
 
 MAX_PHOTOS = 10
 ADDRESS_LIMIT = 200
-
-
-def representative_id(ctx: Context) -> int:
-    if ctx.identity.representative_id is None:
-        raise NotAllowed("error.representatives_only")
-    return ctx.identity.representative_id
 
 
 def household_label(ctx: Context, brief: HouseholdBrief) -> str:
@@ -38,8 +34,13 @@ def category_names(ctx: Context, codes: list[str]) -> str:
 
 
 async def choose_household(ctx: Context, household_id: int) -> None:
-    brief = await households.brief(ctx.session, household_id=household_id, representative_id=representative_id(ctx))
+    brief = await households.brief(
+        ctx.session, household_id=household_id, representative_id=ctx.representative_id, actor=ctx.actor
+    )
     ctx.draft["household"] = {"id": brief.id, "label": household_label(ctx, brief)}
+    # The ledger as it was when the household was chosen: on saving, only the representative's own
+    # corrections are applied, so that someone else's correction in the meantime is not undone.
+    ctx.draft["ledger"] = {"categories": list(brief.categories), "party_member": brief.party_member}
     ctx.draft["categories"] = list(brief.categories)
     ctx.draft["party_member"] = brief.party_member
     ctx.draft.pop("categories_ok", None)
@@ -49,7 +50,7 @@ async def search_households(ctx: Context, fragment: str) -> list[HouseholdBrief]
     """The best matches; one more is fetched only to know whether to ask for a more precise fragment."""
     shown = ctx.settings.visits.search_results
     found = await households.search(
-        ctx.session, fragment=fragment, representative_id=representative_id(ctx), limit=shown + 1, actor=ctx.actor
+        ctx.session, fragment=fragment, representative_id=ctx.representative_id, limit=shown + 1, actor=ctx.actor
     )
     ctx.draft["query"] = fragment
     ctx.draft["more"] = len(found) > shown
@@ -82,10 +83,11 @@ class HouseholdStep(Step):
             return Outcome.STAY
         choice = inbound.data.removeprefix("visit:hh:")
         if choice == "new":
-            areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+            areas = await households.representative_areas(ctx.session, representative_id=ctx.representative_id)
             if not areas:
                 raise InvalidInput("visit.error.no_areas")
             ctx.draft["household"] = {"new": True}
+            ctx.draft.pop("ledger", None)
             ctx.draft["categories"] = []
             ctx.draft["party_member"] = False
             if len(areas) == 1:
@@ -113,7 +115,7 @@ class NewAddressStep(RegistrationStep):
         return Prompt(ctx.t("visit.ask.new_address"))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        address = households.normalise(text_answer(inbound.text, limit=ADDRESS_LIMIT))
+        address = normalise(text_answer(inbound.text, limit=ADDRESS_LIMIT))
         if len(address) < 4:
             raise InvalidInput("visit.error.address_short")
         if await households.exists_at(ctx.session, address=address):
@@ -153,12 +155,12 @@ class NewAreaStep(RegistrationStep):
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
 
     async def prompt(self, ctx: Context) -> Prompt:
-        areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+        areas = await households.representative_areas(ctx.session, representative_id=ctx.representative_id)
         return Prompt(ctx.t("visit.ask.new_area"), tuple(Button(f"visit:area:{area.id}", area.name) for area in areas))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         area_id = int(inbound.data.removeprefix("visit:area:"))
-        areas = await visits.representative_areas(ctx.session, representative_id=representative_id(ctx))
+        areas = await households.representative_areas(ctx.session, representative_id=ctx.representative_id)
         area = next((area for area in areas if area.id == area_id), None)
         if area is None:
             raise InvalidInput("dialog.stale_button")
@@ -169,6 +171,9 @@ class NewAreaStep(RegistrationStep):
 class ModeStep(Step):
     key = "mode"
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    def help_params(self, ctx: Context) -> dict[str, Any]:
+        return {"share": round(ctx.settings.quota.min_in_home_share * 100)}
 
     async def prompt(self, ctx: Context) -> Prompt:
         modes = ctx.settings.visits.modes
@@ -194,8 +199,17 @@ class CategoriesStep(Step):
     async def prompt(self, ctx: Context) -> Prompt:
         chosen = set(ctx.draft.get("categories", []))
         mark = ctx.t("visit.mark.on")
+        must_visit = {label.code for label in ctx.settings.households.must_visit}
         buttons = [
-            Button(f"visit:cat:{label.code}", (mark if label.code in chosen else "") + label.label(ctx.language))
+            Button(
+                f"visit:cat:{label.code}",
+                (mark if label.code in chosen else "")
+                + (
+                    ctx.t("visit.must_visit", name=label.label(ctx.language))
+                    if label.code in must_visit
+                    else label.label(ctx.language)
+                ),
+            )
             for label in ctx.settings.households.categories()
         ]
         party = ctx.t("visit.party_member") if ctx.draft.get("party_member") else ctx.t("visit.non_party")
@@ -264,26 +278,32 @@ class CompanionsStep(Step):
         buttons += [Button(f"visit:rep:{rep_id}", ctx.t("visit.button.remove", name=name)) for rep_id, name in chosen]
         if chosen:
             buttons.append(Button("visit:rep:done", ctx.t("button.done")))
+        else:
+            buttons.append(Button("visit:rep:solo", ctx.t("visit.button.make_solo")))
         names = ctx.t("list.separator").join(name for _, name in chosen) or ctx.t("visit.none")
         return Prompt(ctx.t("visit.ask.companions", chosen=names), tuple(buttons))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         if inbound.kind == "text":
             fragment = text_answer(inbound.text, limit=20)
-            found = await visits.find_representatives(
+            found = await people.find_representatives(
                 ctx.session,
                 fragment=fragment,
-                exclude_id=representative_id(ctx),
+                exclude_id=ctx.representative_id,
                 limit=ctx.settings.visits.search_results,
             )
             if not found:
                 raise InvalidInput("visit.error.no_rep", query=fragment)
-            ctx.draft["rep_candidates"] = [[rep.id, representative_label(rep)] for rep in found]
+            ctx.draft["rep_candidates"] = [[rep.id, representative_label(ctx, rep)] for rep in found]
             return Outcome.STAY
         choice = inbound.data.removeprefix("visit:rep:")
         chosen: list[list[Any]] = list(ctx.draft.get("companions", []))
         if choice == "done":
             ctx.draft["companions_ok"] = True
+            return Outcome.NEXT
+        if choice == "solo":
+            ctx.draft["collective"] = False
+            ctx.draft["companions"] = []
             return Outcome.NEXT
         rep_id = int(choice)
         if any(existing_id == rep_id for existing_id, _ in chosen):
@@ -300,13 +320,16 @@ class CompanionsStep(Step):
         return Outcome.STAY
 
 
-def representative_label(rep: Representative) -> str:
-    return f"{rep.name}（{rep.code}）"
+def representative_label(ctx: Context, rep: Representative) -> str:
+    return ctx.t("visit.rep_label", name=rep.name, code=rep.code)
 
 
 class RoundStep(Step):
     key = "round"
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    def help_params(self, ctx: Context) -> dict[str, Any]:
+        return {"rounds": ctx.settings.quota.centralized_rounds_per_year}
 
     def applies(self, draft: dict[str, Any]) -> bool:
         return bool(draft.get("round_offered"))
@@ -317,7 +340,7 @@ class RoundStep(Step):
             ctx.t("visit.ask.round"),
             (
                 Button("visit:round:routine", ctx.t("visit.routine")),
-                Button(f"visit:round:{current}", ctx.t("visit.centralized", round=round_name(ctx, current or ""))),
+                Button(f"visit:round:{current}", round_name(ctx, current or "")),
             ),
         )
 
@@ -330,13 +353,17 @@ class RoundStep(Step):
 
 
 def round_name(ctx: Context, round_code: str) -> str:
+    """日常走访, or 集中走访（2026年下半年）."""
     if round_code in ("", visits.ROUTINE):
         return ctx.t("visit.routine")
-    return round_label(ctx, round_code)
+    return ctx.t("visit.centralized", round=round_label(ctx, round_code))
 
 
 class NotesStep(Step):
     key = "notes"
+
+    def help_params(self, ctx: Context) -> dict[str, Any]:
+        return {"limit": ctx.settings.visits.max_note_length}
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -403,6 +430,7 @@ class DateStep(Step):
     """Filled with today at the start; asked only when the representative edits it from the confirmation."""
 
     key = "visited_on"
+    silent = True
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -456,7 +484,7 @@ class ConfirmStep(Step):
         field = inbound.data.removeprefix("visit:edit:")
         if field not in EDITABLE:
             raise InvalidInput("dialog.stale_button")
-        VisitFlow.steps_by_key[field].forget(ctx.draft)
+        VisitFlow.step(field).forget(ctx.draft)
         return Outcome.STAY
 
 
@@ -487,7 +515,7 @@ def summary(ctx: Context) -> str:
             categories=category_names(ctx, draft.get("categories", [])),
             party=ctx.t("visit.party_member") if draft.get("party_member") else ctx.t("visit.non_party"),
         ),
-        ctx.t("visit.summary.collective", how=ctx.t("visit.group") + f"（{companions}）")
+        ctx.t("visit.summary.collective", how=ctx.t("visit.group_with", names=companions))
         if draft.get("collective")
         else ctx.t("visit.summary.collective", how=ctx.t("visit.solo")),
         ctx.t("visit.summary.round", round=round_name(ctx, draft.get("round", visits.ROUTINE))),
@@ -521,20 +549,17 @@ class VisitFlow(Flow):
         DateStep(),
         ConfirmStep(),
     )
-    steps_by_key: ClassVar[dict[str, Step]] = {step.key: step for step in steps}
 
-    async def initial_draft(self, ctx: Context, arguments: str) -> dict[str, Any]:
+    async def prefill(self, ctx: Context, arguments: str) -> None:
         """Today's date, and whatever a quick form such as `走访 幸福路12号 入户 路灯坏了` already says."""
-        representative_id(ctx)
-        ctx.draft = {
-            "visited_on": ctx.today.isoformat(),
-            "round_offered": ctx.settings.quota.centralized_rounds_per_year > 0,
-        }
+        assert ctx.representative_id  # refuses anyone else before anything is searched
+        ctx.draft["visited_on"] = ctx.today.isoformat()
+        ctx.draft["round_offered"] = ctx.settings.quota.centralized_rounds_per_year > 0
         if not ctx.draft["round_offered"]:
             ctx.draft["round"] = visits.ROUTINE
         words = arguments.split()
         if not words:
-            return ctx.draft
+            return
         query = words.pop(0)
         for index, word in enumerate(words):
             mode = next(
@@ -546,17 +571,19 @@ class VisitFlow(Flow):
                 words.pop(index)
                 break
         if words:
-            notes = " ".join(words)
-            if len(notes) <= ctx.settings.visits.max_note_length:
-                ctx.draft["notes"] = notes
+            # A note the notes step would refuse is left for that step to ask again, with its reason.
+            with contextlib.suppress(InvalidInput):
+                ctx.draft["notes"] = text_answer(" ".join(words), limit=ctx.settings.visits.max_note_length)
         found = await search_households(ctx, text_answer(query, limit=50))
         if len(found) == 1:
             await choose_household(ctx, found[0].id)
-        return ctx.draft
 
     async def finish(self, ctx: Context) -> list[Reply]:
         draft = ctx.draft
-        rep_id = representative_id(ctx)
+        rep_id = ctx.representative_id
+        chosen = set(draft.get("categories", []))
+        ledger = draft.get("ledger", {"categories": [], "party_member": None})
+        party = bool(draft.get("party_member"))
         new = None
         if registering(draft):
             new = NewHousehold(
@@ -574,8 +601,9 @@ class VisitFlow(Flow):
             collective=bool(draft.get("collective")),
             household_id=None if new else int(draft["household"]["id"]),
             new_household=new,
-            categories=tuple(draft.get("categories", [])),
-            party_member=bool(draft.get("party_member")),
+            categories_added=tuple(sorted(chosen - set(ledger["categories"]))),
+            categories_removed=tuple(sorted(set(ledger["categories"]) - chosen)),
+            party_member=None if party == ledger["party_member"] else party,
             companion_ids=tuple(int(rep_id) for rep_id, _ in draft.get("companions", [])),
             notes=draft.get("notes", ""),
             photos=tuple(draft.get("photos", [])),

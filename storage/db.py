@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.errors import LianxinError, StoreError
+from storage.errors import LianxinError, StoreError, redacted_traceback
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -64,7 +64,7 @@ class Database:
         except LianxinError:
             raise
         except SQLAlchemyError as error:
-            log.error("database error, transaction rolled back", exc_info=error)
+            log.error("database error, transaction rolled back: %s", redacted_traceback(error))
             raise StoreError("error.store") from error
 
     async def upgrade(self) -> None:

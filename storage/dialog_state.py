@@ -8,7 +8,10 @@ from storage.models import DialogState
 
 
 async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> DialogState | None:
-    return await session.get(DialogState, (channel, chat_id, user_id))
+    """The person's dialog, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE
+    already serialises writers), so that two messages at once (a double-tapped 保存) are handled one after the
+    other and the second sees what the first did."""
+    return await session.get(DialogState, (channel, chat_id, user_id), with_for_update=True, populate_existing=True)
 
 
 async def save(session: AsyncSession, *, state: DialogState) -> None:

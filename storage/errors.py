@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 
@@ -36,3 +37,12 @@ class StoreError(LianxinError):
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the key, the value and what is allowed."""
+
+
+def redacted_traceback(error: BaseException) -> str:
+    """The exception's type and where it was raised, without its message: messages of database and library
+    errors quote the values involved (chat ids, names, phone numbers), which must never reach the logs."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    chained = error.__cause__ or error.__context__
+    cause = f" (caused by {type(chained).__module__}.{type(chained).__qualname__})" if chained else ""
+    return f"{type(error).__module__}.{type(error).__qualname__}{cause}\n{frames}"

@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput
-from storage.households import categories_of, mask_name, mask_phone
-from storage.models import Area, Household, Representative, Visit, VisitCompanion, VisitPhoto
+from storage.households import mask_name, mask_phone
+from storage.models import Area, Household, HouseholdCategory, Representative, Visit, VisitCompanion, VisitPhoto
 from storage.settings import Settings
 from storage.spreadsheets import SUFFIXES, write_table
 
@@ -55,13 +55,15 @@ async def export_visits(
             .order_by(col(Visit.visited_on), col(Visit.id))
         )
     ).all()
-    visit_ids = [visit.id for visit, _, _, _ in rows]
+    # Sub-selects rather than lists of ids: a city's year of visits is more ids than a statement can carry.
+    in_period = select(Visit.id).where(col(Visit.visited_on).between(start, end))
+    households_in_period = select(Visit.household_id).where(col(Visit.visited_on).between(start, end))
     companions: dict[int, list[str]] = {}
     for visit_id, code in (
         await session.exec(
             select(VisitCompanion.visit_id, Representative.code)
             .join(Representative, col(Representative.id) == VisitCompanion.representative_id)
-            .where(col(VisitCompanion.visit_id).in_(visit_ids))
+            .where(col(VisitCompanion.visit_id).in_(in_period))
         )
     ).all():
         companions.setdefault(visit_id, []).append(code)
@@ -69,14 +71,20 @@ async def export_visits(
         (
             await session.exec(
                 select(VisitPhoto.visit_id, sa.func.count())
-                .where(col(VisitPhoto.visit_id).in_(visit_ids))
+                .where(col(VisitPhoto.visit_id).in_(in_period))
                 .group_by(col(VisitPhoto.visit_id))
             )
         ).all()
     )
-    categories = await categories_of(
-        session, household_ids=[household.id for _, _, household, _ in rows if household.id]
-    )
+    categories: dict[int, list[str]] = {}
+    for household_id, code in (
+        await session.exec(
+            select(HouseholdCategory.household_id, HouseholdCategory.code)
+            .where(col(HouseholdCategory.household_id).in_(households_in_period))
+            .order_by(col(HouseholdCategory.code))
+        )
+    ).all():
+        categories.setdefault(household_id, []).append(code)
 
     def label(code: str) -> str:
         found = settings.households.category(code) or settings.visits.mode(code)

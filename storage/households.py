@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.errors import NotFound
 from storage.models import Area, Household, HouseholdCategory, RepArea, utcnow
+from storage.text import contains_pattern, normalise
 
 
 @dataclass(frozen=True)
@@ -42,31 +43,53 @@ def mask_phone(phone: str) -> str:
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "*" * len(digits)
 
 
-def normalise(text: str) -> str:
-    """Full-width digits and letters typed on phones become ASCII; surrounding spaces go."""
-    return unicodedata.normalize("NFKC", text).strip()
+async def representative_areas(session: AsyncSession, *, representative_id: int) -> list[Area]:
+    """The responsibility areas a representative serves, by name."""
+    rows = await session.exec(
+        select(Area)
+        .join(RepArea, col(RepArea.area_id) == Area.id)
+        .where(RepArea.representative_id == representative_id)
+        .order_by(col(Area.name))
+    )
+    return list(rows.all())
 
 
-def _like(fragment: str) -> str:
-    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def representative_area_ids(session: AsyncSession, *, representative_id: int) -> list[int]:
+async def _own_area_ids(session: AsyncSession, representative_id: int) -> set[int]:
     rows = await session.exec(select(RepArea.area_id).where(RepArea.representative_id == representative_id))
-    return sorted(rows.all())
+    return set(rows.all())
+
+
+async def briefs(
+    session: AsyncSession, *, rows: Sequence[tuple[Household, str]], own_area_ids: set[int]
+) -> list[HouseholdBrief]:
+    """(household, area name) rows as a representative may see them, with their categories."""
+    categories = await categories_of(session, household_ids=[household.id or 0 for household, _ in rows])
+    return [
+        HouseholdBrief(
+            id=household.id or 0,
+            address=household.address,
+            head=mask_name(household.head_name),
+            area=area_name,
+            own_area=household.area_id in own_area_ids,
+            party_member=household.party_member,
+            categories=tuple(categories.get(household.id or 0, ())),
+        )
+        for household, area_name in rows
+    ]
 
 
 async def search(
     session: AsyncSession, *, fragment: str, representative_id: int, limit: int, actor: str
 ) -> list[HouseholdBrief]:
-    """The best `limit` households whose address or head's name contains the fragment; own areas first."""
+    """The best `limit` households whose address or head's name contains the fragment: own areas first, then an
+    exact address, then addresses starting with the fragment."""
     fragment = normalise(fragment)
     if not fragment:
         return []
-    own = await representative_area_ids(session, representative_id=representative_id)
-    pattern = _like(fragment)
+    own = await _own_area_ids(session, representative_id)
+    pattern = contains_pattern(fragment)
     own_rank = sa.case((col(Household.area_id).in_(own), 0), else_=1) if own else sa.literal(1)
+    exact_rank = sa.case((col(Household.address) == fragment, 0), else_=1)
     prefix_rank = sa.case((col(Household.address).startswith(fragment, autoescape=True), 0), else_=1)
     statement = (
         select(Household, Area.name)
@@ -77,24 +100,18 @@ async def search(
                 col(Household.head_name).like(pattern, escape="\\"),
             )
         )
-        .order_by(own_rank, prefix_rank, col(Household.address), col(Household.id))
+        .order_by(own_rank, exact_rank, prefix_rank, col(Household.address), col(Household.id))
         .limit(limit)
     )
     rows = (await session.exec(statement)).all()
-    categories = await categories_of(session, household_ids=[household.id for household, _ in rows if household.id])
-    audit.record(session, actor=actor, action="household.search", entity="household", results=len(rows))
-    return [
-        HouseholdBrief(
-            id=household.id or 0,
-            address=household.address,
-            head=mask_name(household.head_name),
-            area=area_name,
-            own_area=household.area_id in own,
-            party_member=household.party_member,
-            categories=tuple(categories.get(household.id or 0, ())),
-        )
-        for household, area_name in rows
-    ]
+    audit.record(
+        session,
+        actor=actor,
+        action="household.search",
+        entity="household",
+        households=[household.id for household, _ in rows],
+    )
+    return await briefs(session, rows=rows, own_area_ids=own)
 
 
 async def exists_at(session: AsyncSession, *, address: str) -> bool:
@@ -103,7 +120,7 @@ async def exists_at(session: AsyncSession, *, address: str) -> bool:
     return found.first() is not None
 
 
-async def brief(session: AsyncSession, *, household_id: int, representative_id: int) -> HouseholdBrief:
+async def brief(session: AsyncSession, *, household_id: int, representative_id: int, actor: str) -> HouseholdBrief:
     row = (
         await session.exec(
             select(Household, Area.name)
@@ -113,18 +130,9 @@ async def brief(session: AsyncSession, *, household_id: int, representative_id: 
     ).first()
     if row is None:
         raise NotFound("error.household_not_found")
-    household, area_name = row
-    own = await representative_area_ids(session, representative_id=representative_id)
-    categories = await categories_of(session, household_ids=[household_id])
-    return HouseholdBrief(
-        id=household_id,
-        address=household.address,
-        head=mask_name(household.head_name),
-        area=area_name,
-        own_area=household.area_id in own,
-        party_member=household.party_member,
-        categories=tuple(categories.get(household_id, ())),
-    )
+    audit.record(session, actor=actor, action="household.open", entity="household", entity_id=household_id)
+    [found] = await briefs(session, rows=[row], own_area_ids=await _own_area_ids(session, representative_id))
+    return found
 
 
 async def categories_of(session: AsyncSession, *, household_ids: list[int]) -> dict[int, list[str]]:
@@ -169,28 +177,35 @@ async def register(
 
 
 async def correct_categories(
-    session: AsyncSession, *, household_id: int, categories: list[str], party_member: bool, actor: str
+    session: AsyncSession,
+    *,
+    household_id: int,
+    added: Sequence[str],
+    removed: Sequence[str],
+    party_member: bool | None,
+    actor: str,
 ) -> bool:
-    """Bring the ledger in line with what the representative saw at the door. True when anything changed."""
-    household = await session.get(Household, household_id)
+    """Apply the representative's corrections from the door (not a whole new set: a correction someone else
+    made meanwhile stays). `party_member` None leaves it as it is. True when anything changed."""
+    household = await session.get(Household, household_id, with_for_update=True)
     if household is None:
         raise NotFound("error.household_not_found")
     current = set((await categories_of(session, household_ids=[household_id])).get(household_id, []))
-    wanted = set(categories)
-    if current == wanted and household.party_member == party_member:
+    to_add = sorted(set(added) - current)
+    to_remove = sorted(set(removed) & current)
+    party_changed = party_member is not None and household.party_member != party_member
+    if not (to_add or to_remove or party_changed):
         return False
-    for code in current - wanted:
+    if to_remove:
         await session.exec(
             sa.delete(HouseholdCategory).where(
-                col(HouseholdCategory.household_id) == household_id, col(HouseholdCategory.code) == code
+                col(HouseholdCategory.household_id) == household_id, col(HouseholdCategory.code).in_(to_remove)
             )
         )
-    for code in sorted(wanted - current):
+    for code in to_add:
         session.add(HouseholdCategory(household_id=household_id, code=code))
-    changed_fields = []
-    if household.party_member != party_member:
-        household.party_member = party_member
-        changed_fields.append("party_member")
+    if party_changed:
+        household.party_member = bool(party_member)
     household.updated_at = utcnow()
     session.add(household)
     audit.record(
@@ -199,8 +214,8 @@ async def correct_categories(
         action="household.categories",
         entity="household",
         entity_id=household_id,
-        added=sorted(wanted - current),
-        removed=sorted(current - wanted),
-        fields=changed_fields,
+        added=to_add,
+        removed=to_remove,
+        fields=["party_member"] if party_changed else [],
     )
     return True

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.models import ChatIdentity, Invitation, Representative, Staff
+from storage.models import ChatIdentity, Invitation, Representative, Staff, utcnow
+from storage.text import contains_pattern, normalise
 
 ROLES = ("resident", "representative", "liaison", "leader", "department")
 STAFF_ROLES = ("liaison", "leader", "department")
@@ -26,21 +28,21 @@ def looks_like_invitation(text: str) -> bool:
     return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
 
 
-async def identity_for(
-    session: AsyncSession, *, channel: str, external_id: str, language: str | None = None
-) -> ChatIdentity:
-    """The identity of a chat user, created as a resident the first time they write."""
-    found = (
+async def identity_for(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
+    """The identity of a chat user, created as a resident the first time they write.
+
+    Two first messages at once both insert; ON CONFLICT DO NOTHING lets the second find the first's row instead
+    of failing its whole transaction.
+    """
+    values = {"channel": channel, "external_id": external_id, "role": "resident", "created_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(ChatIdentity) if dialect == "postgresql" else sqlite.insert(ChatIdentity)
+    await session.exec(insert.values(**values).on_conflict_do_nothing(index_elements=["channel", "external_id"]))
+    return (
         await session.exec(
             select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
         )
-    ).first()
-    if found is not None:
-        return found
-    identity = ChatIdentity(channel=channel, external_id=external_id, role="resident", language=language)
-    session.add(identity)
-    await session.flush()
-    return identity
+    ).one()
 
 
 async def representative_by_code(session: AsyncSession, *, code: str) -> Representative:
@@ -126,6 +128,8 @@ async def redeem_invitation(
         raise Conflict("invite.inactive", code=representative.code)
     if identity.role == "representative" and identity.representative_id not in (None, representative.id):
         raise Conflict("invite.bound_elsewhere")
+    if identity.role in STAFF_ROLES:  # a leader's or department's account does not quietly become a representative
+        raise Conflict("invite.staff_account")
     # The conditional update is what makes the code single-use when two chats race for it.
     claimed = await session.exec(
         sa.update(Invitation)
@@ -151,3 +155,26 @@ async def redeem_invitation(
 async def set_language(session: AsyncSession, *, identity: ChatIdentity, language: str) -> None:
     identity.language = language
     session.add(identity)
+
+
+async def find_representatives(
+    session: AsyncSession, *, fragment: str, exclude_id: int, limit: int
+) -> list[Representative]:
+    """Active representatives by a fragment of their name, or by their exact code."""
+    fragment = normalise(fragment)
+    if not fragment:
+        return []
+    rows = await session.exec(
+        select(Representative)
+        .where(
+            col(Representative.active).is_(True),
+            col(Representative.id) != exclude_id,
+            sa.or_(
+                col(Representative.name).like(contains_pattern(fragment), escape="\\"),
+                col(Representative.code) == fragment.upper(),
+            ),
+        )
+        .order_by(col(Representative.code))
+        .limit(limit)
+    )
+    return list(rows.all())

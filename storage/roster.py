@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.errors import InvalidInput
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
-from storage.spreadsheets import SUFFIXES, write_table
+from storage.spreadsheets import SUFFIXES, restored, write_table
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,8 @@ def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
         raise InvalidInput("roster.error.unreadable", file=path.name)
     try:
         # Numbered by record, not by line: a quoted cell with a line break is still one spreadsheet row.
-        return [(number, cells) for number, cells in enumerate(csv.reader(io.StringIO(text, newline="")), 1)]
+        rows = enumerate(csv.reader(io.StringIO(text, newline="")), 1)
+        return [(number, [restored(cell) for cell in cells]) for number, cells in rows]
     except csv.Error as error:
         raise InvalidInput("roster.error.unreadable", file=path.name) from error
 

@@ -12,6 +12,19 @@ import openpyxl
 SUFFIXES = (".csv", ".xlsx")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(cell: str) -> str:
+    """A cell Excel would run as a formula (a resident's note starting with "=") is kept as text with a quote."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def restored(cell: str) -> str:
+    """The cell as it was before `defused`, when a file this module wrote is read back."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def write_table(path: Path, lines: Iterable[list[str]], *, sheet_title: str) -> None:
     """Write next to `path` and rename, so a failed export never leaves half a file under the real name."""
     suffix = path.suffix.lower()
@@ -22,7 +35,7 @@ def write_table(path: Path, lines: Iterable[list[str]], *, sheet_title: str) -> 
         if suffix == ".csv":
             # The byte order mark makes Excel on Chinese Windows read the file as UTF-8.
             with partial.open("w", encoding="utf-8-sig", newline="") as handle:
-                csv.writer(handle).writerows(lines)
+                csv.writer(handle).writerows([defused(cell) for cell in line] for line in lines)
         else:
             workbook = openpyxl.Workbook()
             sheet = workbook.active

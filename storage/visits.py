@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, households
 from storage.errors import InvalidInput, NotFound
-from storage.households import HouseholdBrief, mask_name
+from storage.households import HouseholdBrief
 from storage.models import (
     Area,
     Household,
@@ -59,8 +59,10 @@ class VisitRecord:
     collective: bool
     household_id: int | None = None
     new_household: NewHousehold | None = None
-    categories: tuple[str, ...] = ()
-    party_member: bool = False
+    # Corrections to the ledger made at the door; for a new household, its categories.
+    categories_added: tuple[str, ...] = ()
+    categories_removed: tuple[str, ...] = ()
+    party_member: bool | None = None  # None: as the ledger says (a new household: not a party member)
     companion_ids: tuple[int, ...] = ()
     notes: str = ""
     photos: tuple[str, ...] = ()
@@ -78,7 +80,8 @@ async def record_visit(
         raise InvalidInput("visit.error.too_old", year=today.year - 1)
     if settings.visits.mode(record.mode) is None:
         raise InvalidInput("visit.error.unknown_mode")
-    unknown = [code for code in record.categories if settings.households.category(code) is None]
+    changed = (*record.categories_added, *record.categories_removed)
+    unknown = [code for code in changed if settings.households.category(code) is None]
     if unknown:
         raise InvalidInput("visit.error.unknown_category")
     if len(record.notes) > settings.visits.max_note_length:
@@ -93,8 +96,8 @@ async def record_visit(
             address=record.new_household.address,
             head_name=record.new_household.head_name,
             phone=record.new_household.phone,
-            party_member=record.party_member,
-            categories=list(record.categories),
+            party_member=bool(record.party_member),
+            categories=list(record.categories_added),
             actor=actor,
         )
         household_id = created.id
@@ -103,7 +106,8 @@ async def record_visit(
         await households.correct_categories(
             session,
             household_id=household_id,
-            categories=list(record.categories),
+            added=record.categories_added,
+            removed=record.categories_removed,
             party_member=record.party_member,
             actor=actor,
         )
@@ -239,49 +243,13 @@ async def suggested_households(
             .limit(limit)
         )
     ).all()
-    categories = await households.categories_of(session, household_ids=[household.id or 0 for household, _ in rows])
-    suggestions = [
-        HouseholdBrief(
-            id=household.id or 0,
-            address=household.address,
-            head=mask_name(household.head_name),
-            area=area_name,
-            own_area=True,
-            party_member=household.party_member,
-            categories=tuple(categories.get(household.id or 0, ())),
-        )
-        for household, area_name in rows
-    ]
-    audit.record(session, actor=actor, action="household.suggest", entity="household", results=len(rows))
+    suggestions = await households.briefs(session, rows=rows, own_area_ids={household.area_id for household, _ in rows})
+    audit.record(
+        session,
+        actor=actor,
+        action="household.suggest",
+        entity="representative",
+        entity_id=representative_id,
+        households=[household.id for household, _ in rows],
+    )
     return suggestions
-
-
-async def find_representatives(
-    session: AsyncSession, *, fragment: str, exclude_id: int, limit: int
-) -> list[Representative]:
-    """Co-visiting representatives by a fragment of name or their code."""
-    fragment = households.normalise(fragment)
-    if not fragment:
-        return []
-    pattern = f"%{fragment}%"
-    rows = await session.exec(
-        select(Representative)
-        .where(
-            col(Representative.active).is_(True),
-            col(Representative.id) != exclude_id,
-            sa.or_(col(Representative.name).like(pattern), col(Representative.code) == fragment.upper()),
-        )
-        .order_by(col(Representative.code))
-        .limit(limit)
-    )
-    return list(rows.all())
-
-
-async def representative_areas(session: AsyncSession, *, representative_id: int) -> list[Area]:
-    rows = await session.exec(
-        select(Area)
-        .join(RepArea, col(RepArea.area_id) == Area.id)
-        .where(RepArea.representative_id == representative_id)
-        .order_by(col(Area.name))
-    )
-    return list(rows.all())

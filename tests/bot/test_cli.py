@@ -187,7 +187,7 @@ def test_visit_started_in_one_process_is_finished_in_another(district: tuple[str
         out.index("> 确认"),
         out.index("个人走访还是集体走访？"),
         out.index("> 个人走访"),
-        out.index("这次走访属于？"),
+        out.index("这次是日常走访还是集中走访？"),
     ]
     assert positions == sorted(positions), shown(first)
     assert "赵强" not in out  # the head of household is masked on screen
@@ -463,7 +463,7 @@ def test_export_visits_masks_names_and_phones(district: tuple[str, District], tm
                 [
                     ("走访 幸福路14号 入户 楼道灯坏了", "这户的类别"),
                     ("确认", "个人走访还是集体走访？"),
-                    ("个人走访", "这次走访属于？"),
+                    ("个人走访", "这次是日常走访还是集中走访？"),
                     ("日常走访", "需要附照片吗"),
                     ("跳过", "需要记录走访位置吗"),
                     ("跳过", "请核对这次走访"),

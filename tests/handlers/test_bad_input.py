@@ -45,9 +45,16 @@ STEPS = [
     ),
     StepCase("mode", ["/visit", "幸福路14号", "1"], "走访方式是？", "choice", "入户", "这户的类别"),
     StepCase("categories", TO_CATEGORIES, "这户的类别", "choice", "确认", "个人走访还是集体走访？"),
-    StepCase("collective", [*TO_CATEGORIES, "确认"], "个人走访还是集体走访？", "choice", "个人走访", "这次走访属于？"),
+    StepCase(
+        "collective",
+        [*TO_CATEGORIES, "确认"],
+        "个人走访还是集体走访？",
+        "choice",
+        "个人走访",
+        "这次是日常走访还是集中走访？",
+    ),
     StepCase("companions", [*TO_CATEGORIES, "确认", "集体走访"], "同行的党代表", "text", "李", "1. 李红梅（D002）"),
-    StepCase("round", TO_ROUND, "这次走访属于？", "choice", "日常走访", "请简要记录"),
+    StepCase("round", TO_ROUND, "这次是日常走访还是集中走访？", "choice", "日常走访", "请简要记录"),
     StepCase("notes", [*TO_ROUND, "日常走访"], "请简要记录", "text", "看望老人", "需要附照片吗"),
     StepCase("photos", [*TO_ROUND, "日常走访", "跳过"], "需要附照片吗", "photo", "跳过", "需要记录走访位置吗"),
     StepCase(

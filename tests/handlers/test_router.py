@@ -161,15 +161,41 @@ async def test_unexpected_failure_apologises_commits_nothing_and_logs_no_text(
         await chat.send(line)
 
     async def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("disk on fire")
+        raise RuntimeError(" ".join(["disk", "on", "fire"]))  # the message exists only at run time
 
     monkeypatch.setattr(visits, "progress", broken)
     with caplog.at_level(logging.ERROR):
         answer = await chat.send("保存")
     assert "抱歉，系统出了点问题，刚才的操作没有生效" in answer
     assert "私密的诉求内容" not in caplog.text and "赵强" not in caplog.text
-    assert "disk on fire" in caplog.text  # the traceback is there for the operator
+    assert "RuntimeError" in caplog.text and "in broken" in caplog.text  # type and traceback for the operator
+    assert "disk on fire" not in caplog.text  # but not the message, which may quote personal data
     async with db.transaction() as session:
         assert (await session.exec(select(Visit))).all() == []  # the visit and the progress fail together
     monkeypatch.undo()
     assert "走访已保存" in await chat.send("保存")  # the dialog survived and can be finished
+
+
+async def test_leaders_see_figures_in_neutral_words_and_no_households(db: Database, settings: Settings) -> None:
+    await build_district(db)
+    leader = await chat_as(db, settings, "leader:L01")
+    answer = await leader.send("/progress D001")
+    assert "落后 90 户" in answer and "请加快节奏" not in answer
+    assert "建议走访" not in answer and "幸福路14号" not in answer
+    assert "邀请码" not in await leader.send("/visit")  # staff are not told to bind as a representative
+
+
+async def test_language_menu_answers_to_numbers_and_names(router: Router) -> None:
+    assert "请选择语言" in joined(await router.handle(telegram("7", "/lang")))
+    assert "Language set to English" in joined(await router.handle(telegram("7", "2")))
+    assert "已切换为中文" in joined(await router.handle(telegram("7", "/lang 中文")))
+    assert "Language set to English" in joined(await router.handle(telegram("7", "语言 English")))
+
+
+async def test_a_staff_account_cannot_redeem_a_representatives_code(db: Database, settings: Settings) -> None:
+    await build_district(db)
+    code = await invite(db)
+    leader = await chat_as(db, settings, "leader:L01")
+    assert "工作人员账号，不能绑定为党代表" in await leader.send(f"/start {code}")
+    representative = await chat_as(db, settings, "representative:T001")
+    assert "走访哪一户" in await representative.send("/visit")

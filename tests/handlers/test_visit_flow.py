@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
 from sqlmodel import col, select
 
+from handlers.events import Reply
 from storage.db import Database
 from storage.models import (
     AuditEntry,
@@ -43,7 +45,7 @@ async def test_whole_visit_by_numbers(db: Database, settings: Settings, district
             ("1", ["走访方式是？", "1. 入户", "6. 电话"]),
             ("1", ["这户的类别：四老、党员中心户；党员户", "✓ 四老"]),
             ("确认", "个人走访还是集体走访？"),
-            ("1", ["这次走访属于？", "日常走访", "集中走访（2026年下半年）"]),
+            ("1", ["这次是日常走访还是集中走访？", "日常走访", "集中走访（2026年下半年）"]),
             ("1", "请简要记录群众反映的情况"),
             ("楼道灯坏了三个月，老人夜里出门不便。", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
@@ -88,7 +90,7 @@ async def test_choices_by_label_and_centralized_round(db: Database, settings: Se
             ("1", "走访方式是？"),
             ("座谈", "这户的类别：困难群体、特殊困难群众"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("集中走访（2026年下半年）", "请简要记录"),
             ("跳过", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
@@ -106,7 +108,7 @@ async def test_quick_form_with_one_match_opens_prefilled(db: Database, settings:
         [
             ("走访 幸福路14号 入户 路灯坏了", "这户的类别：困难群体、特殊困难群众"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("日常走访", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
             ("跳过", ["方式：入户", "情况：路灯坏了", "住户：幸福路14号 赵*"]),
@@ -164,7 +166,7 @@ async def test_register_new_household(db: Database, settings: Settings, district
             ("青年", "这户的类别：困难群体；非党员户"),
             ("切换党员/非党员（现为非党员户）", "这户的类别：困难群体；党员户"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("日常走访", "请简要记录"),
             ("刚搬来，想了解社区医保办理。", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
@@ -197,7 +199,7 @@ async def test_collective_visit_counts_for_companions(db: Database, settings: Se
             ("T001", "1. 张伟（T001）"),
             ("1", "同行的党代表：李红梅（D002）、张伟（T001）"),
             ("✗ 移除 张伟（T001）", "同行的党代表：李红梅（D002）。"),
-            ("完成", "这次走访属于？"),
+            ("完成", "这次是日常走访还是集中走访？"),
             ("日常走访", "请简要记录"),
             ("跳过", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
@@ -222,7 +224,7 @@ async def test_photos_and_location(db: Database, settings: Settings, district: D
         [
             ("走访 幸福路14号 入户 看望", "这户的类别"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("日常走访", "需要附照片吗"),
             (f"/photo {photo}", "已收到1张照片"),
             (f"/photo {photo}", "已收到2张照片"),
@@ -245,7 +247,7 @@ async def confirm_screen(db: Database, settings: Settings) -> object:
         [
             ("走访 幸福路14号 入户 看望", "这户的类别"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("集中走访（2026年下半年）", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
             ("跳过", "请核对这次走访"),
@@ -263,7 +265,7 @@ async def test_edit_from_confirmation(db: Database, settings: Settings, district
             ("改日期", "走访是哪一天"),
             ("明天", "日期格式不对"),
             ("2026-12-01", "走访日期不能晚于今天"),
-            ("11月20日", "这次走访属于？"),  # the round depends on the date, so it is asked again
+            ("11月20日", "这次是日常走访还是集中走访？"),  # the round depends on the date, so it is asked again
             ("日常走访", ["日期：2026-11-20", "类型：日常走访"]),
             ("改情况记录", "请简要记录"),
             ("送了慰问品", "情况：送了慰问品"),
@@ -292,7 +294,7 @@ async def test_category_correction_updates_ledger(db: Database, settings: Settin
             ("青年", "这户的类别：无"),
             ("重信重访群众", "这户的类别：重信重访群众"),
             ("确认", "个人走访还是集体走访？"),
-            ("个人走访", "这次走访属于？"),
+            ("个人走访", "这次是日常走访还是集中走访？"),
             ("日常走访", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
             ("跳过", "类别：重信重访群众；非党员户"),
@@ -378,7 +380,7 @@ async def test_english_conversation(db: Database, settings: Settings, district: 
                 "This household's categories: Hardship, Special hardship",
             ),
             ("Confirm", "Individual or collective visit?"),
-            ("1", "This visit was part of:"),
+            ("1", "Was this a routine visit or part of a centralized round?"),
             ("Centralized round (second half of 2026)", "Attach photos?"),
             ("Skip", "Record where the visit took place?"),
             ("Skip", ["Please check this visit", "Mode: In-home", "Notes: streetlight"]),
@@ -398,3 +400,108 @@ async def test_too_many_matches_ask_for_a_closer_fragment(db: Database, settings
     await chat.talk([("走访", "走访哪一户"), ("号", ["相符的不止5户，只列出最相近的5户", "5. ", "6. ➕ 登记新住户"])])
     answer = await chat.send("幸福路")
     assert "相符的不止" not in answer and "3. 幸福路14号" in answer
+
+
+async def test_double_tapped_save_saves_once(db: Database, settings: Settings, district: District) -> None:
+    chat = await confirm_screen(db, settings)
+    inbound = chat.console.to_inbound("保存")  # type: ignore[attr-defined]
+    first, second = await asyncio.gather(chat.router.handle(inbound), chat.router.handle(inbound))  # type: ignore[attr-defined]
+    answers = [joined(first), joined(second)]
+    assert sum("走访已保存" in answer for answer in answers) == 1
+    assert len(await visits_of(db)) == 1
+
+
+def joined(replies: list[Reply]) -> str:
+    return "\n".join(reply.text for reply in replies)
+
+
+async def test_back_after_an_edit_reopens_the_question_above(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await confirm_screen(db, settings)
+    await chat.talk(
+        [  # type: ignore[attr-defined]
+            ("改方式", "走访方式是？"),
+            ("/back", "走访哪一户"),  # the question above "mode" in the form, not the last one answered
+            ("幸福路12号1栋1单元102", "1. 幸福路12号1栋1单元102"),
+            ("1", "走访方式是？"),
+            ("电话", "这户的类别：青年"),
+            (
+                "确认",
+                [
+                    "请核对这次走访",
+                    "住户：幸福路12号1栋1单元102 刘*",
+                    "方式：电话",
+                    "情况：看望",
+                    "类型：集中走访（2026年下半年）",
+                ],
+            ),
+        ]
+    )
+
+
+async def test_back_after_a_quick_form_reaches_what_it_filled(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 看望", "这户的类别"),
+            ("/back", "走访方式是？"),
+            ("/back", "走访哪一户"),
+            ("/back", "已经是第一步了"),
+        ]
+    )
+
+
+async def test_a_correction_made_meanwhile_is_not_undone(db: Database, settings: Settings, district: District) -> None:
+    first = await chat_as(db, settings, "representative:D001")
+    await first.talk([("走访 幸福路14号 入户 看望", "这户的类别：困难群体、特殊困难群众")])
+    second = await chat_as(db, settings, "representative:T001")
+    for line in ["走访 幸福路14号 电话 回访", "青年", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
+        await second.send(line)
+    for line in ["困难群体", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
+        await first.send(line)
+    async with db.transaction() as session:
+        codes = (
+            await session.exec(
+                select(HouseholdCategory.code).where(
+                    HouseholdCategory.household_id == district.households["幸福路14号"]
+                )
+            )
+        ).all()
+    assert sorted(codes) == ["special_hardship", "youth"]  # T001's 青年 stays, D001's removal applies
+
+
+async def test_quick_form_note_that_is_too_long_is_asked_again(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 " + "长" * 2001, "这户的类别"),
+            ("确认", "个人走访还是集体走访？"),
+            ("个人走访", "日常走访还是集中走访"),
+            ("日常走访", "请简要记录"),
+            ("长" * 2001, "内容太长了：最多2000字，您发送了2001字"),
+        ]
+    )
+
+
+async def test_collective_without_companions_can_become_individual(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 看望", "这户的类别"),
+            ("五必访·特殊困难群众", "这户的类别：困难群体；非党员户"),
+            ("特殊困难群众", "这户的类别：困难群体、特殊困难群众"),  # the end of a label picks it
+            ("确认", "个人走访还是集体走访？"),
+            ("集体走访", "没有同行代表，改为个人走访"),
+            ("没有同行代表，改为个人走访", "日常走访还是集中走访"),
+            ("日常走访", "需要附照片吗"),
+            ("跳过", "需要记录走访位置吗"),
+            ("跳过", "形式：个人走访"),
+        ]
+    )

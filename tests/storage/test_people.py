@@ -374,16 +374,25 @@ def test_looks_like_invitation(text: str, expected: bool) -> None:
 
 async def test_identity_is_created_once_as_a_resident(db: Database) -> None:
     async with db.transaction() as session:
-        first = await people.identity_for(session, channel="telegram", external_id="42", language="en")
+        first = await people.identity_for(session, channel="telegram", external_id="42")
     async with db.transaction() as session:
-        again = await people.identity_for(session, channel="telegram", external_id="42", language="zh-CN")
+        again = await people.identity_for(session, channel="telegram", external_id="42")
         elsewhere = await people.identity_for(session, channel="wechat", external_id="42")
         everyone = (await session.exec(select(ChatIdentity))).all()
-    assert (first.role, first.representative_id, first.staff_id, first.language) == ("resident", None, None, "en")
+    # No language until the person chooses one: the platform's hint is used meanwhile, never stored.
+    assert (first.role, first.representative_id, first.staff_id, first.language) == ("resident", None, None, None)
     assert again.id == first.id
-    assert again.language == "en"  # a later hint does not overwrite what the person had
     assert elsewhere.id != first.id
     assert sorted((row.channel, row.external_id) for row in everyone) == [("telegram", "42"), ("wechat", "42")]
+
+
+async def test_two_first_messages_at_once_make_one_identity(db: Database) -> None:
+    async def first_message() -> int | None:
+        async with db.transaction() as session:
+            return (await people.identity_for(session, channel="telegram", external_id="77")).id
+
+    ids = await asyncio.gather(*(first_message() for _ in range(5)))
+    assert len(set(ids)) == 1
 
 
 async def test_identity_is_unique_per_channel_and_external_id(db: Database) -> None:

@@ -30,7 +30,6 @@ async def log(db: Database, settings: Settings, district: District, rep: str, ad
         mode=fields.pop("mode", "home"),  # type: ignore[arg-type]
         round=fields.pop("round", "routine"),  # type: ignore[arg-type]
         collective=bool(fields.get("companion_ids")),
-        categories=tuple(fields.pop("categories", ())),  # type: ignore[arg-type]
         **fields,  # type: ignore[arg-type]
     )
     async with db.transaction() as session:
@@ -77,12 +76,8 @@ async def test_empty_progress(db: Database, settings: Settings, district: Distri
 async def test_progress_counts_distinct_households_in_home_share_rounds_and_must_visits(
     db: Database, settings: Settings, district: District
 ) -> None:
-    await log(
-        db, settings, district, "D001", "幸福路12号1栋1单元101", mode="home", categories=["four_olds", "party_center"]
-    )
-    await log(
-        db, settings, district, "D001", "幸福路12号1栋1单元101", mode="phone", categories=["four_olds", "party_center"]
-    )
+    await log(db, settings, district, "D001", "幸福路12号1栋1单元101", mode="home")
+    await log(db, settings, district, "D001", "幸福路12号1栋1单元101", mode="phone")
     await log(
         db,
         settings,
@@ -91,7 +86,6 @@ async def test_progress_counts_distinct_households_in_home_share_rounds_and_must
         "幸福路14号",
         mode="forum",
         round="2026-H2",
-        categories=["hardship", "special_hardship"],
     )
     await log(db, settings, district, "D001", "和平街5号", mode="phone", visited_on=date(2025, 12, 30))  # last year
     progress = await progress_of(db, settings, district, "D001")
@@ -110,7 +104,6 @@ async def test_companions_share_the_visit(db: Database, settings: Settings, dist
         "D001",
         "幸福路14号",
         companion_ids=(district.representatives["D002"],),
-        categories=["hardship", "special_hardship"],
     )
     assert (await progress_of(db, settings, district, "D002")).households == 1
     assert (await progress_of(db, settings, district, "T001")).households == 0
@@ -124,7 +117,7 @@ async def test_suggestions_are_unvisited_focus_households_must_visit_first(
     # Must-visit households first (non-party before party), then focus-group ones; 和平街5号 has no category.
     assert addresses == ["幸福路14号", "幸福路12号1栋1单元101", "幸福路12号1栋1单元102"]
     assert suggestions[0].head == "赵*"
-    await log(db, settings, district, "D001", "幸福路14号", categories=["hardship", "special_hardship"])
+    await log(db, settings, district, "D001", "幸福路14号")
     addresses = [h.address for h in await suggestions_for(db, settings, district, "D001")]
     assert addresses == ["幸福路12号1栋1单元101", "幸福路12号1栋1单元102"]
 
@@ -135,7 +128,7 @@ async def test_suggestions_are_unvisited_focus_households_must_visit_first(
         ({"visited_on": date(2026, 11, 26)}, "visit.error.future_date"),
         ({"visited_on": date(2024, 12, 31)}, "visit.error.too_old"),
         ({"mode": "teleport"}, "visit.error.unknown_mode"),
-        ({"categories": ["aliens"]}, "visit.error.unknown_category"),
+        ({"categories_added": ("aliens",)}, "visit.error.unknown_category"),
         ({"notes": "x" * 2001}, "visit.error.notes_too_long"),
         ({"companion_ids": "self"}, "visit.error.self_companion"),
     ],
