@@ -20,7 +20,7 @@ from storage.db import Database, sqlite_url
 from storage.errors import ConfigError, LianxinError
 from storage.models import utcnow
 from storage.roster import RosterInvalid
-from storage.settings import Settings, load_settings
+from storage.settings import LANGUAGES, Settings, load_settings
 
 T = TypeVar("T")
 DEFAULT_DB = "lianxin.db"
@@ -109,7 +109,7 @@ async def converse(channel: ConsoleChannel) -> None:
 
 
 def check_language(language: str | None) -> str | None:
-    if language is not None and language not in ("zh-CN", "en"):
+    if language is not None and language not in LANGUAGES:
         raise typer.BadParameter(both("cli.bad_language", language=language), param_hint="--lang")
     return language
 

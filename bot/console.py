@@ -83,9 +83,7 @@ class ConsoleChannel:
         if isinstance(inbound, str):
             return [Reply(inbound)]
         replies = await self.router.handle(inbound)
-        # The person may have switched language (/lang); console hints follow them.
-        if replies and inbound.kind == "text" and line.strip().split(" ")[0] in ("/lang", "语言"):
-            self.language = await self._current_language()
+        self.language = await self._current_language()  # the console's own hints follow a /lang choice
         return replies
 
     async def _current_language(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -106,6 +107,43 @@ class Step(ABC):
     @abstractmethod
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         """Take the input or raise InvalidInput with a message key; change the draft only for valid input."""
+
+
+class ConfirmStep(Step):
+    """The last step of a record flow: the summary, Save, one button per answer that can be changed, Cancel.
+
+    Changing an answer forgets it; the engine then asks that question again and comes back here, because the
+    confirmation is the first unanswered step once more. Only answers whose step applies can be changed.
+    """
+
+    key = "confirmed"
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+
+    def __init__(self, flow: str, *, summary: Callable[[Context], str], editable: tuple[Step, ...]) -> None:
+        self.flow = flow
+        self.summary = summary
+        self.editable = {step.key: step for step in editable}
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        buttons = [Button(f"{self.flow}:save", ctx.t("button.save"))]
+        buttons += [
+            Button(f"{self.flow}:edit:{key}", ctx.t(f"{self.flow}.edit.{key}"))
+            for key, step in self.editable.items()
+            if step.applies(ctx.draft)
+        ]
+        buttons.append(Button(f"{self.flow}:cancel", ctx.t("button.cancel")))
+        return Prompt(ctx.t(f"{self.flow}.ask.confirm", summary=self.summary(ctx)), tuple(buttons))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.data == f"{self.flow}:save":
+            return Outcome.FINISH
+        if inbound.data == f"{self.flow}:cancel":
+            return Outcome.CANCEL
+        step = self.editable.get(inbound.data.removeprefix(f"{self.flow}:edit:"))
+        if step is None:
+            raise InvalidInput("dialog.stale_button")
+        step.forget(ctx.draft)
+        return Outcome.STAY
 
 
 class Flow(ABC):

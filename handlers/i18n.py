@@ -28,8 +28,9 @@ def catalog(language: str) -> dict[str, str]:
     return messages
 
 
-def languages() -> list[str]:
-    return sorted(folder.name for folder in CATALOGS.iterdir() if folder.is_dir())
+@cache
+def languages() -> tuple[str, ...]:
+    return tuple(sorted(folder.name for folder in CATALOGS.iterdir() if folder.is_dir()))
 
 
 def t(language: str, key: str, /, **params: Any) -> str:

@@ -6,7 +6,7 @@ import contextlib
 from datetime import date
 from typing import Any, ClassVar
 
-from handlers.dialogs import Context, Flow, Outcome, Prompt, Step
+from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import person_name, phone_number, text_answer, visit_day
 from handlers.progress import progress_text, round_label
@@ -388,11 +388,17 @@ class PhotosStep(Step):
         if count:
             return Prompt(
                 ctx.t("visit.ask.more_photos", count=count, limit=MAX_PHOTOS),
-                (Button("visit:photos:done", ctx.t("button.done")),),
+                (
+                    Button("visit:photos:done", ctx.t("button.done")),
+                    Button("visit:photos:clear", ctx.t("visit.button.clear_photos")),
+                ),
             )
         return Prompt(ctx.t("visit.ask.photos"), (Button("visit:photos:done", ctx.t("button.skip")),))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        if inbound.data == "visit:photos:clear":
+            ctx.draft["photos"] = []
+            return Outcome.STAY
         if inbound.kind == "button":
             ctx.draft["photos_ok"] = True
             return Outcome.NEXT
@@ -402,10 +408,6 @@ class PhotosStep(Step):
         photos.append(inbound.photo)
         ctx.draft["photos"] = photos
         return Outcome.STAY
-
-    def forget(self, draft: dict[str, Any]) -> None:
-        draft.pop("photos_ok", None)
-        draft.pop("photos", None)
 
 
 class LocationStep(Step):
@@ -450,44 +452,6 @@ class DateStep(Step):
         return Outcome.NEXT
 
 
-EDITABLE = (
-    "visited_on",
-    "household",
-    "mode",
-    "categories_ok",
-    "collective",
-    "round",
-    "notes",
-    "photos_ok",
-    "location",
-)
-
-
-class ConfirmStep(Step):
-    key = "confirmed"
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
-
-    async def prompt(self, ctx: Context) -> Prompt:
-        buttons = [Button("visit:save", ctx.t("button.save"))]
-        for key in EDITABLE:
-            if key == "round" and not ctx.draft.get("round_offered"):
-                continue
-            buttons.append(Button(f"visit:edit:{key}", ctx.t(f"visit.edit.{key}")))
-        buttons.append(Button("visit:cancel", ctx.t("button.cancel")))
-        return Prompt(ctx.t("visit.ask.confirm", summary=summary(ctx)), tuple(buttons))
-
-    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.data == "visit:save":
-            return Outcome.FINISH
-        if inbound.data == "visit:cancel":
-            return Outcome.CANCEL
-        field = inbound.data.removeprefix("visit:edit:")
-        if field not in EDITABLE:
-            raise InvalidInput("dialog.stale_button")
-        VisitFlow.step(field).forget(ctx.draft)
-        return Outcome.STAY
-
-
 def household_text(ctx: Context) -> str:
     draft = ctx.draft
     if registering(draft):
@@ -529,25 +493,33 @@ def summary(ctx: Context) -> str:
     return "\n".join(lines)
 
 
+HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE = HouseholdStep(), NewAddressStep(), NewHeadStep(), NewPhoneStep()
+MODE, CATEGORIES, COLLECTIVE, COMPANIONS = ModeStep(), CategoriesStep(), CollectiveStep(), CompanionsStep()
+ROUND, NOTES, PHOTOS, LOCATION, DATE = RoundStep(), NotesStep(), PhotosStep(), LocationStep(), DateStep()
+# What the confirmation screen offers to change, in the order of the summary.
+EDITABLE = (DATE, HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE, MODE, CATEGORIES, COLLECTIVE, COMPANIONS, ROUND, NOTES,
+            PHOTOS, LOCATION)  # fmt: skip
+
+
 class VisitFlow(Flow):
     name = "visit"
     roles = frozenset({"representative"})
     steps = (
-        HouseholdStep(),
-        NewAddressStep(),
-        NewHeadStep(),
-        NewPhoneStep(),
+        HOUSEHOLD,
+        NEW_ADDRESS,
+        NEW_HEAD,
+        NEW_PHONE,
         NewAreaStep(),
-        ModeStep(),
-        CategoriesStep(),
-        CollectiveStep(),
-        CompanionsStep(),
-        RoundStep(),
-        NotesStep(),
-        PhotosStep(),
-        LocationStep(),
-        DateStep(),
-        ConfirmStep(),
+        MODE,
+        CATEGORIES,
+        COLLECTIVE,
+        COMPANIONS,
+        ROUND,
+        NOTES,
+        PHOTOS,
+        LOCATION,
+        DATE,
+        ConfirmStep("visit", summary=summary, editable=EDITABLE),
     )
 
     async def prefill(self, ctx: Context, arguments: str) -> None:

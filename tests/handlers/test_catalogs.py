@@ -86,7 +86,7 @@ def expanded_keys() -> list[str]:
     keys += [f"start.{role}" for role in ROLES]
     keys += [f"help.{role}.{size}" for role in ROLES for size in ("full", "short")]
     keys += [f"{VisitFlow.name}.help.{step.key}" for step in VisitFlow.steps]
-    keys += [f"visit.edit.{key}" for key in EDITABLE]
+    keys += [f"visit.edit.{step.key}" for step in EDITABLE]
     keys += [f"visit.half.{half}" for half in ("H1", "H2")]
     keys += [f"console.ask_{ask}" for ask in typing.get_args(Ask)]
     keys += [f"roster.error.{column}" for column in ("level", "group_role", "active")]  # roster.choice()
@@ -214,9 +214,11 @@ def temp_catalogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
     """An empty catalogs folder in place of the real one; the cache is cleared before and after."""
     monkeypatch.setattr(i18n, "CATALOGS", tmp_path)
     i18n.catalog.cache_clear()
+    i18n.languages.cache_clear()
     yield tmp_path
     monkeypatch.undo()
     i18n.catalog.cache_clear()
+    i18n.languages.cache_clear()
 
 
 def test_duplicate_key_across_files_raises(temp_catalogs: Path) -> None:

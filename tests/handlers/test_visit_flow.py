@@ -505,3 +505,45 @@ async def test_collective_without_companions_can_become_individual(
             ("跳过", "形式：个人走访"),
         ]
     )
+
+
+async def test_edits_of_a_new_household_co_visitors_and_photos(
+    db: Database, settings: Settings, district: District, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "door.jpg"
+    photo.write_bytes(b"jpeg")
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("/visit", "走访哪一户"),
+            ("登记新住户", "请输入新住户的详细地址"),
+            ("人民路8号", "请输入户主姓名"),
+            ("黄晓燕", "请输入户主联系电话"),
+            ("跳过", "这户属于您的哪个责任区"),
+            ("幸福社区一区", "走访方式是？"),
+            ("入户", "这户的类别"),
+            ("确认", "个人走访还是集体走访？"),
+            ("集体走访", "同行的党代表"),
+            ("李", "李红梅（D002）"),
+            ("1", "完成"),
+            ("完成", "日常走访还是集中走访"),
+            ("日常走访", "请简要记录"),
+            ("跳过", "需要附照片吗"),
+            (f"/photo {photo}", "已收到1张照片"),
+            ("完成", "需要记录走访位置吗"),
+            ("跳过", ["改地址", "改户主", "改电话", "改同行代表"]),
+            ("改地址", "请输入新住户的详细地址"),
+            ("人民路9号", ["住户：人民路9号 黄*燕（新登记，幸福社区一区）", "照片：1张"]),
+            ("改同行代表", "同行的党代表：李红梅（D002）"),
+            ("完成", "形式：集体走访（李红梅（D002））"),
+            ("改照片", ["已收到1张照片", "清除已发的照片"]),
+            ("清除已发的照片", "需要附照片吗"),
+            ("跳过", "照片：0张"),
+            ("保存", "走访已保存"),
+        ]
+    )
+    async with db.transaction() as session:
+        household = (await session.exec(select(Household).where(Household.address == "人民路9号"))).one()
+        assert (await session.exec(select(VisitPhoto))).all() == []
+    [visit] = await visits_of(db)
+    assert visit.household_id == household.id and visit.collective
