@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,8 @@ from pydantic_settings import (
 from storage.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+# Settings that may carry passwords or tokens: a file is copied, shared and committed; the environment is not.
+SECRETS = frozenset({"database_url"})
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 
@@ -162,6 +165,15 @@ def load_settings(path: Path | None = None) -> Settings:
     config_path = path or Path(os.environ.get("LIANXIN_CONFIG", DEFAULT_CONFIG))
     if not config_path.is_file():
         raise ConfigError(f"configuration file not found: {config_path}")
+    try:
+        written = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
+    for key in SECRETS.intersection(written):
+        raise ConfigError(
+            f"{config_path}: {key} is a secret and is read only from the environment "
+            f"(LIANXIN_{key.upper()}); remove it from the file"
+        )
 
     class FileSettings(Settings):
         @classmethod
