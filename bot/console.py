@@ -88,8 +88,7 @@ class ConsoleChannel:
 
     async def _current_language(self) -> str:
         async with self.router.db.transaction() as session:
-            identity = await people.identity_for(session, channel=CHANNEL, external_id=self.user)
-            return identity.language or self.language
+            return await people.language_of(session, channel=CHANNEL, external_id=self.user) or self.language
 
     def show(self, replies: list[Reply]) -> None:
         for reply in replies:

@@ -8,6 +8,7 @@ a step does not take, and saving the draft after every input.
 
 from __future__ import annotations
 
+import copy
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from storage.errors import InvalidInput, NotAllowed
 from storage.models import ChatIdentity, DialogState
 from storage.settings import Settings
 
+EDITING = "_editing"  # draft entry: the whole draft as it was when a change from the confirmation screen began
 KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "location", "contact", "button")
 CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})  # the console quits only on /quit and /exit
 HELP_WORDS = frozenset({"/help", "help", "帮助", "?", "？"})
@@ -142,6 +144,8 @@ class ConfirmStep(Step):
         step = self.editable.get(inbound.data.removeprefix(f"{self.flow}:edit:"))
         if step is None:
             raise InvalidInput("dialog.stale_button")
+        # Every answer as it stands, for "back" to restore if the change is abandoned half-way.
+        ctx.draft[EDITING] = copy.deepcopy(ctx.draft)
         step.forget(ctx.draft)
         return Outcome.STAY
 
@@ -239,7 +243,7 @@ class Engine:
 
     def _as_choice(self, inbound: Inbound, state: DialogState, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
-        choices = [(data, label) for data, label in state.choices]
+        choices = [(choice[0], choice[1:]) for choice in state.choices]  # data, then the label and its aliases
         if inbound.kind == "button":
             if inbound.data not in {data for data, _ in choices}:
                 raise InvalidInput("dialog.stale_button")
@@ -254,21 +258,17 @@ class Engine:
             if "text" not in step.accepts:
                 raise InvalidInput("dialog.out_of_range", count=len(choices))
         wanted = comparable(typed)
-        if not wanted:
-            return inbound
-        for data, label in choices:
-            if wanted == comparable(label):
+        for data, names in choices:
+            if wanted and any(wanted == comparable(name) for name in names):
                 return replace(inbound, kind="button", data=data)
-        # "四老对象" picks "五必访·四老对象": the end of one label, when no other label ends that way. Only where
-        # free text means nothing else: in a search step "明" is a search, not the household of 陈*明.
-        endings = [data for data, label in choices if comparable(label).endswith(wanted)]
-        if len(endings) == 1 and "text" not in step.accepts:
-            return replace(inbound, kind="button", data=endings[0])
         return inbound
 
     async def _back(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
-        """Reopen the nearest earlier question the person answered, in the flow's order (not the order of
-        answering: after an edit from the confirmation screen, "back" still means the question above)."""
+        """Reopen the nearest earlier question the person answered, in the flow's order. In the middle of a
+        change started from the confirmation screen, "back" abandons the change and restores every answer."""
+        if EDITING in ctx.draft:
+            ctx.draft = ctx.draft[EDITING]
+            return [Reply(ctx.t("dialog.edit_abandoned")), *await self._advance(ctx, flow, state)]
         current = flow.current(ctx.draft)
         assert current is not None
         earlier = flow.steps[: flow.steps.index(current)]
@@ -285,6 +285,8 @@ class Engine:
         step = flow.current(ctx.draft)
         if step is None:  # every step answered: flows without a confirmation step end here
             return await self._finish(ctx, flow, state)
+        if isinstance(step, ConfirmStep):
+            ctx.draft.pop(EDITING, None)  # back on the confirmation screen: the change is complete
         return await self._show(ctx, flow, state, step)
 
     async def _finish(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
@@ -299,7 +301,7 @@ class Engine:
         prompt = await step.prompt(ctx)
         state.step = step.key
         state.draft = dict(ctx.draft)
-        state.choices = [[button.data, button.label] for button in prompt.buttons]
+        state.choices = [[button.data, button.label, *button.aliases] for button in prompt.buttons]
         state.updated_at = ctx.now
         await dialog_state.save(ctx.session, state=state)
         return [Reply(prompt.text, prompt.buttons, prompt.ask)]

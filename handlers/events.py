@@ -31,6 +31,7 @@ class Inbound:
 class Button:
     data: str
     label: str
+    aliases: tuple[str, ...] = ()  # other words that pick it when typed ("四老对象" for "五必访·四老对象")
 
 
 @dataclass(frozen=True)

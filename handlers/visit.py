@@ -209,6 +209,7 @@ class CategoriesStep(Step):
                     if label.code in must_visit
                     else label.label(ctx.language)
                 ),
+                aliases=(label.label(ctx.language),),
             )
             for label in ctx.settings.households.categories()
         ]
@@ -242,7 +243,7 @@ class CategoriesStep(Step):
 class CollectiveStep(Step):
     key = "collective"
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
-    resets = ("companions", "companions_ok", "rep_candidates")
+    resets = ("companions_ok", "rep_candidates")  # the co-visitors stay, in case it is collective again
 
     async def prompt(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -446,8 +447,10 @@ class DateStep(Step):
         else:
             day = visit_day(inbound.text, today=ctx.today)
         ctx.draft["visited_on"] = day.isoformat()
-        # A centralized round belongs to a half-year: a changed date may fall in another one.
-        if ctx.draft.get("round", visits.ROUTINE) != visits.ROUTINE:
+        # A centralized round belongs to a half-year: a date in another one asks the round again.
+        chosen = ctx.draft.get("round", visits.ROUTINE)
+        per_year = ctx.settings.quota.centralized_rounds_per_year
+        if chosen != visits.ROUTINE and chosen != visits.round_id(day, per_year=per_year):
             ctx.draft.pop("round", None)
         return Outcome.NEXT
 
@@ -455,11 +458,13 @@ class DateStep(Step):
 def household_text(ctx: Context) -> str:
     draft = ctx.draft
     if registering(draft):
+        phone = draft.get("new_phone")
         return ctx.t(
             "visit.summary.new_household",
             address=draft.get("new_address", ""),
             head=households.mask_name(draft.get("new_head", "")),
             area=draft.get("new_area", {}).get("name", ""),
+            phone=households.mask_phone(phone) if phone else ctx.t("visit.no_phone"),
         )
     return str(draft.get("household", {}).get("label", ""))
 
@@ -494,11 +499,12 @@ def summary(ctx: Context) -> str:
 
 
 HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE = HouseholdStep(), NewAddressStep(), NewHeadStep(), NewPhoneStep()
+NEW_AREA = NewAreaStep()
 MODE, CATEGORIES, COLLECTIVE, COMPANIONS = ModeStep(), CategoriesStep(), CollectiveStep(), CompanionsStep()
 ROUND, NOTES, PHOTOS, LOCATION, DATE = RoundStep(), NotesStep(), PhotosStep(), LocationStep(), DateStep()
 # What the confirmation screen offers to change, in the order of the summary.
-EDITABLE = (DATE, HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE, MODE, CATEGORIES, COLLECTIVE, COMPANIONS, ROUND, NOTES,
-            PHOTOS, LOCATION)  # fmt: skip
+EDITABLE = (DATE, HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE, NEW_AREA, MODE, CATEGORIES, COLLECTIVE, COMPANIONS,
+            ROUND, NOTES, PHOTOS, LOCATION)  # fmt: skip
 
 
 class VisitFlow(Flow):
@@ -509,7 +515,7 @@ class VisitFlow(Flow):
         NEW_ADDRESS,
         NEW_HEAD,
         NEW_PHONE,
-        NewAreaStep(),
+        NEW_AREA,
         MODE,
         CATEGORIES,
         COLLECTIVE,

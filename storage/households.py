@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
-from storage.errors import NotFound
+from storage.errors import InvalidInput, NotFound
 from storage.models import Area, Household, HouseholdCategory, RepArea, utcnow
 from storage.text import contains_pattern, normalise
 
@@ -160,9 +160,17 @@ async def register(
     categories: list[str],
     actor: str,
 ) -> Household:
+    """A new household of the ledger. One address is one household: a second one at the same address is refused,
+    also when two representatives register it at the same moment."""
+    address = normalise(address)
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialises registrations of the same address until commit; SQLite's BEGIN IMMEDIATE already does.
+        await session.exec(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(address))))  # type: ignore[call-overload]
+    if await exists_at(session, address=address):
+        raise InvalidInput("visit.error.address_exists", address=address)
     household = Household(
         area_id=area_id,
-        address=normalise(address),
+        address=address,
         head_name=normalise(head_name),
         phone=phone,
         party_member=party_member,

@@ -29,20 +29,41 @@ def looks_like_invitation(text: str) -> bool:
 
 
 async def identity_for(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
-    """The identity of a chat user, created as a resident the first time they write.
+    """The identity of a chat user, created as a resident the first time they write, and locked until the
+    transaction ends (PostgreSQL: FOR UPDATE), so that one person's messages are handled one at a time even
+    before any dialog exists. (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)"""
+    found = await _locked_identity(session, channel=channel, external_id=external_id)
+    if found is not None:
+        return found
+    # Two first messages at once both get here; ON CONFLICT DO NOTHING lets the second find the first's row
+    # instead of failing its whole transaction.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.exec(
+        insert(ChatIdentity)
+        .values(channel=channel, external_id=external_id, role="resident", created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    )
+    created = await _locked_identity(session, channel=channel, external_id=external_id)
+    assert created is not None
+    return created
 
-    Two first messages at once both insert; ON CONFLICT DO NOTHING lets the second find the first's row instead
-    of failing its whole transaction.
-    """
-    values = {"channel": channel, "external_id": external_id, "role": "resident", "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(ChatIdentity) if dialect == "postgresql" else sqlite.insert(ChatIdentity)
-    await session.exec(insert.values(**values).on_conflict_do_nothing(index_elements=["channel", "external_id"]))
-    return (
-        await session.exec(
-            select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
-        )
-    ).one()
+
+async def _locked_identity(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity | None:
+    statement = (
+        select(ChatIdentity)
+        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def language_of(session: AsyncSession, *, channel: str, external_id: str) -> str | None:
+    """The language a person chose, if any (a read: it creates nothing)."""
+    statement = select(ChatIdentity.language).where(
+        ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
+    )
+    return (await session.exec(statement)).first()
 
 
 async def representative_by_code(session: AsyncSession, *, code: str) -> Representative:

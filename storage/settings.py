@@ -6,7 +6,7 @@ import os
 import tomllib
 from datetime import tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -169,10 +169,10 @@ def load_settings(path: Path | None = None) -> Settings:
         written = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{config_path}: not valid TOML: {error}") from None
-    for key in SECRETS.intersection(written):
+    for key in _secret_keys(written):
         raise ConfigError(
             f"{config_path}: {key} is a secret and is read only from the environment "
-            f"(LIANXIN_{key.upper()}); remove it from the file"
+            f"(LIANXIN_{key.split('.')[-1].upper()}); remove it from the file"
         )
 
     class FileSettings(Settings):
@@ -196,11 +196,23 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{config_path}: {error}") from None
 
 
+def _secret_keys(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of secret keys anywhere in a parsed file, whatever their case (pydantic ignores case)."""
+    found: list[str] = []
+    for key, value in table.items():
+        if key.lower() in SECRETS:
+            found.append(prefix + key)
+        if isinstance(value, dict):
+            found += _secret_keys(value, f"{prefix}{key}.")
+    return found
+
+
 def describe_invalid(config_path: Path, error: ValidationError) -> str:
     lines = [f"invalid configuration in {config_path} (or LIANXIN_* environment variables):"]
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         value = problem.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        secret = any(str(part).lower() in SECRETS for part in problem["loc"])
+        shown = "" if isinstance(value, dict) or secret else f" = {value!r}"
         lines.append(f"  {key}{shown}: {problem['msg']}")
     return "\n".join(lines)

@@ -74,7 +74,7 @@ def used_keys(root: Path = ROOT) -> dict[str, list[str]]:
                 for candidate in candidates:
                     for text in texts(candidate):
                         if looks_like_key(text):
-                            where = f"{path.relative_to(root)}:{node.lineno}"
+                            where = f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}"
                             found.setdefault(text, []).append(where)
     return found
 

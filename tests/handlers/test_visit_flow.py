@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -20,7 +21,7 @@ from storage.models import (
     VisitPhoto,
 )
 from storage.settings import Settings
-from tests.factories import TODAY, District, build_district, chat_as
+from tests.factories import TODAY, Chat, District, build_district, chat_as
 
 
 @pytest.fixture
@@ -170,7 +171,10 @@ async def test_register_new_household(db: Database, settings: Settings, district
             ("日常走访", "请简要记录"),
             ("刚搬来，想了解社区医保办理。", "需要附照片吗"),
             ("跳过", "需要记录走访位置吗"),
-            ("跳过", ["住户：人民路8号2栋301 黄*燕（新登记，幸福社区二区）", "类别：困难群体；党员户"]),
+            (
+                "跳过",
+                ["住户：人民路8号2栋301 黄*燕（新登记，幸福社区二区，电话 139****5678）", "类别：困难群体；党员户"],
+            ),
             ("保存", "走访已保存"),
         ]
     )
@@ -216,7 +220,7 @@ async def test_collective_visit_counts_for_companions(db: Database, settings: Se
     assert "已联系 1/100 户" in await companion.send("/progress")
 
 
-async def test_photos_and_location(db: Database, settings: Settings, district: District, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_photos_and_location(db: Database, settings: Settings, district: District, tmp_path: Path) -> None:
     photo = tmp_path / "door.jpg"
     photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     chat = await chat_as(db, settings, "representative:D001")
@@ -241,7 +245,7 @@ async def test_photos_and_location(db: Database, settings: Settings, district: D
     assert photos == [f"file:{photo.resolve()}"] * 2
 
 
-async def confirm_screen(db: Database, settings: Settings) -> object:
+async def confirm_screen(db: Database, settings: Settings) -> Chat:
     chat = await chat_as(db, settings, "representative:D001")
     await chat.talk(
         [
@@ -259,13 +263,18 @@ async def confirm_screen(db: Database, settings: Settings) -> object:
 async def test_edit_from_confirmation(db: Database, settings: Settings, district: District) -> None:
     chat = await confirm_screen(db, settings)
     await chat.talk(
-        [  # type: ignore[attr-defined]
+        [
             ("改方式", "走访方式是？"),
             ("电话", ["请核对这次走访", "方式：电话"]),
             ("改日期", "走访是哪一天"),
             ("明天", "日期格式不对"),
             ("2026-12-01", "走访日期不能晚于今天"),
-            ("11月20日", "这次是日常走访还是集中走访？"),  # the round depends on the date, so it is asked again
+            ("11月20日", ["日期：2026-11-20", "类型：集中走访（2026年下半年）"]),  # same half-year: round kept
+            ("改日期", "走访是哪一天"),
+            ("6月30日", "这次是日常走访还是集中走访？"),  # another half-year: the round is asked again
+            ("2", "类型：集中走访（2026年上半年）"),
+            ("改日期", "走访是哪一天"),
+            ("11月20日", "这次是日常走访还是集中走访？"),
             ("日常走访", ["日期：2026-11-20", "类型：日常走访"]),
             ("改情况记录", "请简要记录"),
             ("送了慰问品", "情况：送了慰问品"),
@@ -404,8 +413,9 @@ async def test_too_many_matches_ask_for_a_closer_fragment(db: Database, settings
 
 async def test_double_tapped_save_saves_once(db: Database, settings: Settings, district: District) -> None:
     chat = await confirm_screen(db, settings)
-    inbound = chat.console.to_inbound("保存")  # type: ignore[attr-defined]
-    first, second = await asyncio.gather(chat.router.handle(inbound), chat.router.handle(inbound))  # type: ignore[attr-defined]
+    inbound = chat.console.to_inbound("保存")
+    assert not isinstance(inbound, str)
+    first, second = await asyncio.gather(chat.router.handle(inbound), chat.router.handle(inbound))
     answers = [joined(first), joined(second)]
     assert sum("走访已保存" in answer for answer in answers) == 1
     assert len(await visits_of(db)) == 1
@@ -415,27 +425,27 @@ def joined(replies: list[Reply]) -> str:
     return "\n".join(reply.text for reply in replies)
 
 
-async def test_back_after_an_edit_reopens_the_question_above(
-    db: Database, settings: Settings, district: District
-) -> None:
+async def test_back_in_the_middle_of_a_change_abandons_it(db: Database, settings: Settings, district: District) -> None:
     chat = await confirm_screen(db, settings)
     await chat.talk(
-        [  # type: ignore[attr-defined]
+        [
+            ("改类别", "这户的类别：困难群体、特殊困难群众"),
+            ("青年", "这户的类别：青年、困难群体、特殊困难群众"),
+            ("确认", "类别：青年、困难群体、特殊困难群众"),
+            ("改住户", "走访哪一户"),
+            ("登记新住户", "请输入新住户的详细地址"),
+            ("/back", ["已放弃这次修改，内容保持原样", "住户：幸福路14号 赵*", "类别：青年、困难群体、特殊困难群众"]),
             ("改方式", "走访方式是？"),
-            ("/back", "走访哪一户"),  # the question above "mode" in the form, not the last one answered
-            ("幸福路12号1栋1单元102", "1. 幸福路12号1栋1单元102"),
-            ("1", "走访方式是？"),
-            ("电话", "这户的类别：青年"),
-            (
-                "确认",
-                [
-                    "请核对这次走访",
-                    "住户：幸福路12号1栋1单元102 刘*",
-                    "方式：电话",
-                    "情况：看望",
-                    "类型：集中走访（2026年下半年）",
-                ],
-            ),
+            ("/back", ["已放弃这次修改", "方式：入户", "情况：看望", "类型：集中走访（2026年下半年）"]),
+            ("/back", "需要记录走访位置吗"),  # on the confirmation screen, "back" is the question above
+            ("/location 30.7 111.3", "位置：30.70000, 111.30000"),
+            ("改个人/集体", "个人走访还是集体走访？"),
+            ("集体走访", "同行的党代表：无"),
+            ("李", "1. 李红梅（D002）"),
+            ("1", "完成"),
+            ("完成", "形式：集体走访（李红梅（D002））"),
+            ("改个人/集体", "个人走访还是集体走访？"),
+            ("集体走访", "同行的党代表：李红梅（D002）"),  # the co-visitors are still there
         ]
     )
 
@@ -508,8 +518,8 @@ async def test_collective_without_companions_can_become_individual(
 
 
 async def test_edits_of_a_new_household_co_visitors_and_photos(
-    db: Database, settings: Settings, district: District, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
     photo = tmp_path / "door.jpg"
     photo.write_bytes(b"jpeg")
     chat = await chat_as(db, settings, "representative:D001")
@@ -533,7 +543,7 @@ async def test_edits_of_a_new_household_co_visitors_and_photos(
             ("完成", "需要记录走访位置吗"),
             ("跳过", ["改地址", "改户主", "改电话", "改同行代表"]),
             ("改地址", "请输入新住户的详细地址"),
-            ("人民路9号", ["住户：人民路9号 黄*燕（新登记，幸福社区一区）", "照片：1张"]),
+            ("人民路9号", ["住户：人民路9号 黄*燕（新登记，幸福社区一区，电话 未留）", "照片：1张"]),
             ("改同行代表", "同行的党代表：李红梅（D002）"),
             ("完成", "形式：集体走访（李红梅（D002））"),
             ("改照片", ["已收到1张照片", "清除已发的照片"]),
@@ -547,3 +557,45 @@ async def test_edits_of_a_new_household_co_visitors_and_photos(
         assert (await session.exec(select(VisitPhoto))).all() == []
     [visit] = await visits_of(db)
     assert visit.household_id == household.id and visit.collective
+
+
+async def test_toggles_are_pressed_not_typed(db: Database, settings: Settings, district: District) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 看望", "这户的类别：困难群体、特殊困难群众；非党员户"),
+            ("非党员户", ["这一步需要选项", "这户的类别：困难群体、特殊困难群众；非党员户"]),  # the status, not a press
+            ("四老对象", "这户的类别：困难群体、四老对象、特殊困难群众"),  # a category's own name picks it
+        ]
+    )
+
+
+async def test_one_persons_messages_are_handled_one_at_a_time(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    inbound = chat.console.to_inbound("走访 幸福路14号 入户 看望")
+    assert not isinstance(inbound, str)
+    answers = [joined(replies) for replies in await asyncio.gather(*(chat.router.handle(inbound) for _ in range(3)))]
+    assert sum("这一步需要选项" in answer for answer in answers) == 2  # one dialog started; the others were inside it
+    async with db.transaction() as session:
+        opened = (await session.exec(select(AuditEntry).where(AuditEntry.action == "household.open"))).all()
+    assert len(opened) == 1
+
+
+async def test_the_same_new_address_cannot_be_registered_twice(
+    db: Database, settings: Settings, district: District
+) -> None:
+    registration = ["/visit", "登记新住户", "人民路8号", "黄晓燕", "跳过", "幸福社区一区", "入户", "确认", "个人走访"]
+    registration += ["日常走访", "跳过", "跳过", "跳过"]
+    first = await chat_as(db, settings, "representative:D001")
+    second = await chat_as(db, settings, "representative:T001")
+    for line in registration:
+        await first.send(line)
+        await second.send(line)
+    assert "走访已保存" in await first.send("保存")
+    answer = await second.send("保存")
+    assert "台账里已有“人民路8号”这一户" in answer and "请核对这次走访" in answer  # told, and still confirming
+    async with db.transaction() as session:
+        assert len((await session.exec(select(Household).where(Household.address == "人民路8号"))).all()) == 1
+    assert len(await visits_of(db)) == 1

@@ -53,7 +53,7 @@ async def digest(db: Database, table_name: str) -> str:
     table = SQLModel.metadata.tables[table_name]
     hasher = hashlib.sha256()
     async with db.transaction() as session:
-        rows = await session.exec(sa.select(table).order_by(*table.primary_key.columns))
+        rows = await session.execute(sa.select(table).order_by(*table.primary_key.columns))
         for row in rows:
             hasher.update(repr(tuple(row)).encode())
     return hasher.hexdigest()
@@ -126,7 +126,7 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         known_modes = {mode.code for mode in settings.visits.modes}
         assert set((await session.exec(select(Visit.mode).distinct())).all()) <= known_modes
         h1_groups = await session.exec(
-            select(func.count(sa.distinct(Representative.group_id)))
+            select(func.count(sa.distinct(col(Representative.group_id))))
             .join(Visit, col(Visit.representative_id) == Representative.id)
             .where(Visit.round == "2026-H1")
         )
