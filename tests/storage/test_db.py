@@ -179,7 +179,7 @@ async def test_store_error_inside_the_block_from_a_statement(db: Database) -> No
     """An error raised by an explicit statement in the block (not at commit) is translated the same way."""
     with pytest.raises(StoreError):
         async with db.transaction() as session:
-            await session.execute(sa.text("SELECT * FROM no_such_table"))
+            await (await session.connection()).execute(sa.text("SELECT * FROM no_such_table"))
 
 
 async def test_database_stays_usable_after_a_failed_transaction(db: Database) -> None:

@@ -53,7 +53,8 @@ async def digest(db: Database, table_name: str) -> str:
     table = SQLModel.metadata.tables[table_name]
     hasher = hashlib.sha256()
     async with db.transaction() as session:
-        rows = await session.execute(sa.select(table).order_by(*table.primary_key.columns))
+        connection = await session.connection()
+        rows = await connection.execute(sa.select(table).order_by(*table.primary_key.columns))
         for row in rows:
             hasher.update(repr(tuple(row)).encode())
     return hasher.hexdigest()
