@@ -53,9 +53,12 @@ class LanguageFlow(Flow):
     steps = (LanguageStep(),)
 
     async def prefill(self, ctx: Context, arguments: str) -> None:
+        if not arguments.strip():
+            return
         chosen = language_from_hint(arguments.strip())
-        if chosen is not None:
-            ctx.draft["language"] = chosen
+        if chosen is None:
+            raise InvalidInput("language.unknown")
+        ctx.draft["language"] = chosen
 
     async def finish(self, ctx: Context) -> list[Reply]:
         await people.set_language(ctx.session, identity=ctx.identity, language=ctx.draft["language"])
