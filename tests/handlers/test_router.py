@@ -190,7 +190,7 @@ async def test_language_menu_answers_to_numbers_and_names(router: Router) -> Non
     assert "Language set to English" in joined(await router.handle(telegram("7", "2")))
     assert "已切换为中文" in joined(await router.handle(telegram("7", "/lang 中文")))
     assert "Language set to English" in joined(await router.handle(telegram("7", "语言 English")))
-    assert "请选择中文或 English" in joined(await router.handle(telegram("7", "/lang fr")))
+    assert "Please choose 中文 or English" in joined(await router.handle(telegram("7", "/lang fr")))
 
 
 async def test_a_staff_account_cannot_redeem_a_representatives_code(db: Database, settings: Settings) -> None:
