@@ -35,6 +35,8 @@ WORDS = {
     "progress": "progress",
 }
 FLOW_COMMANDS = {"visit": "visit", "lang": "language"}
+# What a dialog recognises as another command ("finish or cancel first") rather than an unknown one.
+KNOWN_COMMANDS = COMMANDS | frozenset(WORDS)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class Router:
             if inbound.kind == "button":  # the button belonged to the discarded dialog
                 return notes
         if state is not None:
-            return await self.engine.handle(ctx, state, inbound, COMMANDS | set(WORDS))
+            return await self.engine.handle(ctx, state, inbound, KNOWN_COMMANDS)
 
         if inbound.kind == "button":
             return notes + await self._button(ctx, inbound)

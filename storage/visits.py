@@ -148,10 +148,11 @@ async def record_visit(
     return visit
 
 
-def _participated(representative_id: int) -> sa.ColumnElement[bool]:
-    """Visits the representative logged or took part in as a co-visitor."""
+def _this_year(representative_id: int, today: date) -> sa.ColumnElement[bool]:
+    """Visits of this year up to today that the representative logged or took part in as a co-visitor."""
     companion_visits = select(VisitCompanion.visit_id).where(VisitCompanion.representative_id == representative_id)
-    return sa.or_(col(Visit.representative_id) == representative_id, col(Visit.id).in_(companion_visits))
+    took_part = sa.or_(col(Visit.representative_id) == representative_id, col(Visit.id).in_(companion_visits))
+    return sa.and_(took_part, col(Visit.visited_on).between(date(today.year, 1, 1), today))
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class Progress:
 
 async def progress(session: AsyncSession, *, representative_id: int, today: date, settings: Settings) -> Progress:
     year_start = date(today.year, 1, 1)
-    in_year = sa.and_(_participated(representative_id), col(Visit.visited_on).between(year_start, today))
+    in_year = _this_year(representative_id, today)
     in_home_modes = [mode.code for mode in settings.visits.modes if mode.in_home]
 
     visited = select(Visit.household_id).where(in_year)
@@ -224,7 +225,7 @@ async def suggested_households(
     limit = settings.visits.progress_suggestions
     if limit <= 0:
         return []
-    in_year = sa.and_(_participated(representative_id), col(Visit.visited_on).between(date(today.year, 1, 1), today))
+    in_year = _this_year(representative_id, today)
     visited = select(Visit.household_id).where(in_year)
     must_visit = [label.code for label in settings.households.must_visit]
     own_areas = select(RepArea.area_id).where(RepArea.representative_id == representative_id)

@@ -804,8 +804,8 @@ class FakeTelegramServer:
             else:
                 await asyncio.sleep(self.webhook_retry_delay)
 
-    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_id(params)
+    def _message_text(self, params: dict[str, Any]) -> tuple[str, str | None, str]:
+        """The text, its parse mode and its plain form, checked as Telegram checks a message's text."""
         text = _str(params, "text")
         if not text:
             raise _bad_request("message text is empty")
@@ -813,6 +813,11 @@ class FakeTelegramServer:
         plain = self._render(text, parse_mode, "message text is empty")
         if _utf16_length(plain) > MAX_TEXT_LENGTH:
             raise _bad_request("message is too long")
+        return text, parse_mode, plain
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        text, parse_mode, plain = self._message_text(params)
         markup = _reply_markup(params)
         chat = self._chat_for_sending(chat_id, "sendMessage")
         record = {"text": text, "plain_text": plain, "parse_mode": parse_mode, "reply_markup": markup}
@@ -855,13 +860,7 @@ class FakeTelegramServer:
 
     def _edit_message_text(self, params: dict[str, Any]) -> dict[str, Any]:
         record = self._message_to_edit(params)
-        text = _str(params, "text")
-        if not text:
-            raise _bad_request("message text is empty")
-        parse_mode = _str(params, "parse_mode")
-        plain = self._render(text, parse_mode, "message text is empty")
-        if _utf16_length(plain) > MAX_TEXT_LENGTH:
-            raise _bad_request("message is too long")
+        text, parse_mode, plain = self._message_text(params)
         if "text" not in record:
             raise _bad_request("there is no text in the message to edit")
         markup = _reply_markup(params)
