@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 InputKind = Literal["text", "button", "photo", "location", "contact"]
 Ask = Literal["location", "contact"]
@@ -41,3 +41,20 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = field(default=())
     ask: Ask | None = None  # ask the person to share their location or contact, where the channel can
+
+    def to_payload(self) -> dict[str, Any]:
+        """The reply as an outbox payload (JSON), from which any channel renders it when it sends."""
+        payload: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            payload["buttons"] = [[button.data, button.label] for button in self.buttons]
+        if self.ask is not None:
+            payload["ask"] = self.ask
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Reply:
+        buttons = tuple(Button(data, label) for data, label in payload.get("buttons", ()))
+        ask = payload.get("ask")
+        return cls(
+            str(payload.get("text", "")), buttons, cast(Ask | None, ask if ask in ("location", "contact") else None)
+        )

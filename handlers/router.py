@@ -69,12 +69,12 @@ class Router:
         self.engine = Engine([VisitFlow(), LanguageFlow()])
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
-        language = language_from_hint(inbound.language) or self.settings.general.default_language
+        """Replies to one event in a transaction of its own (the console's way; channels with an inbox and an
+        outbox call `respond` inside the transaction that also records the event as handled)."""
+        language = self.hinted_language(inbound)
         try:
             async with self.db.transaction() as session:
-                identity = await people.identity_for(session, channel=inbound.channel, external_id=inbound.user_id)
-                language = identity.language or language
-                return await self._handle(session, identity, language, inbound)
+                return await self.respond(session, inbound)
         except LianxinError as problem:
             return [Reply(t(language, problem.key, **problem.params))]
         except Exception as error:
@@ -86,6 +86,23 @@ class Router:
                 redacted_traceback(error),
             )
             return [Reply(t(language, "error.unexpected"))]
+
+    def hinted_language(self, inbound: Inbound) -> str:
+        return language_from_hint(inbound.language) or self.settings.general.default_language
+
+    async def respond(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+        """The replies to one event, inside the caller's transaction. An expected problem (bad input, not
+        allowed) undoes this event's changes and becomes its reply; anything unexpected propagates."""
+        identity = await people.identity_for(session, channel=inbound.channel, external_id=inbound.user_id)
+        if identity.blocked_at is not None:  # writing again means they unblocked the bot
+            identity.blocked_at = None
+            session.add(identity)
+        language = identity.language or self.hinted_language(inbound)
+        try:
+            async with session.begin_nested():
+                return await self._handle(session, identity, language, inbound)
+        except LianxinError as problem:
+            return [Reply(t(language, problem.key, **problem.params))]
 
     async def _handle(
         self, session: AsyncSession, identity: ChatIdentity, language: str, inbound: Inbound

@@ -46,6 +46,9 @@ class Station(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     kind: str = Field(default="community", max_length=20)
     address: str = Field(default="", max_length=200)
+    reception_day: str = Field(
+        default="", max_length=100, sa_column_kwargs={"server_default": sa.text("''")}
+    )  # 接待日 as residents are told it: 每周三上午 9:00-11:30
 
 
 class Area(SQLModel, table=True):
@@ -181,6 +184,7 @@ class ChatIdentity(SQLModel, table=True):
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     language: str | None = Field(default=None, max_length=8)
     created_at: datetime = timestamp(default_factory=utcnow)
+    blocked_at: datetime | None = timestamp(default=None)  # the person blocked the bot; cleared when they write again
 
 
 class Invitation(SQLModel, table=True):
@@ -208,6 +212,84 @@ class DialogState(SQLModel, table=True):
     history: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     choices: list[list[str]] = Field(default_factory=list, sa_type=sa.JSON)  # [[data, label], ...] last shown
     updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+# --- the mailbox ------------------------------------------------------------------------------------------
+
+
+class MailboxLink(SQLModel, table=True):
+    """The token behind a representative's contact-card deep link (start=m_<token>): random, so it reveals
+    nothing, and revocable, so a lost or misprinted card can be withdrawn."""
+
+    __tablename__ = "mailbox_link"
+    token: str = Field(primary_key=True, max_length=32)
+    representative_id: int = Field(foreign_key="representative.id", index=True)
+    created_at: datetime = timestamp(default_factory=utcnow)
+    revoked_at: datetime | None = timestamp(default=None)
+
+
+class MailboxItem(SQLModel, table=True):
+    """A concern a resident sent to a representative's mailbox (党代表信箱). Anonymous items keep the writer's
+    chat identity so that the answer still reaches them, but show no name or phone to anyone."""
+
+    __tablename__ = "mailbox_item"
+    id: int | None = Field(default=None, primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", index=True)
+    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    anonymous: bool = False
+    name: str = Field(default="", max_length=50)
+    phone: str = Field(default="", max_length=20)
+    text: str = Field(sa_type=sa.Text)
+    status: str = Field(default="new", max_length=16)
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+# --- the inbox and the outbox -----------------------------------------------------------------------------
+
+
+class InboxEvent(SQLModel, table=True):
+    """An event a channel received, committed before it is acknowledged; unique per channel and event key, so a
+    redelivered event changes nothing. Handled from here, in order per chat."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "event_key"),
+        sa.Index("ix_inbox_queue", "status", "channel", "chat_key", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    event_key: str = Field(max_length=64)  # Telegram: the update_id
+    chat_key: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default="pending", max_length=8)  # pending | done | parked
+    attempts: int = 0
+    error: str = Field(default="", max_length=200)  # the error's type only: its message may quote personal data
+    received_at: datetime = timestamp(default_factory=utcnow)
+    next_attempt_at: datetime = timestamp(default_factory=utcnow)
+    claimed_until: datetime | None = timestamp(default=None)
+    handled_at: datetime | None = timestamp(default=None)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Something the bot must send, written in the same transaction as the change that caused it; sent in order
+    per chat by the sender, which records the platform's message id or why it failed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_queue", "status", "channel", "chat_key", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_key: str = Field(max_length=64)
+    kind: str = Field(default="message", max_length=16)  # message | edit | answer | clear_buttons | commands
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default="pending", max_length=8)  # pending | sent | failed
+    attempts: int = 0
+    error: str = Field(default="", max_length=200)
+    external_id: str = Field(default="", max_length=64)  # the platform's message id once sent
+    inbox_id: int | None = Field(default=None, foreign_key="inbox.id", index=True)
+    created_at: datetime = timestamp(default_factory=utcnow)
+    next_attempt_at: datetime = timestamp(default_factory=utcnow)
+    claimed_until: datetime | None = timestamp(default=None)
+    sent_at: datetime | None = timestamp(default=None)
 
 
 class AuditEntry(SQLModel, table=True):

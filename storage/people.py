@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
+from storage.db import dialect_insert
 from storage.errors import Conflict, InvalidInput, NotFound
 from storage.models import ChatIdentity, Invitation, Representative, Staff, utcnow
 from storage.text import contains_pattern, normalise
@@ -37,7 +37,7 @@ async def identity_for(session: AsyncSession, *, channel: str, external_id: str)
         return found
     # Two first messages at once both get here; ON CONFLICT DO NOTHING lets the second find the first's row
     # instead of failing its whole transaction.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     await session.exec(
         insert(ChatIdentity)
         .values(channel=channel, external_id=external_id, role="resident", created_at=utcnow())

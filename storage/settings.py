@@ -21,7 +21,7 @@ from storage.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 # Settings that may carry passwords or tokens: a file is copied, shared and committed; the environment is not.
-SECRETS = frozenset({"database_url"})
+SECRETS = frozenset({"database_url", "telegram_token", "telegram_webhook_secret"})
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 
@@ -142,6 +142,30 @@ def _unique_codes(labels: list[VisitMode] | list[Label]) -> None:
         seen.add(label.code)
 
 
+class Telegram(Section):
+    api_url: str = Field(default="https://api.telegram.org/bot", pattern=r"^https?://")
+    file_url: str = Field(default="https://api.telegram.org/file/bot", pattern=r"^https?://")
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    files_dir: Path = Path("files")
+    max_file_mb: int = Field(default=20, ge=1, le=20)
+    ops_chat_id: int = 0
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+
+
+class Delivery(Section):
+    private_per_second: float = Field(default=0.95, gt=0, le=30)
+    private_burst: int = Field(default=3, ge=1, le=30)
+    overall_per_second: float = Field(default=29, gt=0, le=1000)
+    group_per_minute: int = Field(default=19, ge=1, le=1000)
+    send_attempts: int = Field(default=3, ge=1, le=20)
+    retry_seconds: float = Field(default=1.0, gt=0, le=3600)
+    sender_concurrency: int = Field(default=8, ge=1, le=100)
+    inbox_attempts: int = Field(default=5, ge=1, le=100)
+    handler_concurrency: int = Field(default=8, ge=1, le=100)
+    lease_seconds: int = Field(default=60, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Secrets come only from the environment."""
 
@@ -150,10 +174,14 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = None
+    telegram_token: str | None = None
+    telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,256}$")
     general: General = Field(default_factory=General)
     quota: Quota = Field(default_factory=Quota)
     visits: Visits = Field(default_factory=Visits)
     households: Households = Field(default_factory=Households)
+    telegram: Telegram = Field(default_factory=Telegram)
+    delivery: Delivery = Field(default_factory=Delivery)
 
     @property
     def zone(self) -> tzinfo:
