@@ -47,6 +47,8 @@ def phone_number(text: str) -> str:
     digits = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", text))
     if digits.startswith("+86"):
         digits = digits[3:]
+    elif len(digits) == 13 and digits.startswith("86"):  # a shared Telegram contact: 8613912345678
+        digits = digits[2:]
     if not (MOBILE.match(digits) or LANDLINE.match(digits)):
         raise InvalidInput("input.bad_phone")
     return digits

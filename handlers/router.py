@@ -13,9 +13,10 @@ from handlers.dialogs import Context, Engine
 from handlers.events import Inbound, Reply
 from handlers.i18n import t
 from handlers.language import LanguageFlow, language_from_hint
+from handlers.mailbox import MailboxFlow
 from handlers.progress import progress_text
 from handlers.visit import VisitFlow
-from storage import dialog_state, people, visits
+from storage import dialog_state, mailbox, people, visits
 from storage.db import Database
 from storage.errors import LianxinError, redacted_traceback
 from storage.models import ChatIdentity, utcnow
@@ -66,7 +67,7 @@ class Router:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.engine = Engine([VisitFlow(), LanguageFlow()])
+        self.engine = Engine([VisitFlow(), LanguageFlow(), MailboxFlow()])
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Replies to one event in a transaction of its own (the console's way; channels with an inbox and an
@@ -151,6 +152,9 @@ class Router:
 
     async def _command(self, ctx: Context, inbound: Inbound, command: Command) -> list[Reply]:
         if command.name == "start":
+            if command.arguments.startswith(mailbox.START_PREFIX):  # a contact card's deep link: its mailbox
+                key = (inbound.channel, inbound.chat_id, inbound.user_id)
+                return await self.engine.start(ctx, key, MailboxFlow.name, command.arguments)
             if command.arguments:
                 return await self._redeem(ctx, command.arguments)
             return [Reply(ctx.t(f"start.{ctx.identity.role}")), self._help(ctx)]

@@ -47,7 +47,9 @@ class District:
 async def build_district(db: Database) -> District:
     district = District()
     async with db.transaction() as session:
-        happy = Station(name="幸福社区党代表工作站", kind="community", address="幸福路1号")
+        happy = Station(
+            name="幸福社区党代表工作站", kind="community", address="幸福路1号", reception_day="每周三上午 9:00-11:30"
+        )
         east = Station(name="东山村党代表工作站", kind="village", address="东山村村委会")
         group = RepGroup(name="幸福街道代表小组")
         session.add_all([happy, east, group])

@@ -11,6 +11,7 @@ import pytest
 
 import handlers.i18n as i18n
 from handlers.events import Ask, InputKind
+from handlers.mailbox import MailboxFlow
 from handlers.visit import EDITABLE, VisitFlow
 from storage.people import ROLES
 
@@ -88,6 +89,10 @@ def expanded_keys() -> list[str]:
     keys += [f"{VisitFlow.name}.help.{step.key}" for step in VisitFlow.steps]
     keys += [f"visit.edit.{step.key}" for step in EDITABLE]
     keys += [f"visit.half.{half}" for half in ("H1", "H2")]
+    keys += [f"flow.{MailboxFlow.name}"]
+    keys += [f"{MailboxFlow.name}.help.{step.key}" for step in MailboxFlow.steps]
+    keys += [f"mailbox.edit.{step.key}" for step in MailboxFlow.steps[:-1]]  # every answer can be changed
+    keys += [f"mailbox.level.{level}" for level in ("district", "township")]
     keys += [f"console.ask_{ask}" for ask in typing.get_args(Ask)]
     keys += [f"roster.error.{column}" for column in ("level", "group_role", "active")]  # roster.choice()
     return keys
