@@ -1,0 +1,154 @@
+"""The composition root of a running Telegram bot: the PTB Application, the channel, the inbox dispatcher, the
+sender, and how updates arrive (polling, or a webhook behind a reverse proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.dispatcher import Dispatcher
+from bot.sender import Sender
+from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel
+from handlers.router import Router
+from storage.db import Database
+from storage.models import utcnow
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
+    """PTB's Application owns the HTTP client, the Bot and its life cycle. Its Updater is left out: updates come
+    from our own loop or webhook, which commit them to the inbox before Telegram is told they arrived (PTB's own
+    acknowledge first and keep them in memory)."""
+    return (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram.api_url)
+        .base_file_url(settings.telegram.file_url)
+        .updater(None)
+        .connection_pool_size(settings.delivery.sender_concurrency + 8)
+        .get_updates_connection_pool_size(2)
+        .read_timeout(settings.telegram.request_timeout_seconds)
+        .write_timeout(settings.telegram.request_timeout_seconds * 2)
+        .build()
+    )
+
+
+class TelegramBot:
+    """Everything a running bot needs, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        token: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.application = build_application(settings, token)
+        self.router = Router(db, settings, clock)
+        self.channel = TelegramChannel(self.application.bot, db, self.router, settings, clock=clock)
+        self.dispatcher = Dispatcher(
+            db,
+            settings,
+            channel=CHANNEL,
+            handle=self.channel.handle,
+            parked=self.channel.parked,
+            clock=clock,
+            retry_seconds=settings.delivery.retry_seconds,
+        )
+        self.sender = Sender(
+            db, settings.delivery, self.channel.transport, report=self.channel.report_failure, clock=clock
+        )
+        self.channel.received = self.dispatcher.wake
+        self.channel.queued = self.sender.wake
+        self._stopped = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._site: web.AppRunner | None = None
+
+    async def start(
+        self, *, webhook_url: str | None = None, listen: str | None = None, port: int | None = None
+    ) -> None:
+        await self.db.upgrade()
+        await self.application.initialize()  # getMe: a wrong token fails here, before anything else starts
+        await self.dispatcher.release_own_claims()
+        await self.sender.release_own_claims()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="telegram-inbox"),
+            asyncio.create_task(self.sender.run(), name="telegram-sender"),
+            asyncio.create_task(self._menus(), name="telegram-menus"),
+        ]
+        if webhook_url is None:
+            self._tasks.append(asyncio.create_task(self.channel.poll(), name="telegram-polling"))
+            log.info("telegram: polling as @%s", self.application.bot.username)
+        else:
+            await self._serve_webhook(
+                webhook_url,
+                listen or self.settings.telegram.webhook_listen,
+                port or self.settings.telegram.webhook_port,
+            )
+        self.dispatcher.wake()
+        self.sender.wake()
+
+    async def _serve_webhook(self, url: str, listen: str, port: int) -> None:
+        secret = self.settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        path = urlsplit(url).path or "/"
+        self._site = web.AppRunner(self.channel.webhook_app(path, secret), access_log=None)
+        await self._site.setup()
+        await web.TCPSite(self._site, listen, port).start()
+        await self.application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram: webhook listening on %s:%s%s", listen, port, path)
+
+    async def _menus(self) -> None:
+        try:
+            await self.channel.set_menus()
+        except Exception as error:  # menus are a convenience: the bot runs without them
+            log.warning("telegram: could not set the command menus (%s)", type(error).__name__)
+
+    async def stop(self) -> None:
+        """Stop taking updates, let the rows in work finish, close the HTTP client."""
+        self.channel.stop()
+        if self._site is not None:
+            await self._site.cleanup()
+        self.dispatcher.stop()
+        self.sender.stop()
+        for task in self._tasks:
+            if task.get_name() == "telegram-polling":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.application.shutdown()
+        self._stopped.set()
+
+    async def run_until_stopped(self, stop: asyncio.Event, **start_options: str | int | None) -> None:
+        await self.start(**start_options)  # type: ignore[arg-type]
+        try:
+            failed = asyncio.create_task(self._first_failure())
+            waiting = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (failed, waiting):
+                task.cancel()
+            if failed in done and not failed.cancelled() and failed.exception() is not None:
+                raise failed.exception()  # type: ignore[misc]
+        finally:
+            await self.stop()
+
+    async def _first_failure(self) -> None:
+        """Wait until one of the bot's own tasks dies (a revoked token while polling): then the bot stops."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        await asyncio.Event().wait()

@@ -1,0 +1,617 @@
+"""The Telegram channel: updates into the inbox and into Inbound events, replies into outbox rows, outbox rows into
+Bot API calls, command menus, and the two ways updates arrive (our own getUpdates loop, or a webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import html
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LinkPreviewOptions,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
+
+from bot.sender import Blocked, Rejected, Throttled, Unreachable
+from handlers.events import Inbound, Reply
+from handlers.i18n import t
+from handlers.language import language_from_hint
+from handlers.router import Router
+from storage import inbox, outbox, people
+from storage.db import Database
+from storage.models import ChatIdentity, InboxEvent, OutboxMessage, utcnow
+from storage.settings import LANGUAGES, Settings
+
+log = logging.getLogger(__name__)
+# The polling loop asks for getUpdates through do_api_request to receive the updates as raw JSON (what the inbox
+# stores). Bot.get_updates would parse them first, and one update it cannot parse would stop polling for good,
+# after logging the whole batch, personal data included, at CRITICAL.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CALLBACK_LIMIT = 64  # bytes of callback data Telegram accepts
+CHUNK = 3500  # characters per message; Telegram takes 4096, and an edit must fit in one
+# The menu of each role, in the order shown. Residents get the default scope; everyone else their own chat's.
+MENUS: dict[str, tuple[str, ...]] = {
+    "resident": ("start", "help", "lang"),
+    "representative": ("visit", "progress", "help", "lang", "cancel"),
+    "liaison": ("progress", "help", "lang"),
+    "leader": ("progress", "help", "lang"),
+    "department": ("help", "lang"),
+}
+# Telegram's language codes for the default-scope menus, and the catalog each one reads.
+MENU_LANGUAGES = {"zh": "zh-CN", "en": "en"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A reply the channel gives by itself, without the router: a file too large, a sticker it cannot read."""
+
+    key: str
+    params: dict[str, Any]
+
+
+def chat_key_of(update: dict[str, Any]) -> str:
+    """The chat an update belongs to, read from the raw JSON (an update PTB cannot parse still has a chat)."""
+    for kind in ("message", "edited_message", "callback_query", "my_chat_member"):
+        content = update.get(kind)
+        if not isinstance(content, dict):
+            continue
+        chat = content.get("chat") or (content.get("message") or {}).get("chat") or content.get("from") or {}
+        if isinstance(chat, dict) and "id" in chat:
+            return str(chat["id"])
+    return "-"
+
+
+def escape(text: str) -> str:
+    """Everything the bot says is sent as HTML; the texts are plain, so all of it is escaped, user data included."""
+    return html.escape(text, quote=False)
+
+
+def split_text(text: str, limit: int = CHUNK) -> list[str]:
+    """Cut a long text at line breaks (or hard, for one enormous line) into pieces Telegram accepts."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current or not pieces:
+        pieces.append(current)
+    return [piece.rstrip("\n") or "…" for piece in pieces]
+
+
+def callback_data(data: str, index: int) -> str:
+    """The button's own data when Telegram can carry it, else its number, which every dialog step accepts."""
+    return data if len(data.encode()) <= CALLBACK_LIMIT else f"#{index + 1}"
+
+
+def button_rows(labels: list[str]) -> list[list[int]]:
+    """Short labels side by side, long ones (addresses, names with notes) one per row; returns index rows."""
+    longest = max((len(label) for label in labels), default=0)
+    per_row = 3 if longest <= 6 else 2 if longest <= 14 else 1
+    indexes = list(range(len(labels)))
+    return [indexes[start : start + per_row] for start in range(0, len(indexes), per_row)]
+
+
+def reply_markup(payload: dict[str, Any], *, editing: bool = False) -> Any:
+    """Inline buttons for choices; a reply keyboard with a share button when the step asks for a location or a
+    contact (its choices become keyboard buttons whose label is the answer); otherwise remove any reply keyboard."""
+    buttons: list[list[str]] = payload.get("buttons", [])
+    labels = [label for _data, label in buttons]
+    ask = payload.get("ask")
+    if ask in ("location", "contact") and not editing:
+        language = str(payload.get("language", "zh-CN"))
+        share = KeyboardButton(
+            t(language, f"telegram.share_{ask}"),
+            request_location=ask == "location",
+            request_contact=ask == "contact",
+        )
+        keyboard = [[share]] + [[KeyboardButton(labels[i]) for i in row] for row in button_rows(labels)]
+        return ReplyKeyboardMarkup(keyboard, resize_keyboard=True, one_time_keyboard=True)
+    if buttons:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(labels[i], callback_data=callback_data(buttons[i][0], i)) for i in row]
+                for row in button_rows(labels)
+            ]
+        )
+    return None if editing else ReplyKeyboardRemove()
+
+
+def menu(role: str, language: str) -> list[BotCommand]:
+    return [BotCommand(command, t(language, f"menu.{command}")) for command in MENUS.get(role, MENUS["resident"])]
+
+
+class TelegramTransport:
+    """Outbox rows to Bot API calls, and the Bot API's errors to the sender's four kinds of failure."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    def is_group(self, chat_key: str) -> bool:
+        return chat_key.startswith("-")
+
+    def is_limited(self, row: OutboxMessage) -> bool:
+        return row.kind == "message"  # Telegram's flood limits count messages sent; edits and answers are free
+
+    async def send(self, row: OutboxMessage) -> str:
+        try:
+            return await self._call(row)
+        except RetryAfter as error:
+            retry_after = error.retry_after
+            seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+            raise Throttled(seconds) from None
+        except Forbidden as error:
+            raise Blocked(str(error)) from None
+        except BadRequest as error:  # a NetworkError subclass in PTB, so it is caught first
+            raise Rejected(str(error)) from None
+        except InvalidToken as error:
+            raise Rejected(type(error).__name__) from None
+        except NetworkError as error:  # time-outs, dropped connections, 5xx
+            raise Unreachable(str(error) or type(error).__name__) from None
+        except TelegramError as error:
+            raise Rejected(str(error)) from None
+
+    async def _call(self, row: OutboxMessage) -> str:
+        payload = row.payload
+        chat_id = int(row.chat_key)
+        if row.kind == "message":
+            return await self._send_message(chat_id, payload)
+        if row.kind == "edit":
+            try:
+                edited = await self.bot.edit_message_text(
+                    escape(payload["text"]),
+                    chat_id=chat_id,
+                    message_id=int(payload["message_id"]),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=reply_markup(payload, editing=True),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except BadRequest as error:
+                if "not modified" in error.message:  # pressed twice: what it should show, it shows
+                    return str(payload["message_id"])
+                if "can't be edited" in error.message or "not found" in error.message:
+                    return await self._send_message(chat_id, payload)
+                raise
+            return str(edited.message_id) if isinstance(edited, Message) else str(payload["message_id"])
+        if row.kind == "answer":
+            # A press older than Telegram waits for an answer fails; its spinner has stopped by itself.
+            with contextlib.suppress(BadRequest):
+                await self.bot.answer_callback_query(str(payload["id"]))
+            return ""
+        if row.kind == "clear_buttons":
+            with contextlib.suppress(BadRequest):  # already without buttons, or gone
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(payload["message_id"]))
+            return ""
+        if row.kind == "commands":
+            await self.bot.set_my_commands(
+                menu(str(payload["role"]), str(payload["language"])), scope=BotCommandScopeChat(chat_id)
+            )
+            return ""
+        raise Rejected(f"unknown outbox kind {row.kind}")
+
+    async def _send_message(self, chat_id: int, payload: dict[str, Any]) -> str:
+        message = await self.bot.send_message(
+            chat_id,
+            escape(payload["text"]),
+            parse_mode=ParseMode.HTML,
+            reply_markup=reply_markup(payload),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        return str(message.message_id)
+
+
+class TelegramChannel:
+    """Receives updates into the inbox and handles them from it: one update, one transaction that marks it handled,
+    runs the router and queues every reply, so a crash at any point leaves it either wholly done or not at all."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        router: Router,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.router = router
+        self.settings = settings
+        self.clock = clock
+        self.transport = TelegramTransport(bot)
+        self.files = Path(settings.telegram.files_dir) / CHANNEL
+        self.max_bytes = settings.telegram.max_file_mb * 1024 * 1024
+        self.received: Callable[[], None] = lambda: None  # wakes the dispatcher
+        self.queued: Callable[[], None] = lambda: None  # wakes the sender
+        self._stopping = asyncio.Event()
+
+    # -- receiving ---------------------------------------------------------------------------------------------
+
+    async def receive(self, updates: list[dict[str, Any]]) -> int:
+        """Commit updates to the inbox (a redelivered one changes nothing); returns how many were new."""
+        now = self.clock()
+        new = 0
+        async with self.db.transaction() as session:
+            for update in updates:
+                new += await inbox.receive(
+                    session,
+                    channel=CHANNEL,
+                    event_key=str(update["update_id"]),
+                    chat_key=chat_key_of(update),
+                    payload=update,
+                    now=now,
+                )
+        if new:
+            self.received()
+        return new
+
+    async def poll(self) -> None:
+        """Our own getUpdates loop: the offset moves past an update only after the update is committed, so an
+        update that was never stored is delivered again by Telegram after a crash."""
+        with contextlib.suppress(TelegramError):
+            await self.bot.delete_webhook()  # polling is refused while a webhook is set
+        offset: int | None = None
+        pause = 1.0
+        while not self._stopping.is_set():
+            timeout = self.settings.telegram.poll_timeout_seconds
+            try:
+                updates = await self.bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)},
+                    read_timeout=timeout + self.settings.telegram.request_timeout_seconds,
+                )
+            except InvalidToken:
+                log.error("telegram rejected the token; check LIANXIN_TELEGRAM_TOKEN")
+                raise
+            except (NetworkError, Conflict) as error:
+                if self._stopping.is_set():
+                    return
+                kind = "another instance is polling" if isinstance(error, Conflict) else type(error).__name__
+                log.warning("getUpdates failed (%s); trying again in %.0f s", kind, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            pause = 1.0
+            updates = [update for update in updates or [] if isinstance(update, dict) and "update_id" in update]
+            if updates:
+                await self.receive(updates)
+                offset = max(int(update["update_id"]) for update in updates) + 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def webhook_app(self, path: str, secret: str) -> web.Application:
+        """The webhook endpoint: 403 without the secret (compared in constant time), 400 for what is not an
+        update, 200 only after the update is committed, so Telegram redelivers anything we did not store."""
+        expected = secret.encode()
+
+        async def endpoint(request: web.Request) -> web.Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.Response(status=403, text="forbidden")
+            try:
+                update = await request.json()
+            except ValueError:
+                return web.Response(status=400, text="not JSON")
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                return web.Response(status=400, text="not an update")
+            await self.receive([update])
+            return web.Response(text="ok")
+
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post(path, endpoint)
+        return app
+
+    # -- handling ----------------------------------------------------------------------------------------------
+
+    async def handle(self, event: InboxEvent) -> None:
+        assert event.id is not None
+        update = Update.de_json(event.payload, self.bot)
+        converted = await self.inbound_for(update, event.event_key)  # downloads happen before the transaction
+        now = self.clock()
+        async with self.db.transaction() as session:
+            if not await inbox.take(session, event_id=event.id, now=now):
+                return  # handled already, by another worker or before a crash
+            if update.my_chat_member is not None:
+                await self._membership(session, update, now)
+            elif isinstance(converted, Inbound):
+                # A newcomer is a resident in the default language: the default menu already fits them.
+                newcomer = ("resident", self.settings.general.default_language)
+                before = await self._menu_of(session, converted.user_id) or newcomer
+                replies = await self.router.respond(session, converted)
+                language = await self._language(session, converted.user_id, converted.language)
+                self._queue(session, event.chat_key, update, replies, event.id, language, now)
+                after = await self._menu_of(session, converted.user_id)
+                if after is not None and after != before:
+                    outbox.enqueue(
+                        session,
+                        channel=CHANNEL,
+                        chat_key=converted.user_id,
+                        kind="commands",
+                        payload={"role": after[0], "language": after[1]},
+                        now=now,
+                        inbox_id=event.id,
+                    )
+            elif isinstance(converted, Notice):
+                user = update.effective_user
+                hint = user.language_code if user is not None else None
+                language = await self._language(session, str(user.id) if user else "", hint)
+                reply = Reply(t(language, converted.key, **converted.params))
+                self._queue(session, event.chat_key, update, [reply], event.id, language, now)
+        self.queued()
+
+    async def inbound_for(self, update: Update, event_key: str) -> Inbound | Notice | None:
+        """The channel-neutral event for an update, a notice the channel answers itself, or None to ignore it."""
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or chat is None or user.is_bot:
+            return None
+
+        def event(**fields: Any) -> Inbound:
+            return Inbound(
+                channel=CHANNEL,
+                chat_id=str(chat.id),
+                user_id=str(user.id),
+                event_id=event_key,
+                language=user.language_code,
+                **fields,
+            )
+
+        query = update.callback_query
+        if query is not None:
+            data = query.data or ""
+            if data.startswith("#") and data[1:].isdigit():  # a button whose data was too long to carry
+                return event(kind="text", text=data[1:])
+            return event(kind="button", data=data)
+        message = update.message
+        if message is None:
+            return None  # edited messages, channel posts: nothing to answer
+        if message.text is not None:
+            return event(kind="text", text=message.text)
+        if message.location is not None:
+            return event(kind="location", latitude=message.location.latitude, longitude=message.location.longitude)
+        if message.contact is not None:
+            return event(kind="contact", phone=message.contact.phone_number)
+        if message.photo:
+            largest = message.photo[-1]
+            return await self._photo(
+                event, largest.file_id, largest.file_unique_id, largest.file_size, ".jpg", message.caption
+            )
+        if message.document is not None:
+            document = message.document
+            if not (document.mime_type or "").startswith("image/"):
+                return Notice("telegram.not_a_photo", {})
+            suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(
+                document.mime_type or "", ".jpg"
+            )
+            return await self._photo(
+                event, document.file_id, document.file_unique_id, document.file_size, suffix, message.caption
+            )
+        return Notice("telegram.unsupported", {})
+
+    async def _photo(
+        self,
+        event: Callable[..., Inbound],
+        file_id: str,
+        unique_id: str,
+        size: int | None,
+        suffix: str,
+        caption: str | None,
+    ) -> Inbound | Notice:
+        limit_mb = self.settings.telegram.max_file_mb
+        if size is not None and size > self.max_bytes:
+            return Notice("telegram.file_too_large", {"size": f"{size / 1024 / 1024:.1f}", "limit": limit_mb})
+        target = self.files / f"{unique_id}{suffix}"
+        if not target.exists():  # the same file again (a retry, a resend) is downloaded once
+            try:
+                file = await self.bot.get_file(file_id)
+            except BadRequest as error:
+                if "too big" in error.message:
+                    return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".part")
+            await file.download_to_drive(partial)
+            if partial.stat().st_size > self.max_bytes:
+                partial.unlink()
+                return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
+            os.replace(partial, target)
+        return event(kind="photo", photo=f"file:{target.resolve()}", text=caption or "")
+
+    def _queue(
+        self,
+        session: AsyncSession,
+        chat_key: str,
+        update: Update,
+        replies: list[Reply],
+        event_id: int,
+        language: str,
+        now: datetime,
+    ) -> None:
+        """Replies become outbox rows in this transaction. A button press is answered (the spinner stops) and
+        its message is edited into the first reply, so a dialog stays one message instead of a pile of them."""
+        query = update.callback_query
+        pressed: int | None = None
+        if query is not None:
+            outbox.enqueue(
+                session,
+                channel=CHANNEL,
+                chat_key=chat_key,
+                kind="answer",
+                payload={"id": query.id},
+                now=now,
+                inbox_id=event_id,
+            )
+            if isinstance(query.message, Message):
+                pressed = query.message.message_id
+        for number, piece in enumerate(self._pieces(replies, language)):
+            kind = "message"
+            if number == 0 and pressed is not None:
+                if piece.get("ask"):  # a reply keyboard cannot be edited in: clear the old buttons, send anew
+                    outbox.enqueue(
+                        session,
+                        channel=CHANNEL,
+                        chat_key=chat_key,
+                        kind="clear_buttons",
+                        payload={"message_id": pressed},
+                        now=now,
+                        inbox_id=event_id,
+                    )
+                else:
+                    kind = "edit"
+                    piece["message_id"] = pressed
+            outbox.enqueue(
+                session, channel=CHANNEL, chat_key=chat_key, kind=kind, payload=piece, now=now, inbox_id=event_id
+            )
+
+    @staticmethod
+    def _pieces(replies: list[Reply], language: str) -> Iterator[dict[str, Any]]:
+        for reply in replies:
+            texts = split_text(reply.text)
+            for index, text in enumerate(texts):
+                last = index == len(texts) - 1
+                piece = Reply(text, reply.buttons if last else (), reply.ask if last else None).to_payload()
+                piece["language"] = language
+                yield piece
+
+    async def _language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
+        chosen = await people.language_of(session, channel=CHANNEL, external_id=user_id) if user_id else None
+        return chosen or language_from_hint(hint) or self.settings.general.default_language
+
+    async def _menu_of(self, session: AsyncSession, user_id: str) -> tuple[str, str] | None:
+        statement = select(ChatIdentity.role, ChatIdentity.language).where(
+            ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == user_id
+        )
+        found = (await session.exec(statement)).first()
+        if found is None:
+            return None
+        role, language = found
+        return role, language or self.settings.general.default_language
+
+    async def _membership(self, session: AsyncSession, update: Update, now: datetime) -> None:
+        """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""
+        change = update.my_chat_member
+        assert change is not None
+        if change.chat.type != "private":
+            return
+        identity = (
+            await session.exec(
+                select(ChatIdentity).where(
+                    ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == str(change.from_user.id)
+                )
+            )
+        ).first()
+        if identity is None:
+            return
+        identity.blocked_at = now if change.new_chat_member.status == "kicked" else None
+        session.add(identity)
+
+    # -- when things go wrong ----------------------------------------------------------------------------------
+
+    async def parked(self, session: AsyncSession, event: InboxEvent) -> None:
+        """An event failed every attempt: apologise to the person and tell the ops chat (ids only)."""
+        try:
+            user = Update.de_json(event.payload, None).effective_user
+        except Exception:  # the update itself is what could not be read: nobody to apologise to
+            user = None
+        if user is not None and not user.is_bot:
+            language = await self._language(session, str(user.id), user.language_code)
+            outbox.enqueue(
+                session,
+                channel=CHANNEL,
+                chat_key=event.chat_key,
+                payload={"text": t(language, "telegram.apology"), "language": language},
+                now=self.clock(),
+                inbox_id=event.id,
+            )
+        self._tell_ops(
+            session,
+            "ops.parked",
+            channel=CHANNEL,
+            event=event.event_key,
+            id=event.id,
+            attempts=event.attempts + 1,
+        )
+        self.queued()
+
+    async def report_failure(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        if row.payload.get("ops"):
+            return  # a report that could not be sent is not reported again
+        self._tell_ops(session, "ops.send_failed", id=row.id, kind=row.kind, error=error[:100])
+
+    def _tell_ops(self, session: AsyncSession, key: str, **params: Any) -> None:
+        ops_chat = self.settings.telegram.ops_chat_id
+        if not ops_chat:
+            return
+        language = self.settings.general.default_language
+        outbox.enqueue(
+            session,
+            channel=CHANNEL,
+            chat_key=str(ops_chat),
+            payload={"text": t(language, key, **params), "language": language, "ops": True},
+            now=self.clock(),
+        )
+
+    # -- command menus -----------------------------------------------------------------------------------------
+
+    async def set_menus(self) -> None:
+        """The residents' menu as the default (per language), and each other role's menu in its people's chats."""
+        for code, language in MENU_LANGUAGES.items():
+            await self.bot.set_my_commands(
+                menu("resident", language), scope=BotCommandScopeDefault(), language_code=code
+            )
+        await self.bot.set_my_commands(
+            menu("resident", self.settings.general.default_language), scope=BotCommandScopeDefault()
+        )
+        async with self.db.transaction() as session:
+            statement = select(ChatIdentity.external_id, ChatIdentity.role, ChatIdentity.language).where(
+                ChatIdentity.channel == CHANNEL,
+                ChatIdentity.role != "resident",
+                ChatIdentity.blocked_at == None,  # noqa: E711  (SQL NULL)
+            )
+            people_with_menus = (await session.exec(statement)).all()
+        for external_id, role, chosen_language in people_with_menus:
+            chosen = chosen_language if chosen_language in LANGUAGES else self.settings.general.default_language
+            try:
+                await self.bot.set_my_commands(menu(role, str(chosen)), scope=BotCommandScopeChat(int(external_id)))
+            except TelegramError as error:  # one chat's menu must not stop the bot from starting
+                log.warning("could not set the menu of telegram identity (%s)", type(error).__name__)
