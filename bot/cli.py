@@ -262,6 +262,68 @@ def invite(
     setup.say("cli.invite.issued", code=issued.code, rep=issued.representative_code, link=link, expires=expires)
 
 
+@app.command("card", help=both("cli.card.help"))
+def card_command(
+    rep_id: Annotated[str, typer.Argument(metavar="REP_ID", help=both("cli.option.rep"))],
+    out: Annotated[Path | None, typer.Option("--out", help=both("cli.card.option.out"), dir_okay=False)] = None,
+    renew: Annotated[bool, typer.Option("--renew", help=both("cli.card.option.renew"))] = False,
+    revoke: Annotated[bool, typer.Option("--revoke", help=both("cli.card.option.revoke"))] = False,
+    font: Annotated[Path | None, typer.Option("--font", help=both("cli.card.option.font"))] = None,
+    lang: LangOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    # Imported here: Pillow and the QR encoder are needed by this command only, not at every start.
+    from bot import card as contact_card
+    from storage import mailbox
+
+    check_language(lang)
+    setup = Setup(db, config)
+    if renew and revoke:
+        raise setup.fail("cli.card.renew_and_revoke", 2)
+    if revoke:
+        if out is not None:
+            raise setup.fail("cli.card.revoke_and_out", 2)
+
+        async def withdraw() -> tuple[mailbox.CardData, int]:
+            await setup.database.upgrade()
+            async with setup.database.transaction() as session:
+                count = await mailbox.revoke_links(session, representative_code=rep_id, now=utcnow(), actor="cli")
+                return await mailbox.card_by_code(session, representative_code=rep_id), count
+
+        data, count = setup.run(withdraw)
+        setup.say("cli.card.revoked", rep=data.code, name=data.name, count=count)
+        return
+    if out is None:
+        raise setup.fail("cli.card.needs_out", 2)
+    if out.suffix.lower() != ".png":
+        raise setup.fail("cli.card.bad_suffix", 2, path=str(out))
+
+    async def issue() -> tuple[mailbox.CardData, str]:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            token = await mailbox.issue_link(
+                session, representative_code=rep_id, now=utcnow(), actor="cli", renew=renew
+            )
+            return await mailbox.card_by_code(session, representative_code=rep_id), token
+
+    data, token = setup.run(issue)
+    configured = str(font) if font else setup.settings.card.font
+    chosen = contact_card.find_cjk_font(configured)
+    if configured and (chosen is None or chosen.path != Path(configured).expanduser()):
+        typer.echo(t(setup.language, "cli.card.font_unusable", path=configured), err=True)
+    if chosen is None:
+        typer.echo(t(setup.language, "cli.card.no_font"), err=True)
+    link = contact_card.deep_link(setup.settings.general.bot_username, token)
+    png = contact_card.render_card(data, link=link, language=lang or setup.language, font=chosen)
+    try:
+        out.write_bytes(png)
+    except OSError:
+        raise setup.fail("cli.unwritable", path=str(out)) from None
+    setup.say("cli.card.drawn", rep=data.code, name=data.name, path=str(out), link=link)
+    setup.say("cli.card.renewed" if renew else "cli.card.reused")
+
+
 @export_app.command("visits", help=both("cli.export.visits"))
 def export_visits(
     file: OutputFile,

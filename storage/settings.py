@@ -166,6 +166,12 @@ class Delivery(Section):
     lease_seconds: int = Field(default=60, ge=1, le=3600)
 
 
+class Card(Section):
+    """The contact card (连心卡) drawn by `lianxin card`."""
+
+    font: str = ""  # a font file with Chinese glyphs; empty: found with fontconfig or at well-known paths
+
+
 class Settings(BaseSettings):
     """Everything configurable. Secrets come only from the environment."""
 
@@ -182,6 +188,7 @@ class Settings(BaseSettings):
     households: Households = Field(default_factory=Households)
     telegram: Telegram = Field(default_factory=Telegram)
     delivery: Delivery = Field(default_factory=Delivery)
+    card: Card = Field(default_factory=Card)
 
     @property
     def zone(self) -> tzinfo:
