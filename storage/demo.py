@@ -115,6 +115,20 @@ UNIT_TITLES = {
     "hospital": ("{place}院长", "{place}主任医师", "{place}护士长"),
     "enterprise": ("{place}党委书记", "{place}工程师", "{place}车间主任"),
 }
+# Reception days (接待日) as stations announce them.
+RECEPTION_DAYS = {
+    "community": (
+        "每周三上午 9:00-11:30",
+        "每月15日上午 9:00-12:00",
+        "每周五下午 2:30-5:00",
+        "每月5日、20日上午 9:00-11:30",
+        "每周一上午 8:30-11:30",
+    ),
+    "village": ("每月10日上午 9:00-12:00", "逢农历初一、十五上午", "每月第一个周二全天"),
+    "school": ("每月最后一个周四下午 3:00-5:00",),
+    "hospital": ("每月第二个周三上午 9:00-11:00",),
+    "enterprise": ("每月25日下午 2:00-5:00",),
+}
 LIAISON_UNIT = "区委组织部党代表联络办公室"
 LEADER_UNITS = ("区委", "东山街道党工委", "青溪镇党委")
 DEPARTMENTS = (
@@ -399,7 +413,16 @@ class _District:
                 address = f"{station.town}{station.place}村委会"
             else:
                 address = f"{first.street}{self.rng.randrange(1, 200)}号"
-            station_rows.append({"id": station.id, "name": station.name, "kind": station.kind, "address": address})
+            station_rows.append(
+                {
+                    "id": station.id,
+                    "name": station.name,
+                    "kind": station.kind,
+                    "address": address,
+                    # By position, not drawn: the random sequence (and so the rest of the district) stays as it was.
+                    "reception_day": RECEPTION_DAYS[station.kind][station.id % len(RECEPTION_DAYS[station.kind])],
+                }
+            )
         self.rows[Station] = station_rows
         self.rows[Area] = area_rows
 

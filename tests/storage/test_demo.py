@@ -94,6 +94,8 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         assert not (await session.exec(select(Representative).where(col(Representative.station_id).is_(None)))).all()
         kinds = set((await session.exec(select(Station.kind))).all())
         assert kinds <= {"community", "village", "school", "hospital", "enterprise"}
+        reception_days = (await session.exec(select(Station.reception_day))).all()
+        assert all(reception_days) and len(set(reception_days)) > 5  # every card shows one, and they vary
 
         for group_id in (await session.exec(select(RepGroup.id))).all():
             roles = list(
