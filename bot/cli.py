@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
@@ -11,14 +12,17 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from telegram.error import InvalidToken
 
+from bot import logs
 from bot.console import CHANNEL, ConsoleChannel
+from bot.runtime import TelegramBot
 from handlers.i18n import both, t
 from handlers.router import Router
-from storage import demo, exports, people, roster
+from storage import demo, exports, inbox, outbox, people, roster
 from storage.db import Database, sqlite_url
 from storage.errors import ConfigError, LianxinError
-from storage.models import utcnow
+from storage.models import InboxEvent, OutboxMessage, utcnow
 from storage.roster import RosterInvalid
 from storage.settings import LANGUAGES, Settings, load_settings
 
@@ -177,19 +181,96 @@ def chat(as_: AsOption, db: DbOption = None, config: ConfigOption = None, lang: 
 def run(
     db: DbOption = None,
     config: ConfigOption = None,
-    as_: AsOption = "resident:guest",
-    lang: LangOption = None,
+    webhook: Annotated[str | None, typer.Option("--webhook", help=both("cli.option.webhook"))] = None,
+    listen: Annotated[str | None, typer.Option("--listen", help=both("cli.option.listen"))] = None,
+    port: Annotated[int | None, typer.Option("--port", help=both("cli.option.port"))] = None,
 ) -> None:
-    check_language(lang)
     setup = Setup(db, config)
-    parse_identity(as_)
+    token = setup.settings.telegram_token
+    if not token:
+        raise setup.fail("cli.run.no_token", 2)
+    if webhook is not None and not webhook.startswith(("https://", "http://")):
+        raise setup.fail("cli.run.bad_webhook", 2, url=webhook)
+    logs.configure(secrets=[token, setup.settings.telegram_webhook_secret or ""])
+    telegram_bot = TelegramBot(setup.settings, setup.database, token)
 
     async def work() -> None:
-        await setup.database.upgrade()
-        setup.say("cli.run.console_only")
-        await converse(await open_console(setup, as_, lang))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        setup.say("cli.run.started", mode=webhook or "polling")
+        await telegram_bot.run_until_stopped(stop, webhook_url=webhook, listen=listen, port=port)
+        setup.say("cli.run.stopped")
 
-    setup.run(work)
+    try:
+        setup.run(work)
+    except InvalidToken:
+        raise setup.fail("cli.run.bad_token", 2) from None
+
+
+@app.command("outbox", help=both("cli.outbox.help"))
+def outbox_command(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", help=both("cli.option.limit"))] = 20,
+) -> None:
+    setup = Setup(db, config)
+
+    async def work() -> tuple[
+        dict[tuple[str, str], int], dict[tuple[str, str], int], list[OutboxMessage], list[InboxEvent]
+    ]:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return (
+                await outbox.counts(session),
+                await inbox.counts(session),
+                await outbox.failures(session, limit=limit),
+                await inbox.parked(session, limit=limit),
+            )
+
+    sending, receiving, failed, parked = setup.run(work)
+    setup.say("cli.outbox.outbox_header")
+    _print_counts(setup, sending, ("pending", "sent", "failed"))
+    setup.say("cli.outbox.inbox_header")
+    _print_counts(setup, receiving, ("pending", "done", "parked"))
+    zone = setup.settings.zone
+    if failed:
+        setup.say("cli.outbox.failures_header", count=len(failed))
+        for row in failed:
+            setup.say(
+                "cli.outbox.failure",
+                id=row.id,
+                channel=row.channel,
+                kind=row.kind,
+                attempts=row.attempts,
+                error=row.error,
+                at=row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            )
+    if parked:
+        setup.say("cli.outbox.parked_header", count=len(parked))
+        for event in parked:
+            setup.say(
+                "cli.outbox.parked",
+                id=event.id,
+                channel=event.channel,
+                event=event.event_key,
+                attempts=event.attempts,
+                error=event.error,
+                at=event.received_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            )
+
+
+def _print_counts(setup: Setup, counts: dict[tuple[str, str], int], statuses: tuple[str, ...]) -> None:
+    channels = sorted({channel for channel, _status in counts})
+    if not channels:
+        setup.say("cli.outbox.empty")
+    for channel in channels:
+        figures = ", ".join(
+            f"{t(setup.language, 'cli.outbox.status.' + status)} {counts.get((channel, status), 0)}"
+            for status in statuses
+        )
+        setup.say("cli.outbox.counts", channel=channel, figures=figures)
 
 
 @db_app.command("upgrade", help=both("cli.db.upgrade"))
@@ -361,5 +442,5 @@ def _date_option(setup: Setup, value: str | None, name: str) -> date | None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level=logging.WARNING)
     app()

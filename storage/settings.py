@@ -146,6 +146,7 @@ class Telegram(Section):
     api_url: str = Field(default="https://api.telegram.org/bot", pattern=r"^https?://")
     file_url: str = Field(default="https://api.telegram.org/file/bot", pattern=r"^https?://")
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     files_dir: Path = Path("files")
     max_file_mb: int = Field(default=20, ge=1, le=20)
     ops_chat_id: int = 0

@@ -124,7 +124,7 @@ async def running_bot(
     """With fast, neither the fake server nor the sender keeps Telegram's flood limits, so that a conversation is
     not paced at a message a second; the tests of the limits themselves run without it."""
     if fast:
-        delivery = {"private_per_second": 1000.0, "private_burst": 1000, "overall_per_second": 1000.0, **delivery}
+        delivery = {"private_per_second": 30.0, "private_burst": 30, "overall_per_second": 1000.0, **delivery}
     async with FakeTelegramServer(flood_limits=not fast) as server:
         configured = settings_for(settings, server, files, telegram_options or {}, **delivery)
         bot = TelegramBot(configured, db, server.token)

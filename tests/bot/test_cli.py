@@ -577,14 +577,50 @@ def test_help_is_bilingual_and_unknown_commands_fail() -> None:
 # --- 10. run -----------------------------------------------------------------------------------------------
 
 
-def test_run_without_a_token_opens_the_console(store: str) -> None:
-    result = lianxin("run", "--db", store, stdin="/help\n")
+def test_run_without_a_token_says_what_to_set(store: str) -> None:
+    result = lianxin("run", "--db", store)
+    assert result.returncode == 2, shown(result)
+    assert "LIANXIN_TELEGRAM_TOKEN" in result.stderr and "lianxin demo" in result.stderr, shown(result)
+
+
+def test_run_refuses_a_webhook_that_is_not_a_url(store: str) -> None:
+    env_token = {"LIANXIN_TELEGRAM_TOKEN": "123456:TEST-token_for-fake-telegram"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "run", "--db", store, "--webhook", "bot.example"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=child_environment() | env_token,
+    )
+    assert result.returncode == 2, shown(result)
+    assert "https://" in result.stderr and "bot.example" in result.stderr
+    assert "TEST-token" not in result.stdout + result.stderr
+
+
+def test_outbox_shows_counts_and_failures_without_personal_data(store: str) -> None:
+    from storage import outbox
+    from storage.db import Database
+    from storage.models import utcnow
+
+    async def fill() -> None:
+        database = Database(store)
+        await database.upgrade()
+        async with database.transaction() as session:
+            for text in ("陈志明 13812345678 您好", "第二条"):
+                row = outbox.enqueue(session, channel="telegram", chat_key="42", payload={"text": text}, now=utcnow())
+            await session.flush()
+            assert row.id is not None
+            await outbox.mark_failed(session, message_id=row.id, error="Rejected: chat not found", now=utcnow())
+        await database.dispose()
+
+    asyncio.run(fill())
+    result = lianxin("outbox", "--db", store)
     assert result.returncode == 0, shown(result)
-    out = result.stdout
-    assert out.index("目前只有控制台渠道可用") < out.index("> /help") < out.index("您好！这里是连心平台")
-    assert "/lang 切换语言" in out
-    [guest] = rows(store, ChatIdentity)
-    assert (guest.channel, guest.external_id, guest.role) == ("console", "resident:guest", "resident")
+    assert "telegram：待处理 1, 已发送 0, 失败 1" in result.stdout, shown(result)
+    assert "Rejected: chat not found" in result.stdout
+    assert "陈志明" not in result.stdout and "13812345678" not in result.stdout
 
 
 # --- 11. configuration -------------------------------------------------------------------------------------
