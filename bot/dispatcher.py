@@ -37,7 +37,12 @@ class Dispatcher(QueueWorker[InboxEvent]):
         clock: Callable[[], datetime] = utcnow,
         retry_seconds: float = 1.0,
     ) -> None:
-        super().__init__(name=f"{channel}-inbox", concurrency=settings.delivery.handler_concurrency)
+        # On SQLite the handling transactions run one at a time whatever the concurrency; more of them waiting in
+        # line would only keep the sender from recording what it sent.
+        concurrency = (
+            min(settings.delivery.handler_concurrency, 2) if db.is_sqlite else settings.delivery.handler_concurrency
+        )
+        super().__init__(name=f"{channel}-inbox", concurrency=concurrency)
         self.db = db
         self.settings = settings
         self.channel = channel
@@ -48,6 +53,9 @@ class Dispatcher(QueueWorker[InboxEvent]):
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)
 
     async def claim(self, limit: int) -> list[InboxEvent]:
+        if self.db.is_sqlite:  # one worker per embedded store: its leases live in memory, and claiming is a read
+            async with self.db.read() as session:
+                return await inbox.due(session, channel=self.channel, now=self.clock(), limit=limit, skip=self.in_work)
         async with self.db.transaction() as session:
             return await inbox.claim(session, channel=self.channel, now=self.clock(), lease=self.lease, limit=limit)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -16,7 +15,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.dispatcher import Dispatcher
 from bot.sender import Sender
-from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel
+from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, webhook_secret
 from handlers.router import Router
 from storage.db import Database
 from storage.models import utcnow
@@ -56,6 +55,7 @@ class TelegramBot:
     ) -> None:
         self.settings = settings
         self.db = db
+        self.token = token
         self.application = build_application(settings, token)
         self.router = Router(db, settings, clock)
         self.channel = TelegramChannel(self.application.bot, db, self.router, settings, clock=clock)
@@ -102,7 +102,7 @@ class TelegramBot:
         self.sender.wake()
 
     async def _serve_webhook(self, url: str, listen: str, port: int) -> None:
-        secret = self.settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        secret = self.settings.telegram_webhook_secret or webhook_secret(self.token)
         path = urlsplit(url).path or "/"
         self._site = web.AppRunner(self.channel.webhook_app(path, secret), access_log=None)
         await self._site.setup()

@@ -17,10 +17,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.workers import QueueWorker
 from storage import outbox
 from storage.db import Database
+from storage.errors import redacted_traceback
 from storage.models import OutboxMessage, utcnow
 from storage.settings import Delivery
 
 log = logging.getLogger(__name__)
+PUT_OFF_AFTER = 2.0  # seconds: a message that must wait longer for its chat goes back to the outbox meanwhile
 
 
 class Throttled(Exception):
@@ -56,8 +58,7 @@ class Transport(Protocol):
     def is_group(self, chat_key: str) -> bool: ...
 
     def is_limited(self, row: OutboxMessage) -> bool:
-        """Whether the row counts against the flood limits (new messages do; edits, answers to button presses and
-        command menus do not)."""
+        """Whether the row counts against the flood limits (new messages do; edits and command menus do not)."""
         ...
 
 
@@ -87,9 +88,13 @@ class RateLimiter:
         """After a 429 nobody sends until it has passed: the platform counts our whole traffic."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
+    def chat_wait(self, chat_key: str, *, group: bool) -> float:
+        """Seconds until this chat may have another message (0: now)."""
+        return self._chat_wait(chat_key, group=group)
+
     async def acquire(self, chat_key: str, *, group: bool) -> None:
-        # One chat's rows never run at once (the outbox hands out one per chat), so only the overall slot needs
-        # a lock; the chat's own wait happens before it, outside the lock.
+        """Take the chat's turn and an overall slot, waiting for them. One chat's rows never run at once (the
+        outbox hands out one per chat), so only the overall slot needs the lock."""
         await asyncio.sleep(self._chat_wait(chat_key, group=group))
         async with self._lock:
             now = self.clock()
@@ -107,25 +112,33 @@ class RateLimiter:
     def _chat_wait(self, chat_key: str, *, group: bool) -> float:
         budget = self._budget(chat_key)
         now = self.clock()
-        if group:
-            while budget.recent and budget.recent[0] <= now - 60.0:
-                budget.recent.popleft()
-            if len(budget.recent) < self.limits.group_per_minute:
-                return 0.0
-            return budget.recent[0] + 60.0 - now
         rate = self.limits.private_per_second
         tokens = min(float(self.limits.private_burst), budget.tokens + (now - budget.at) * rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        if group:  # about one a second as in any chat, and no more than the minute allows
+            while budget.recent and budget.recent[0] <= now - 60.0:
+                budget.recent.popleft()
+            if len(budget.recent) >= self.limits.group_per_minute:
+                wait = max(wait, budget.recent[0] + 60.0 - now)
+        return wait
 
     def _spend(self, chat_key: str, *, group: bool) -> None:
         budget = self._budget(chat_key)
         now = self.clock()
         if group:
             budget.recent.append(now)
-            return
         rate = self.limits.private_per_second
         budget.tokens = min(float(self.limits.private_burst), budget.tokens + (now - budget.at) * rate) - 1.0
         budget.at = now
+
+
+class Outcome:
+    """What became of one send, to be recorded with the sender's next round; `recorded` resolves once it is."""
+
+    def __init__(self, record: Callable[[AsyncSession], Awaitable[None]], retry_in: float | None = None) -> None:
+        self.record = record
+        self.retry_in = retry_in  # look again after this many seconds: the row is due again then
+        self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 class Sender(QueueWorker[OutboxMessage]):
@@ -149,12 +162,49 @@ class Sender(QueueWorker[OutboxMessage]):
         self.lease = timedelta(seconds=limits.lease_seconds)
         self.sent = 0
         self.throttled = 0
+        self._outcomes: list[Outcome] = []
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
-        async with self.db.transaction() as session:
-            return await outbox.claim(
-                session, channel=self.transport.channel, now=self.clock(), lease=self.lease, limit=limit
-            )
+        """Record what the finished sends came to and lease new rows, in one transaction: on an embedded store
+        every transaction waits its turn, so one per round instead of one per message is what lets the sender
+        keep up. A send's slot stays taken until its outcome is recorded, so a crash can repeat at most as many
+        messages as there are slots."""
+        outcomes, self._outcomes = self._outcomes, []
+        channel = self.transport.channel
+        rows: list[OutboxMessage] = []
+        leasing = limit > 0 and not self.db.is_sqlite
+        try:
+            if outcomes or leasing:
+                async with self.db.transaction() as session:
+                    for outcome in outcomes:
+                        await self._record(session, outcome)
+                    if leasing:
+                        rows = await outbox.claim(
+                            session, channel=channel, now=self.clock(), lease=self.lease, limit=limit
+                        )
+        except BaseException:
+            self._outcomes[:0] = outcomes  # not recorded: the next round tries again
+            raise
+        for outcome in outcomes:
+            outcome.recorded.set_result(None)
+            if outcome.retry_in is not None:
+                self.wake_in(outcome.retry_in)
+        if limit > 0 and self.db.is_sqlite:  # one sender per embedded store: leases in memory, claiming a read
+            async with self.db.read() as session:
+                rows = await outbox.due(session, channel=channel, now=self.clock(), limit=limit, skip=self.in_work)
+        return rows
+
+    async def _record(self, session: AsyncSession, outcome: Outcome) -> None:
+        """One outcome that cannot be recorded must not hold up the others: its row's lease runs out and it is
+        sent again, which is the duplicate a crash would cause too."""
+        try:
+            async with session.begin_nested():
+                await outcome.record(session)
+        except Exception as error:
+            log.error("%s: could not record an outcome\n%s", self.name, redacted_traceback(error))
+
+    def claim_anyway(self) -> bool:
+        return bool(self._outcomes)
 
     async def release_own_claims(self) -> None:
         if self.db.is_sqlite:
@@ -163,48 +213,77 @@ class Sender(QueueWorker[OutboxMessage]):
 
     async def work(self, row: OutboxMessage) -> None:
         assert row.id is not None
+        message_id = row.id
         if self.transport.is_limited(row):
-            await self.limiter.acquire(row.chat_key, group=self.transport.is_group(row.chat_key))
+            group = self.transport.is_group(row.chat_key)
+            wait = self.limiter.chat_wait(row.chat_key, group=group)
+            if wait > PUT_OFF_AFTER:
+                # A group's minute is used up, say: the row waits in the outbox (its chat with it), and this slot
+                # and the row's lease are not held for it.
+                put_off = self._retry(row, "Waiting for the chat's flood limit", wait, count_attempt=False)
+                self._outcomes.append(put_off)
+                self.wake()
+                await put_off.recorded
+                return
+            await self.limiter.acquire(row.chat_key, group=group)
         try:
             external_id = await self.transport.send(row)
         except Throttled as throttled:
             self.throttled += 1
             self.limiter.pause(throttled.seconds)
             log.warning("%s: outbox %s throttled for %s s", self.name, row.id, throttled.seconds)
-            await self._retry(row, "Throttled", timedelta(seconds=throttled.seconds), count_attempt=False)
+            outcome = self._retry(row, "Throttled", throttled.seconds, count_attempt=False)
         except Unreachable as error:
             if row.attempts + 1 >= self.limits.send_attempts:
-                await self._fail(row, f"Unreachable: {error}", report=True)
+                outcome = self._fail(row, f"Unreachable: {error}")
             else:
-                wait = timedelta(seconds=self.limits.retry_seconds * 2**row.attempts)
+                wait = self.limits.retry_seconds * 2**row.attempts
                 log.warning("%s: outbox %s attempt %s failed (%s)", self.name, row.id, row.attempts + 1, error)
-                await self._retry(row, f"Unreachable: {error}", wait, count_attempt=True)
+                outcome = self._retry(row, f"Unreachable: {error}", wait, count_attempt=True)
         except Blocked:
-            async with self.db.transaction() as session:
-                await outbox.mark_failed(session, message_id=row.id, error="Blocked", now=self.clock())
+
+            async def blocked(session: AsyncSession) -> None:
+                await outbox.mark_failed(session, message_id=message_id, error="Blocked", now=self.clock())
                 await outbox.flag_blocked(
                     session, channel=self.transport.channel, chat_key=row.chat_key, now=self.clock()
                 )
+
+            outcome = Outcome(blocked)
         except Rejected as error:
-            await self._fail(row, f"Rejected: {error}", report=True)
+            outcome = self._fail(row, f"Rejected: {error}")
         else:
             self.sent += 1
-            async with self.db.transaction() as session:
-                await outbox.mark_sent(session, message_id=row.id, external_id=external_id, now=self.clock())
 
-    async def _retry(self, row: OutboxMessage, error: str, wait: timedelta, *, count_attempt: bool) -> None:
-        assert row.id is not None
-        async with self.db.transaction() as session:
-            await outbox.retry_later(
-                session, message_id=row.id, error=error, at=self.clock() + wait, count_attempt=count_attempt
-            )
-        self.wake_in(wait.total_seconds())
+            async def sent(session: AsyncSession) -> None:
+                await outbox.mark_sent(session, message_id=message_id, external_id=external_id, now=self.clock())
 
-    async def _fail(self, row: OutboxMessage, error: str, *, report: bool) -> None:
-        assert row.id is not None
-        log.error("%s: outbox %s (%s) failed: %s", self.name, row.id, row.kind, error)
-        async with self.db.transaction() as session:
-            await outbox.mark_failed(session, message_id=row.id, error=error, now=self.clock())
-            if report:
-                await self.report(session, row, error)
+            outcome = Outcome(sent)
+        self._outcomes.append(outcome)
         self.wake()
+        await outcome.recorded
+
+    def _retry(self, row: OutboxMessage, error: str, seconds: float, *, count_attempt: bool) -> Outcome:
+        assert row.id is not None
+        message_id = row.id
+
+        async def retry(session: AsyncSession) -> None:
+            await outbox.retry_later(
+                session,
+                message_id=message_id,
+                error=error,
+                at=self.clock() + timedelta(seconds=seconds),
+                count_attempt=count_attempt,
+            )
+
+        return Outcome(retry, retry_in=seconds)
+
+    def _fail(self, row: OutboxMessage, error: str) -> Outcome:
+        assert row.id is not None
+        message_id = row.id
+        log.error("%s: outbox %s (%s) failed: %s", self.name, row.id, row.kind, error)
+
+        async def fail(session: AsyncSession) -> None:
+            await outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock())
+            await self.report(session, row, error)
+
+        return Outcome(fail, retry_in=0.0)  # the report is a new row to send

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import html
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from handlers.language import language_from_hint
 from handlers.router import Router
 from storage import inbox, outbox, people
 from storage.db import Database
+from storage.errors import StoreError
 from storage.models import ChatIdentity, InboxEvent, OutboxMessage, utcnow
 from storage.settings import LANGUAGES, Settings
 
@@ -76,6 +79,17 @@ class Notice:
 
     key: str
     params: dict[str, Any]
+
+
+def _seconds(error: RetryAfter) -> float:
+    retry_after = error.retry_after  # an int or a timedelta, depending on PTB_TIMEDELTA
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+
+
+def webhook_secret(token: str) -> str:
+    """The secret Telegram sends with each webhook call, derived from the token, so that every worker behind the
+    webhook knows it without being told, and nobody without the token can guess it."""
+    return hmac.new(token.encode(), b"lianxin webhook", hashlib.sha256).hexdigest()
 
 
 def chat_key_of(update: dict[str, Any]) -> str:
@@ -157,6 +171,16 @@ def menu(role: str, language: str) -> list[BotCommand]:
     return [BotCommand(command, t(language, f"menu.{command}")) for command in MENUS.get(role, MENUS["resident"])]
 
 
+def _write_atomically(target: Path, content: bytes) -> None:
+    """Write to a temporary file beside the target, then rename: readers never see half a photo, and two
+    downloads of the same file do not trip over each other."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    with os.fdopen(handle, "wb") as output:
+        output.write(content)
+    os.replace(temporary, target)
+
+
 class TelegramTransport:
     """Outbox rows to Bot API calls, and the Bot API's errors to the sender's four kinds of failure."""
 
@@ -169,15 +193,13 @@ class TelegramTransport:
         return chat_key.startswith("-")
 
     def is_limited(self, row: OutboxMessage) -> bool:
-        return row.kind == "message"  # Telegram's flood limits count messages sent; edits and answers are free
+        return row.kind == "message"  # Telegram's flood limits count messages sent; edits and menus are free
 
     async def send(self, row: OutboxMessage) -> str:
         try:
             return await self._call(row)
         except RetryAfter as error:
-            retry_after = error.retry_after
-            seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-            raise Throttled(seconds) from None
+            raise Throttled(_seconds(error)) from None
         except Forbidden as error:
             raise Blocked(str(error)) from None
         except BadRequest as error:  # a NetworkError subclass in PTB, so it is caught first
@@ -211,11 +233,6 @@ class TelegramTransport:
                     return await self._send_message(chat_id, payload)
                 raise
             return str(edited.message_id) if isinstance(edited, Message) else str(payload["message_id"])
-        if row.kind == "answer":
-            # A press older than Telegram waits for an answer fails; its spinner has stopped by itself.
-            with contextlib.suppress(BadRequest):
-                await self.bot.answer_callback_query(str(payload["id"]))
-            return ""
         if row.kind == "clear_buttons":
             with contextlib.suppress(BadRequest):  # already without buttons, or gone
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(payload["message_id"]))
@@ -262,6 +279,7 @@ class TelegramChannel:
         self.received: Callable[[], None] = lambda: None  # wakes the dispatcher
         self.queued: Callable[[], None] = lambda: None  # wakes the sender
         self._stopping = asyncio.Event()
+        self._answers: set[asyncio.Task[None]] = set()
 
     # -- receiving ---------------------------------------------------------------------------------------------
 
@@ -274,7 +292,8 @@ class TelegramChannel:
                 new += await inbox.receive(
                     session,
                     channel=CHANNEL,
-                    event_key=str(update["update_id"]),
+                    # Update ids count per bot: a new token starts again from low numbers.
+                    event_key=f"{self.bot.id}:{update['update_id']}",
                     chat_key=chat_key_of(update),
                     payload=update,
                     now=now,
@@ -301,20 +320,33 @@ class TelegramChannel:
             except InvalidToken:
                 log.error("telegram rejected the token; check LIANXIN_TELEGRAM_TOKEN")
                 raise
-            except (NetworkError, Conflict) as error:
+            except TelegramError as error:  # Telegram is away, busy, or another instance polls
                 if self._stopping.is_set():
                     return
+                wait = pause
+                if isinstance(error, RetryAfter):
+                    wait = max(pause, _seconds(error))
                 kind = "another instance is polling" if isinstance(error, Conflict) else type(error).__name__
-                log.warning("getUpdates failed (%s); trying again in %.0f s", kind, pause)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), pause)
+                log.warning("getUpdates failed (%s); trying again in %.0f s", kind, wait)
+                await self._pause(wait)
                 pause = min(pause * 2, 30.0)
                 continue
             pause = 1.0
             updates = [update for update in updates or [] if isinstance(update, dict) and "update_id" in update]
-            if updates:
+            if not updates:
+                continue
+            try:
                 await self.receive(updates)
-                offset = max(int(update["update_id"]) for update in updates) + 1
+            except StoreError:  # not stored, so the offset stays: Telegram hands them out again
+                log.warning("could not store %s updates; asking for them again in %.0f s", len(updates), pause)
+                await self._pause(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            offset = max(int(update["update_id"]) for update in updates) + 1
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -354,20 +386,16 @@ class TelegramChannel:
             if update.my_chat_member is not None:
                 await self._membership(session, update, now)
             elif isinstance(converted, Inbound):
-                # A newcomer is a resident in the default language: the default menu already fits them.
-                newcomer = ("resident", self.settings.general.default_language)
-                before = await self._menu_of(session, converted.user_id) or newcomer
-                replies = await self.router.respond(session, converted)
-                language = await self._language(session, converted.user_id, converted.language)
-                self._queue(session, event.chat_key, update, replies, event.id, language, now)
-                after = await self._menu_of(session, converted.user_id)
-                if after is not None and after != before:
+                answer = await self.router.answer(session, converted)
+                self._queue(session, event.chat_key, update, answer.replies, event.id, answer.after[1], now)
+                # Residents start with the default menu; a new role or language brings this chat its own.
+                if answer.after != answer.before:
                     outbox.enqueue(
                         session,
                         channel=CHANNEL,
                         chat_key=converted.user_id,
                         kind="commands",
-                        payload={"role": after[0], "language": after[1]},
+                        payload={"role": answer.after[0], "language": answer.after[1]},
                         now=now,
                         inbox_id=event.id,
                     )
@@ -378,6 +406,22 @@ class TelegramChannel:
                 reply = Reply(t(language, converted.key, **converted.params))
                 self._queue(session, event.chat_key, update, [reply], event.id, language, now)
         self.queued()
+        if update.callback_query is not None:
+            self._answer(update.callback_query.id)
+
+    def _answer(self, query_id: str) -> None:
+        """Stop the pressed button's spinner. Not an outbox row: it is no message, it is worth nothing after a few
+        seconds, and if it is lost the spinner stops by itself."""
+
+        async def answer() -> None:
+            try:
+                await self.bot.answer_callback_query(query_id)
+            except TelegramError as error:
+                log.info("could not answer a button press (%s)", type(error).__name__)
+
+        task = asyncio.create_task(answer())
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     async def inbound_for(self, update: Update, event_key: str) -> Inbound | Notice | None:
         """The channel-neutral event for an update, a notice the channel answers itself, or None to ignore it."""
@@ -441,20 +485,19 @@ class TelegramChannel:
         if size is not None and size > self.max_bytes:
             return Notice("telegram.file_too_large", {"size": f"{size / 1024 / 1024:.1f}", "limit": limit_mb})
         target = self.files / f"{unique_id}{suffix}"
-        if not target.exists():  # the same file again (a retry, a resend) is downloaded once
+        if not await asyncio.to_thread(target.exists):  # the same file again (a retry, a resend) is fetched once
             try:
                 file = await self.bot.get_file(file_id)
             except BadRequest as error:
                 if "too big" in error.message:
                     return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(target.suffix + ".part")
-            await file.download_to_drive(partial)
-            if partial.stat().st_size > self.max_bytes:
-                partial.unlink()
-                return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
-            os.replace(partial, target)
+            content = await file.download_as_bytearray()
+            if len(content) > self.max_bytes:
+                return Notice(
+                    "telegram.file_too_large", {"size": f"{len(content) / 1024 / 1024:.1f}", "limit": limit_mb}
+                )
+            await asyncio.to_thread(_write_atomically, target, bytes(content))
         return event(kind="photo", photo=f"file:{target.resolve()}", text=caption or "")
 
     def _queue(
@@ -467,22 +510,12 @@ class TelegramChannel:
         language: str,
         now: datetime,
     ) -> None:
-        """Replies become outbox rows in this transaction. A button press is answered (the spinner stops) and
-        its message is edited into the first reply, so a dialog stays one message instead of a pile of them."""
+        """Replies become outbox rows in this transaction. The message whose button was pressed is edited into
+        the first reply, so that a dialog stays one message instead of a pile of them."""
         query = update.callback_query
         pressed: int | None = None
-        if query is not None:
-            outbox.enqueue(
-                session,
-                channel=CHANNEL,
-                chat_key=chat_key,
-                kind="answer",
-                payload={"id": query.id},
-                now=now,
-                inbox_id=event_id,
-            )
-            if isinstance(query.message, Message):
-                pressed = query.message.message_id
+        if query is not None and isinstance(query.message, Message):
+            pressed = query.message.message_id
         for number, piece in enumerate(self._pieces(replies, language)):
             kind = "message"
             if number == 0 and pressed is not None:
@@ -516,16 +549,6 @@ class TelegramChannel:
     async def _language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
         chosen = await people.language_of(session, channel=CHANNEL, external_id=user_id) if user_id else None
         return chosen or language_from_hint(hint) or self.settings.general.default_language
-
-    async def _menu_of(self, session: AsyncSession, user_id: str) -> tuple[str, str] | None:
-        statement = select(ChatIdentity.role, ChatIdentity.language).where(
-            ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == user_id
-        )
-        found = (await session.exec(statement)).first()
-        if found is None:
-            return None
-        role, language = found
-        return role, language or self.settings.general.default_language
 
     async def _membership(self, session: AsyncSession, update: Update, now: datetime) -> None:
         """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""

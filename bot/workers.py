@@ -26,9 +26,21 @@ class QueueWorker(ABC, Generic[Row]):
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.in_work: set[int] = set()  # ids of the rows in work: their chats wait
 
     @abstractmethod
-    async def claim(self, limit: int) -> list[Row]: ...
+    async def claim(self, limit: int) -> list[Row]:
+        """Lease up to `limit` rows (possibly 0, see claim_anyway)."""
+
+    @staticmethod
+    def row_id(row: Row) -> int:
+        row_id = getattr(row, "id", None)
+        assert isinstance(row_id, int)
+        return row_id
+
+    def claim_anyway(self) -> bool:
+        """Whether `claim` has something to do even when no slot is free (the sender records outcomes there)."""
+        return False
 
     @abstractmethod
     async def work(self, row: Row) -> None:
@@ -50,8 +62,9 @@ class QueueWorker(ABC, Generic[Row]):
             while not self._stopping:
                 self._wake.clear()
                 free = self.concurrency - len(self._tasks)
-                rows = await self._claim(free) if free > 0 else []
+                rows = await self._claim(free) if free > 0 or self.claim_anyway() else []
                 for row in rows:
+                    self.in_work.add(self.row_id(row))
                     task = asyncio.create_task(self._work(row), name=f"{self.name}-work")
                     self._tasks.add(task)
                 # Whatever could be claimed is in work: the next chance is a finished row (it wakes us), a commit
@@ -75,6 +88,7 @@ class QueueWorker(ABC, Generic[Row]):
         except Exception as error:
             log.error("%s: unexpected error\n%s", self.name, redacted_traceback(error))
         finally:
+            self.in_work.discard(self.row_id(row))
             current = asyncio.current_task()
             if current is not None:
                 self._tasks.discard(current)
@@ -86,5 +100,7 @@ class QueueWorker(ABC, Generic[Row]):
 
     async def drain(self) -> None:
         """Let the rows in work finish (a stop is graceful; a crash is what leases are for)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:
+            if self.claim_anyway():
+                await self._claim(0)  # the sender's finished rows wait for their outcome to be recorded
+            await asyncio.wait(self._tasks, timeout=0.05)

@@ -41,6 +41,13 @@ KNOWN_COMMANDS = COMMANDS | frozenset(WORDS)
 
 
 @dataclass(frozen=True)
+class Answer:
+    replies: list[Reply]
+    before: tuple[str, str]  # (role, language) when the event arrived
+    after: tuple[str, str]  # and once it is handled
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     arguments: str
@@ -94,16 +101,24 @@ class Router:
     async def respond(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
         """The replies to one event, inside the caller's transaction. An expected problem (bad input, not
         allowed) undoes this event's changes and becomes its reply; anything unexpected propagates."""
+        return (await self.answer(session, inbound)).replies
+
+    async def answer(self, session: AsyncSession, inbound: Inbound) -> Answer:
+        """`respond`, and who the person is before and after (an invitation makes a representative, /lang
+        changes the language), for channels that keep a menu per role and language."""
         identity = await people.identity_for(session, channel=inbound.channel, external_id=inbound.user_id)
         if identity.blocked_at is not None:  # writing again means they unblocked the bot
             identity.blocked_at = None
             session.add(identity)
         language = identity.language or self.hinted_language(inbound)
+        before = (identity.role, language)
         try:
             async with session.begin_nested():
-                return await self._handle(session, identity, language, inbound)
-        except LianxinError as problem:
-            return [Reply(t(language, problem.key, **problem.params))]
+                replies = await self._handle(session, identity, language, inbound)
+                after = (identity.role, identity.language or language)
+        except LianxinError as problem:  # the savepoint is rolled back: the person is who they were
+            return Answer([Reply(t(language, problem.key, **problem.params))], before, before)
+        return Answer(replies, before, after)
 
     async def _handle(
         self, session: AsyncSession, identity: ChatIdentity, language: str, inbound: Inbound

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from storage.errors import LianxinError, StoreError, redacted_traceback
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY = "lianxin_read_only"
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -57,6 +59,10 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in growing steps (up to
+        # 100 ms) before it looks again. Queueing this process's transactions here instead lets each one start the
+        # moment the previous one ends; other processes still meet the busy timeout.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -65,13 +71,32 @@ class Database:
         SQLAlchemy errors become StoreError so that callers never see the driver's exceptions.
         """
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._one_writer(), self._sessions() as session, session.begin():
                 yield session
         except LianxinError:
             raise
         except SQLAlchemyError as error:
             log.error("database error, transaction rolled back: %s", redacted_traceback(error))
             raise StoreError("error.store") from error
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads. On SQLite (WAL) it neither waits for the writer nor holds it up."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.connection(execution_options={READ_ONLY: True})
+                yield session
+        except SQLAlchemyError as error:
+            log.error("database error in a read: %s", redacted_traceback(error))
+            raise StoreError("error.store") from error
+
+    @asynccontextmanager
+    async def _one_writer(self) -> AsyncIterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        async with self._sqlite_writer:
+            yield
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""
@@ -98,7 +123,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Connection) -> None:
         # A deferred transaction that reads and then writes fails with "database is locked" when another
         # writer got there first, busy_timeout or not. Taking the write lock up front makes writers queue.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Only `Database.read()` transactions, which never write, begin deferred and run beside the writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,12 @@ async def claim(
     session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
 ) -> list[InboxEvent]:
     return await queue.claim_heads(session, InboxEvent, channel=channel, now=now, lease=lease, limit=limit)
+
+
+async def due(
+    session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
+) -> list[InboxEvent]:
+    return await queue.due_heads(session, InboxEvent, channel=channel, now=now, limit=limit, skip=skip)
 
 
 async def take(session: AsyncSession, *, event_id: int, now: datetime) -> bool:

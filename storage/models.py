@@ -279,7 +279,7 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_key: str = Field(max_length=64)
-    kind: str = Field(default="message", max_length=16)  # message | edit | answer | clear_buttons | commands
+    kind: str = Field(default="message", max_length=16)  # message | edit | clear_buttons | commands
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default="pending", max_length=8)  # pending | sent | failed
     attempts: int = 0

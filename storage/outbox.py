@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import queue
 from storage.models import ChatIdentity, OutboxMessage
 
-KINDS = frozenset({"message", "edit", "answer", "clear_buttons", "commands"})
+KINDS = frozenset({"message", "edit", "clear_buttons", "commands"})
 
 
 def enqueue(
@@ -52,6 +53,12 @@ async def claim(
     session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
 ) -> list[OutboxMessage]:
     return await queue.claim_heads(session, OutboxMessage, channel=channel, now=now, lease=lease, limit=limit)
+
+
+async def due(
+    session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
+) -> list[OutboxMessage]:
+    return await queue.due_heads(session, OutboxMessage, channel=channel, now=now, limit=limit, skip=skip)
 
 
 async def mark_sent(session: AsyncSession, *, message_id: int, external_id: str, now: datetime) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -15,12 +16,7 @@ from storage.models import InboxEvent, OutboxMessage
 Row = TypeVar("Row", InboxEvent, OutboxMessage)
 
 
-async def claim_heads(
-    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, lease: timedelta, limit: int
-) -> list[Row]:
-    """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row. A chat's later rows wait
-    until it is done, so one chat's events and messages keep their order even across workers; a lease that runs
-    out (its worker died) lets another worker take the row over."""
+def _heads(model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]) -> Any:
     earlier = aliased(model)
     heads = (
         select(model.id)
@@ -39,14 +35,44 @@ async def claim_heads(
         .order_by(col(model.id))
         .limit(limit)
     )
+    if skip:
+        heads = heads.where(col(model.id).not_in(list(skip)))
+    return heads
+
+
+async def _rows(session: AsyncSession, model: type[Row], ids: list[int]) -> list[Row]:
+    claimed = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
+    return list((await session.exec(claimed.execution_options(populate_existing=True))).all())
+
+
+async def due_heads(
+    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]
+) -> list[Row]:
+    """Up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the rows
+    this worker has in work, whose chats therefore wait). A read: for the single worker of an embedded store,
+    which keeps its leases in memory."""
+    ids = [
+        row_id
+        for row_id in (await session.exec(_heads(model, channel=channel, now=now, limit=limit, skip=skip))).all()
+        if row_id is not None
+    ]
+    return await _rows(session, model, ids) if ids else []
+
+
+async def claim_heads(
+    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, lease: timedelta, limit: int
+) -> list[Row]:
+    """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row. A chat's later rows wait
+    until it is done, so one chat's events and messages keep their order even across workers; a lease that runs
+    out (its worker died) lets another worker take the row over."""
+    heads = _heads(model, channel=channel, now=now, limit=limit, skip=())
     if session.get_bind().dialect.name == "postgresql":
         heads = heads.with_for_update(skip_locked=True, of=model)
     ids = [row_id for row_id in (await session.exec(heads)).all() if row_id is not None]
     if not ids:
         return []
     await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(claimed_until=now + lease))
-    claimed = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
-    return list((await session.exec(claimed.execution_options(populate_existing=True))).all())
+    return await _rows(session, model, ids)
 
 
 async def release_claims(session: AsyncSession, model: type[Row], *, channel: str) -> None:

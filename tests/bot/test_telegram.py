@@ -113,8 +113,7 @@ async def test_invitation_then_a_whole_visit_with_buttons_photo_and_location(tel
 async def test_a_resident_gets_help_in_their_language(telegram: Harness) -> None:
     telegram.server.add_chat(RESIDENT_CHAT, language_code="en")
     answer = await telegram.say(RESIDENT_CHAT, "hello")
-    assert "/help" in answer or "Lianxin" in answer
-    assert "您好" not in answer
+    assert answer == "Send /help to see what you can do. Representatives: send your invitation code."
 
 
 # --- inbox: redelivery, order, failures -----------------------------------------------------------------------
@@ -146,8 +145,11 @@ async def test_every_update_delivered_three_times_changes_nothing_twice(fast: Ha
     texts = [row.payload["text"] for row in replies]
     assert len(texts) == len(set(texts)), "a reply was queued twice"
     per_event: dict[int | None, int] = {}
-    for row in replies:
-        per_event[row.inbox_id] = per_event.get(row.inbox_id, 0) + 1
+    for row in await telegram.outbox():
+        if row.kind in ("message", "edit"):
+            per_event[row.inbox_id] = per_event.get(row.inbox_id, 0) + 1
+    assert set(per_event) == {event.id for event in events}  # every event answered, by its own rows
+    assert per_event[events[0].id] == 2 and set(list(per_event.values())[1:]) == {1}  # welcome + help, then one
     sent = [message["plain_text"] for message in telegram.server.sent(REP_CHAT)]
     assert len(sent) == len(replies)
 
@@ -169,10 +171,10 @@ async def test_a_failing_update_is_retried_then_parked_and_reported(
     db: Database, settings: Settings, district: District, tmp_path: Path
 ) -> None:
     async with running_bot(db, settings, tmp_path, inbox_attempts=3) as telegram:
-        original = telegram.bot.router.respond
+        original = telegram.bot.router.answer
         calls = {"flaky": 0}
 
-        async def respond(session, inbound):  # type: ignore[no-untyped-def]
+        async def answer(session, inbound):  # type: ignore[no-untyped-def]
             if inbound.text == "flaky":
                 calls["flaky"] += 1
                 if calls["flaky"] == 1:
@@ -181,7 +183,7 @@ async def test_a_failing_update_is_retried_then_parked_and_reported(
                 raise RuntimeError("a bug")
             return await original(session, inbound)
 
-        telegram.bot.router.respond = respond  # type: ignore[method-assign]
+        telegram.bot.router.answer = answer  # type: ignore[method-assign]
         telegram.bot.channel.router = telegram.bot.router
         telegram.server.user_sends_text(RESIDENT_CHAT, "flaky")
         telegram.server.user_sends_text(RESIDENT_CHAT + 1, "broken")
@@ -360,7 +362,7 @@ async def test_webhook_commits_before_answering_and_refuses_a_wrong_secret(
         assert await telegram.inbox() == []
         telegram.server.add_chat(RESIDENT_CHAT)
         assert await post_update(url, update, secret) == 200
-        assert [event.event_key for event in await telegram.inbox()] == ["990001"]
+        assert [event.event_key for event in await telegram.inbox()] == ["1000:990001"]  # bot id, update id
         assert await post_update(url, update, secret) == 200  # a redelivery changes nothing
         await telegram.settle()
         assert len(await telegram.inbox()) == 1
@@ -386,12 +388,19 @@ async def test_the_token_never_reaches_the_logs(
     from bot import logs
 
     caplog.set_level(logging.DEBUG)
-    logs.configure(secrets=["123456:TEST-token_for-fake-telegram"], level=logging.DEBUG)
-    async with running_bot(db, settings, tmp_path) as telegram:
-        telegram.server.fail_next("sendMessage", status=500, times=3)
-        await telegram.say(RESIDENT_CHAT, "你好")
-        logging.getLogger("test").error("calling %s/bot%s/getMe", telegram.server.url, telegram.server.token)
-        token = telegram.server.token
+    root = logging.getLogger()
+    level = root.level
+    redactor = logs.configure(secrets=["123456:TEST-token_for-fake-telegram"], level=logging.DEBUG)
+    try:
+        async with running_bot(db, settings, tmp_path) as telegram:
+            telegram.server.fail_next("sendMessage", status=500, times=3)
+            await telegram.say(RESIDENT_CHAT, "你好")
+            logging.getLogger("test").error("calling %s/bot%s/getMe", telegram.server.url, telegram.server.token)
+            token = telegram.server.token
+    finally:
+        root.setLevel(level)
+        for handler in root.handlers:
+            handler.removeFilter(redactor)
     text = caplog.text
     assert token == "123456:TEST-token_for-fake-telegram"
     assert "[REDACTED]" in text
@@ -438,3 +447,115 @@ async def test_outbox_rows_wait_for_the_sender_in_order(db: Database) -> None:
         statuses = (await session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id)))).all()
         assert list(statuses) == ["sent", "pending", "pending"]
         assert (await session.exec(select(InboxEvent))).all() == []
+
+
+# --- the contact card's deep link ----------------------------------------------------------------------------
+
+
+async def test_a_resident_scans_a_contact_card_and_the_representative_hears_of_it(
+    telegram: Harness, db: Database
+) -> None:
+    from storage import mailbox
+
+    await bound_representative(telegram)
+    async with db.transaction() as session:
+        token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
+    link = await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
+    assert "王建国" in link and "幸福社区党代表工作站" in link
+    assert "要署名吗" in await telegram.say(RESIDENT_CHAT, "楼道里的灯坏了三个月，<晚上>看不见路。")
+    assert "请输入您的姓名" in await telegram.press(RESIDENT_CHAT, "署名")
+    answer = await telegram.say(RESIDENT_CHAT, "陈小红")
+    # The phone step offers Telegram's own "share my number" button.
+    keyboard = telegram.server.sent(RESIDENT_CHAT)[-1]["reply_markup"]["keyboard"]
+    assert keyboard[0][0]["request_contact"] is True, answer
+    telegram.server.user_sends_contact(RESIDENT_CHAT, "8613912345678")
+    await telegram.settle()
+    assert "电话：13912345678" in telegram.screen(RESIDENT_CHAT)
+    assert "来信已送达王建国代表的信箱" in await telegram.press(RESIDENT_CHAT, "保存")
+    # The representative's own Telegram chat hears of it, through the outbox.
+    notice = telegram.server.sent(REP_CHAT)[-1]["plain_text"]
+    assert "收到新来信 #1" in notice and "陈小红" in notice
+    # A revoked card opens nothing.
+    async with db.transaction() as session:
+        await mailbox.revoke_links(session, representative_code="D001", now=utcnow(), actor="test")
+    refused = await telegram.say(RESIDENT_CHAT + 1, f"/start m_{token}")
+    assert "王建国" not in refused and "要署名吗" not in refused
+
+
+# --- the sender without the network: its limits and its stop --------------------------------------------------
+
+
+def test_the_rate_limiter_keeps_telegrams_limits() -> None:
+    from bot.sender import RateLimiter
+
+    now = [100.0]
+    limits = Settings().delivery.model_copy(update={"private_per_second": 1.0, "group_per_minute": 20})
+    limiter = RateLimiter(limits, clock=lambda: now[0])
+    # A private chat: a burst of three, then one a second.
+    for _ in range(3):
+        assert limiter.chat_wait("5", group=False) == 0.0
+        limiter._spend("5", group=False)
+    assert limiter.chat_wait("5", group=False) == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.chat_wait("5", group=False) == 0.0
+    # A group: twenty in a minute, then the 21st waits for the first to leave the minute.
+    for _ in range(20):
+        now[0] += 1.0
+        assert limiter.chat_wait("-7", group=True) == 0.0
+        limiter._spend("-7", group=True)
+    now[0] += 1.0
+    assert limiter.chat_wait("-7", group=True) == pytest.approx(40.0)  # the first went at 101, now is 121
+
+
+async def test_the_overall_rate_spaces_sends_evenly() -> None:
+    from bot.sender import RateLimiter
+
+    limits = Settings().delivery.model_copy(update={"overall_per_second": 50.0})
+    limiter = RateLimiter(limits)
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(*(limiter.acquire(str(chat), group=False) for chat in range(26)))
+    assert asyncio.get_running_loop().time() - started >= 0.5  # 26 sends at 50/s: 25 gaps of 20 ms
+
+
+async def test_a_group_over_its_minute_waits_in_the_outbox_not_in_a_slot(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    async with running_bot(db, settings, tmp_path, group_per_minute=2) as telegram:
+        group = -100200
+        telegram.server.add_chat(group, title="代表小组")
+        async with db.transaction() as session:
+            for number in range(3):
+                session.add(OutboxMessage(channel="telegram", chat_key=str(group), payload={"text": f"通知{number}"}))
+            session.add(OutboxMessage(channel="telegram", chat_key=str(RESIDENT_CHAT), payload={"text": "私聊"}))
+        telegram.server.add_chat(RESIDENT_CHAT)
+        telegram.bot.sender.wake()
+        await telegram.server.wait_sent(group, 2)
+        await telegram.server.wait_sent(RESIDENT_CHAT, 1)
+        await asyncio.sleep(0.3)
+        rows = [row for row in await telegram.outbox() if row.chat_key == str(group)]
+        assert [row.status for row in rows] == ["sent", "sent", "pending"]
+        assert rows[2].attempts == 0 and rows[2].claimed_until is None
+        assert rows[2].next_attempt_at > utcnow() + timedelta(seconds=50)
+        assert telegram.server.flood_refusals == 0
+
+
+async def test_stopping_waits_for_sends_in_flight_and_records_them(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    async with running_bot(db, settings, tmp_path, fast=True) as telegram:
+        telegram.server.fail_next("sendMessage", delay=0.5)
+        telegram.server.user_sends_text(RESIDENT_CHAT, "你好")
+        await asyncio.sleep(0.25)  # handled, and the reply is on its way (the fake holds it for half a second)
+        assert telegram.server.calls_to("sendMessage")
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(telegram.bot.stop(), 5)
+        assert asyncio.get_running_loop().time() - started < 5
+        [reply] = [row for row in await telegram.outbox() if row.kind == "message"]
+        assert reply.status == "sent" and reply.external_id
+
+
+async def test_polling_survives_a_429_and_a_server_error(telegram: Harness) -> None:
+    telegram.server.fail_next("getUpdates", status=429, retry_after=1)
+    telegram.server.fail_next("getUpdates", status=502)
+    await asyncio.sleep(0.1)
+    assert "/help" in await telegram.say(RESIDENT_CHAT, "你好")

@@ -329,6 +329,9 @@ class FakeTelegramServer:
         self._faults: dict[str, deque[Fault]] = {}
         self._open_callback_queries: set[str] = set()
         self._global_recent: deque[float] = deque()
+        self.flood_refusals = 0  # 429s the flood limits gave (injected faults not counted)
+        # Called with (chat_id, message) whenever the bot sends or edits a message: for latency measurements.
+        self.on_bot_message: list[Callable[[int, dict[str, Any]], None]] = []
         self._last_update_id = 0
         self._stopping = False
         self._callback_ids = itertools.count(1)
@@ -870,6 +873,7 @@ class FakeTelegramServer:
             raise _not_modified()
         record.update(text=text, plain_text=plain, parse_mode=parse_mode, reply_markup=markup)
         record["edit_date"] = int(time.time())
+        self._observed(record["chat_id"], record)
         return self._message_json(record)
 
     def _edit_message_reply_markup(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -999,6 +1003,13 @@ class FakeTelegramServer:
         return chat
 
     def _check_flood(self, chat_id: int, chat: _Chat) -> None:
+        try:
+            self._take_flood_budget(chat_id, chat)
+        except ApiError:
+            self.flood_refusals += 1
+            raise
+
+    def _take_flood_budget(self, chat_id: int, chat: _Chat) -> None:
         now = self.clock()
         while self._global_recent and self._global_recent[0] <= now - 1.0:
             self._global_recent.popleft()
@@ -1028,7 +1039,12 @@ class FakeTelegramServer:
             **content,
         }
         chat.messages.append(record)
+        self._observed(chat_id, record)
         return record
+
+    def _observed(self, chat_id: int, record: dict[str, Any]) -> None:
+        for observer in self.on_bot_message:
+            observer(chat_id, record)
 
     def _find_message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         chat = self._chats.get(chat_id)

@@ -1,0 +1,305 @@
+"""Throughput and latency of the Telegram channel: simulated representatives log visits through the fake Bot API
+against `lianxin run` (its own process, SQLite), and the same users write to a bare python-telegram-bot echo bot
+on the same fake server, in the same run.
+
+Latency is from the moment an update is available at the (fake) Bot API to the moment the bot's answer (a new
+message or the edit of the pressed one) reaches it. Three runs:
+  * saturation, Lianxin and bare PTB: users answer at once, no flood limits: updates/s;
+  * paced, Lianxin only: 50 updates/s with Telegram's flood limits on both sides: p50 and p99.
+
+    uv run python bench/throughput.py [--seconds 20] [--users 100] [--rate 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, delete, select
+
+from storage import people
+from storage.db import Database, sqlite_url
+from storage.demo import build_demo
+from storage.models import DialogState, Household, RepArea, Representative
+from storage.settings import load_settings
+from tests.fakes.telegram_api import FakeTelegramServer
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_CHAT = 100_001
+
+# One visit as a representative logs it on the phone: the quick form, then the buttons, then the location step
+# skipped by typing. Each step gets exactly one answer (a new message or the pressed message edited).
+VISIT = [
+    ("text", "走访 {address} 入户 看望"),
+    ("button", "visit:cat:ok"),
+    ("button", "visit:with:solo"),
+    ("button", "visit:round:routine"),
+    ("button", "visit:photos:done"),
+    ("text", "跳过"),
+    ("button", "visit:save"),
+]
+
+BARE_ECHO_BOT = """
+import sys
+from telegram import Update
+from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(update.effective_message.text)
+
+token, base_url = sys.argv[1], sys.argv[2]
+application = ApplicationBuilder().token(token).base_url(base_url).build()
+application.add_handler(MessageHandler(filters.TEXT, echo))
+application.run_polling(timeout=1, poll_interval=0.0)
+"""
+
+
+@dataclass
+class Measured:
+    latencies: list[float] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / max(self.finished - self.started, 1e-9)
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+class Users:
+    """Simulated people: each pushes an update, waits for the bot's answer in their chat, and goes on."""
+
+    def __init__(self, server: FakeTelegramServer, chats: dict[int, str]) -> None:
+        self.server = server
+        self.chats = chats  # chat id -> the address its representative visits
+        self.waiting: dict[int, asyncio.Future[float]] = {}
+        server.on_bot_message.append(self._answered)
+
+    def _answered(self, chat_id: int, _message: dict[str, Any]) -> None:
+        future = self.waiting.pop(chat_id, None)
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    async def step(self, chat_id: int, kind: str, value: str, measured: Measured) -> None:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[chat_id] = future
+        pushed = time.perf_counter()
+        if kind == "text":
+            self.server.user_sends_text(chat_id, value)
+        else:
+            sent = self.server.sent(chat_id)
+            if not sent:
+                self.waiting.pop(chat_id, None)
+                measured.errors += 1
+                return
+            self.server.user_presses_button(chat_id, sent[-1]["message_id"], value, check=False)
+        try:
+            answered = await asyncio.wait_for(future, 10)
+        except TimeoutError:
+            self.waiting.pop(chat_id, None)
+            measured.errors += 1
+            return
+        measured.latencies.append(answered - pushed)
+
+    async def visits(
+        self, chat_id: int, until: float, measured: Measured, *, echo: bool = False, pace: float = 0.0
+    ) -> None:
+        """Log visits one after another until the time is up; with pace, each step starts `pace` seconds after the
+        previous one started (an open, steady load), else as soon as the answer is there (saturation)."""
+        address = self.chats[chat_id]
+        await asyncio.sleep(random.uniform(0, pace or 0.05))
+        while time.perf_counter() < until:
+            for kind, value in VISIT:
+                if time.perf_counter() >= until:
+                    return
+                started = time.perf_counter()
+                if echo:  # the echo bot has no buttons: the same number of steps, as text
+                    await self.step(chat_id, "text", value.format(address=address), measured)
+                else:
+                    await self.step(chat_id, kind, value.format(address=address), measured)
+                if pace:
+                    await asyncio.sleep(max(0.0, started + random.expovariate(1 / pace) - time.perf_counter()))
+
+
+async def prepare(db_path: Path, users: int) -> dict[int, str]:
+    """The demo district, and `users` of its representatives bound to Telegram chats, each with an address of a
+    household in their own area that no other household shares (so the quick form opens it directly)."""
+    settings = load_settings()
+    db = Database(sqlite_url(db_path))
+    await db.upgrade()
+    await build_demo(db, settings=settings, today=date.today())
+    chats: dict[int, str] = {}
+    async with db.transaction() as session:
+        representatives = (await session.exec(select(Representative).order_by(col(Representative.id)))).all()
+        for number, representative in enumerate(representatives[:users]):
+            chat_id = FIRST_CHAT + number
+            identity = await people.identity_for(session, channel="telegram", external_id=str(chat_id))
+            await people.assume_role(
+                session, identity=identity, role="representative", code=representative.code, actor="bench"
+            )
+            household = (
+                await session.exec(
+                    select(Household)
+                    .join(RepArea, col(RepArea.area_id) == col(Household.area_id))
+                    .where(RepArea.representative_id == representative.id)
+                    .order_by(col(Household.id))
+                )
+            ).first()
+            assert household is not None
+            chats[chat_id] = household.address
+    await db.dispose()
+    return chats
+
+
+def lianxin_environment(server: FakeTelegramServer, files: Path, *, flood_limits: bool) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LIANXIN_")}
+    env.update(
+        LIANXIN_TELEGRAM_TOKEN=server.token,
+        LIANXIN_TELEGRAM__API_URL=server.base_url,
+        LIANXIN_TELEGRAM__FILE_URL=server.base_file_url,
+        LIANXIN_TELEGRAM__FILES_DIR=str(files),
+        LIANXIN_TELEGRAM__POLL_TIMEOUT_SECONDS="1",
+    )
+    if not flood_limits:
+        env.update(
+            LIANXIN_DELIVERY__PRIVATE_PER_SECOND="30",
+            LIANXIN_DELIVERY__PRIVATE_BURST="30",
+            LIANXIN_DELIVERY__OVERALL_PER_SECOND="1000",
+        )
+    return env
+
+
+async def started(server: FakeTelegramServer, process: asyncio.subprocess.Process) -> None:
+    """Wait until the bot polls (its start-up is not part of the measurement)."""
+    polls = len(server.calls_to("getUpdates"))
+    deadline = time.perf_counter() + 60
+    while len(server.calls_to("getUpdates")) <= polls + 1:
+        if process.returncode is not None or time.perf_counter() > deadline:
+            raise RuntimeError("the bot did not start")
+        await asyncio.sleep(0.05)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def forget_dialogs(db_path: Path) -> None:
+    """A run ends with users in the middle of a visit; the next run starts them afresh."""
+    db = Database(sqlite_url(db_path))
+    async with db.transaction() as session:
+        await session.exec(delete(DialogState))
+    await db.dispose()
+
+
+async def run_lianxin(
+    chats: dict[int, str], db_path: Path, work: Path, seconds: float, *, flood_limits: bool, pace: float = 0.0
+) -> tuple[Measured, int]:
+    await forget_dialogs(db_path)
+    async with FakeTelegramServer(flood_limits=flood_limits) as server:
+        users = Users(server, chats)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from bot.cli import main; main()",
+            "run",
+            "--db",
+            str(db_path),
+            cwd=ROOT,
+            env=lianxin_environment(server, work / "files", flood_limits=flood_limits),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(work / "lianxin.log").open("ab"),
+        )
+        try:
+            await started(server, process)
+            measured = Measured(started=time.perf_counter())
+            until = measured.started + seconds
+            await asyncio.gather(*(users.visits(chat, until, measured, pace=pace) for chat in chats))
+            measured.finished = time.perf_counter()
+        finally:
+            await stop(process)
+        return measured, server.flood_refusals
+
+
+async def run_bare(chats: dict[int, str], work: Path, seconds: float) -> Measured:
+    async with FakeTelegramServer(flood_limits=False) as server:
+        users = Users(server, chats)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            BARE_ECHO_BOT,
+            server.token,
+            server.base_url,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(work / "bare.log").open("ab"),
+        )
+        try:
+            await started(server, process)
+            measured = Measured(started=time.perf_counter())
+            until = measured.started + seconds
+            await asyncio.gather(*(users.visits(chat, until, measured, echo=True) for chat in chats))
+            measured.finished = time.perf_counter()
+        finally:
+            await stop(process)
+        return measured
+
+
+def report(name: str, measured: Measured) -> None:
+    print(
+        f"{name}: {len(measured.latencies)} updates in {measured.finished - measured.started:.1f} s = "
+        f"{measured.rate:.1f} upd/s, p50 {measured.percentile(0.5):.1f} ms, p99 {measured.percentile(0.99):.1f} ms, "
+        f"mean {statistics.fmean(measured.latencies) * 1000 if measured.latencies else float('nan'):.1f} ms, "
+        f"unanswered {measured.errors}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
+    parser.add_argument("--users", type=int, default=100, help="simulated representatives")
+    parser.add_argument("--rate", type=float, default=50.0, help="updates per second of the paced run")
+    args = parser.parse_args()
+    random.seed(2026)
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        db_path = work / "bench.db"
+        chats = await prepare(db_path, args.users)
+        saturated, _ = await run_lianxin(chats, db_path, work, args.seconds, flood_limits=False)
+        report("lianxin, saturation", saturated)
+        bare = await run_bare(chats, work, args.seconds)
+        report("bare ptb echo, saturation", bare)
+        # Each user takes a step every users/rate seconds on average: `rate` updates per second in all.
+        paced, refusals = await run_lianxin(
+            chats, db_path, work, args.seconds, flood_limits=True, pace=args.users / args.rate
+        )
+        report(f"lianxin, paced at {args.rate:.0f} upd/s with flood limits", paced)
+        print(f"flood-limit refusals (429) during the paced run: {refusals}")
+    print(
+        f"throughput: lianxin {saturated.rate:.1f} upd/s, bare ptb {bare.rate:.1f} upd/s, "
+        f"ratio {saturated.rate / bare.rate:.2f}, "
+        f"p50 {paced.percentile(0.5):.1f} ms, p99 {paced.percentile(0.99):.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
