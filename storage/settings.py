@@ -157,7 +157,7 @@ class Telegram(Section):
 class Delivery(Section):
     private_per_second: float = Field(default=0.95, gt=0, le=30)
     private_burst: int = Field(default=3, ge=1, le=30)
-    overall_per_second: float = Field(default=29, gt=0, le=1000)
+    overall_per_second: float = Field(default=30, gt=0, le=1000)
     group_per_minute: int = Field(default=19, ge=1, le=1000)
     send_attempts: int = Field(default=3, ge=1, le=20)
     retry_seconds: float = Field(default=1.0, gt=0, le=3600)
