@@ -101,17 +101,22 @@ class RateLimiter:
         await asyncio.sleep(self._chat_wait(chat_key, group=group))
         per_window = max(1, int(self.limits.overall_per_second))
         async with self._lock:
-            now = self.clock()
-            start = max(now, self._next_overall, self._paused_until)
-            if len(self._recent) >= per_window:
-                # Never `per_window` sends within a second as the platform counts them (by arrival): the oldest of
-                # the last ones must be more than a second and a margin for the network's jitter ago.
-                start = max(start, self._recent[0] + 1.0 + WINDOW_MARGIN)
-            self._recent.append(start)
+            # Sends are stamped when they really start, not when they were planned: after a stall of the event
+            # loop a planned schedule would bunch up and break the window, real start times cannot.
+            while True:
+                now = self.clock()
+                start = max(now, self._next_overall, self._paused_until)
+                if len(self._recent) >= per_window:
+                    # Never `per_window` sends within a second as the platform counts them (on arrival): the oldest
+                    # of the last ones must be more than a second and a margin for the network's jitter ago.
+                    start = max(start, self._recent[0] + 1.0 + WINDOW_MARGIN)
+                if start <= now:
+                    break
+                await asyncio.sleep(start - now)
+            self._recent.append(now)
             while len(self._recent) > per_window:
                 self._recent.popleft()
-            self._next_overall = start + 1.0 / self.limits.overall_per_second
-        await asyncio.sleep(start - now)
+            self._next_overall = now + 1.0 / self.limits.overall_per_second
         self._spend(chat_key, group=group)
 
     def _budget(self, chat_key: str) -> _ChatBudget:
