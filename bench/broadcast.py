@@ -40,6 +40,7 @@ async def main() -> None:
                     chat_key=str(FIRST_CHAT + number),
                     payload={"text": f"【接待日通知】本周三上午 9:00-11:30，幸福社区党代表工作站。（{number}）"},
                     now=utcnow(),
+                    bulk=True,
                 )
         async with FakeTelegramServer() as server:  # flood limits on: 30/s overall, 1/s per chat
             for number in range(args.chats):

@@ -189,7 +189,7 @@ def run(
     token = setup.settings.telegram_token
     if not token:
         raise setup.fail("cli.run.no_token", 2)
-    if webhook is not None and not webhook.startswith(("https://", "http://")):
+    if webhook is not None and not webhook.startswith("https://"):  # Telegram calls nothing else
         raise setup.fail("cli.run.bad_webhook", 2, url=webhook)
     logs.configure(secrets=[token, setup.settings.telegram_webhook_secret or ""])
     telegram_bot = TelegramBot(setup.settings, setup.database, token)

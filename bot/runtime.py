@@ -129,6 +129,7 @@ class TelegramBot:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.channel.finish_answers()
         await self.application.shutdown()
         self._stopped.set()
 

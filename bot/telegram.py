@@ -351,6 +351,10 @@ class TelegramChannel:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def finish_answers(self) -> None:
+        if self._answers:
+            await asyncio.gather(*self._answers, return_exceptions=True)
+
     def webhook_app(self, path: str, secret: str) -> web.Application:
         """The webhook endpoint: 403 without the secret (compared in constant time), 400 for what is not an
         update, 200 only after the update is committed, so Telegram redelivers anything we did not store."""

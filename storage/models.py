@@ -280,6 +280,7 @@ class OutboxMessage(SQLModel, table=True):
     channel: str = Field(max_length=16)
     chat_key: str = Field(max_length=64)
     kind: str = Field(default="message", max_length=16)  # message | edit | clear_buttons | commands
+    priority: int = 0  # 0: an answer someone is waiting for; 1: bulk (notices, broadcasts), sent after answers
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default="pending", max_length=8)  # pending | sent | failed
     attempts: int = 0

@@ -25,8 +25,10 @@ def enqueue(
     now: datetime,
     kind: str = "message",
     inbox_id: int | None = None,
+    bulk: bool = False,
 ) -> OutboxMessage:
-    """Add a message to send; it is sent only if the caller's transaction commits."""
+    """Add a message to send; it is sent only if the caller's transaction commits. Bulk messages (notices to
+    many, broadcasts) go after the answers people are waiting for."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     row = OutboxMessage(
@@ -35,6 +37,7 @@ def enqueue(
         kind=kind,
         payload=payload,
         inbox_id=inbox_id,
+        priority=1 if bulk else 0,
         created_at=now,
         next_attempt_at=now,
     )

@@ -32,12 +32,20 @@ def _heads(model: type[Row], *, channel: str, now: datetime, limit: int, skip: C
                 col(earlier.id) < col(model.id),
             ),
         )
-        .order_by(col(model.id))
+        .order_by(*_order(model))
         .limit(limit)
     )
     if skip:
         heads = heads.where(col(model.id).not_in(list(skip)))
     return heads
+
+
+def _order(model: type[Row]) -> list[Any]:
+    """Oldest first; in the outbox, answers people are waiting for before bulk messages (a broadcast to 10,000
+    chats takes six minutes, a reply must not wait behind it)."""
+    if model is OutboxMessage:
+        return [col(OutboxMessage.priority), col(OutboxMessage.id)]
+    return [col(model.id)]
 
 
 async def _rows(session: AsyncSession, model: type[Row], ids: list[int]) -> list[Row]:

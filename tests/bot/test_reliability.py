@@ -59,6 +59,7 @@ class BotProcess:
         return env
 
     async def start(self) -> None:
+        log = (self.files.parent / f"bot-{self.kills}.log").open("ab")  # the child keeps its own copy
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -69,8 +70,9 @@ class BotProcess:
             cwd=ROOT,
             env=self.environment(),
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=(self.files.parent / f"bot-{self.kills}.log").open("ab"),
+            stderr=log,
         )
+        log.close()
 
     async def kill(self) -> None:
         assert self.process is not None

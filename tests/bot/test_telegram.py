@@ -559,3 +559,28 @@ async def test_polling_survives_a_429_and_a_server_error(telegram: Harness) -> N
     telegram.server.fail_next("getUpdates", status=502)
     await asyncio.sleep(0.1)
     assert "/help" in await telegram.say(RESIDENT_CHAT, "你好")
+
+
+async def test_an_answer_does_not_wait_behind_a_broadcast(telegram: Harness, db: Database) -> None:
+    from storage import outbox
+
+    async with db.transaction() as session:
+        for number in range(120):  # four seconds of sending at Telegram's overall limit
+            telegram.server.add_chat(30_000 + number)
+            outbox.enqueue(
+                session,
+                channel="telegram",
+                chat_key=str(30_000 + number),
+                payload={"text": "通知"},
+                now=utcnow(),
+                bulk=True,
+            )
+    telegram.bot.sender.wake()
+    await asyncio.sleep(0.5)
+    started = asyncio.get_running_loop().time()
+    telegram.server.user_sends_text(RESIDENT_CHAT, "你好")
+    await telegram.server.wait_sent(RESIDENT_CHAT, 1, within=3)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    async with db.read() as session:
+        waiting = (await session.exec(select(OutboxMessage.id).where(OutboxMessage.status == "pending"))).all()
+    assert len(waiting) > 50  # the broadcast was still going
