@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,9 +16,9 @@ from pathlib import Path
 from storage import outbox
 from storage.db import Database, sqlite_url
 from storage.models import utcnow
+from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer
 
-ROOT = Path(__file__).resolve().parents[1]
 FIRST_CHAT = 200_001
 
 
@@ -46,26 +44,9 @@ async def main() -> None:
             for number in range(args.chats):
                 server.add_chat(FIRST_CHAT + number)
             # `lianxin run` in its own process, with the configuration it ships with, as in production.
-            env = {key: value for key, value in os.environ.items() if not key.startswith("LIANXIN_")}
-            env.update(
-                LIANXIN_TELEGRAM_TOKEN=server.token,
-                LIANXIN_TELEGRAM__API_URL=server.base_url,
-                LIANXIN_TELEGRAM__FILE_URL=server.base_file_url,
-                LIANXIN_TELEGRAM__FILES_DIR=str(work / "files"),
-            )
+            env = bot_process.environment(server, work / "files")
             started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                "from bot.cli import main; main()",
-                "run",
-                "--db",
-                str(work / "broadcast.db"),
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=(work / "bot.log").open("ab"),
-            )
+            process = await bot_process.start(str(work / "broadcast.db"), env, work / "bot.log")
             last_report = started
             try:
                 while True:
@@ -78,8 +59,7 @@ async def main() -> None:
                         break
                 await asyncio.sleep(1.0)
             finally:
-                process.terminate()
-                await process.wait()
+                await bot_process.stop(process)
             sent = sum(len(server.sent(FIRST_CHAT + number)) for number in range(args.chats))
             refusals = server.flood_refusals
             # Sustained: from the first message to the last, leaving out the bot's start-up.

@@ -7,14 +7,13 @@ message or the edit of the pressed one) reaches it. Three runs:
   * saturation, Lianxin and bare PTB: users answer at once, no flood limits: updates/s;
   * paced, Lianxin only: 50 updates/s with Telegram's flood limits on both sides: p50 and p99.
 
-    uv run python bench/throughput.py [--seconds 20] [--users 100] [--rate 50]
+    uv run python bench/throughput.py [--seconds 20] [--users 100] [--rate 50] [--db postgresql+psycopg://...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -25,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import col, delete, select
 
 from storage import people
@@ -32,6 +32,7 @@ from storage.db import Database, sqlite_url
 from storage.demo import build_demo
 from storage.models import DialogState, Household, RepArea, Representative
 from storage.settings import load_settings
+from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,15 +132,20 @@ class Users:
                     await self.step(chat_id, "text", value.format(address=address), measured)
                 else:
                     await self.step(chat_id, kind, value.format(address=address), measured)
-                if pace:
-                    await asyncio.sleep(max(0.0, started + random.expovariate(1 / pace) - time.perf_counter()))
+                if pace:  # think, but not past the end of the run
+                    next_step = min(started + random.expovariate(1 / pace), until)
+                    await asyncio.sleep(max(0.0, next_step - time.perf_counter()))
 
 
-async def prepare(db_path: Path, users: int) -> dict[int, str]:
+async def prepare(database: str, users: int) -> dict[int, str]:
     """The demo district, and `users` of its representatives bound to Telegram chats, each with an address of a
     household in their own area that no other household shares (so the quick form opens it directly)."""
     settings = load_settings()
-    db = Database(sqlite_url(db_path))
+    db = Database(database)
+    if not db.is_sqlite:  # start from an empty PostgreSQL database
+        async with db.engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
     await db.upgrade()
     await build_demo(db, settings=settings, today=date.today())
     chats: dict[int, str] = {}
@@ -166,21 +172,14 @@ async def prepare(db_path: Path, users: int) -> dict[int, str]:
 
 
 def lianxin_environment(server: FakeTelegramServer, files: Path, *, flood_limits: bool) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LIANXIN_")}
-    env.update(
-        LIANXIN_TELEGRAM_TOKEN=server.token,
-        LIANXIN_TELEGRAM__API_URL=server.base_url,
-        LIANXIN_TELEGRAM__FILE_URL=server.base_file_url,
-        LIANXIN_TELEGRAM__FILES_DIR=str(files),
-        LIANXIN_TELEGRAM__POLL_TIMEOUT_SECONDS="1",
+    unlimited = {
+        "delivery__private_per_second": "30",
+        "delivery__private_burst": "30",
+        "delivery__overall_per_second": "1000",
+    }
+    return bot_process.environment(
+        server, files, telegram__poll_timeout_seconds="1", **({} if flood_limits else unlimited)
     )
-    if not flood_limits:
-        env.update(
-            LIANXIN_DELIVERY__PRIVATE_PER_SECOND="30",
-            LIANXIN_DELIVERY__PRIVATE_BURST="30",
-            LIANXIN_DELIVERY__OVERALL_PER_SECOND="1000",
-        )
-    return env
 
 
 async def started(server: FakeTelegramServer, process: asyncio.subprocess.Process) -> None:
@@ -193,42 +192,23 @@ async def started(server: FakeTelegramServer, process: asyncio.subprocess.Proces
         await asyncio.sleep(0.05)
 
 
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-async def forget_dialogs(db_path: Path) -> None:
+async def forget_dialogs(database: str) -> None:
     """A run ends with users in the middle of a visit; the next run starts them afresh."""
-    db = Database(sqlite_url(db_path))
+    db = Database(database)
     async with db.transaction() as session:
         await session.exec(delete(DialogState))
     await db.dispose()
 
 
 async def run_lianxin(
-    chats: dict[int, str], db_path: Path, work: Path, seconds: float, *, flood_limits: bool, pace: float = 0.0
+    chats: dict[int, str], database: str, work: Path, seconds: float, *, flood_limits: bool, pace: float = 0.0
 ) -> tuple[Measured, int]:
-    await forget_dialogs(db_path)
-    async with FakeTelegramServer(flood_limits=flood_limits) as server:
+    await forget_dialogs(database)
+    # The same bot as in the previous run: its update ids go on from where they were.
+    async with FakeTelegramServer(flood_limits=flood_limits, first_update_id=int(time.time() * 1000)) as server:
         users = Users(server, chats)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "run",
-            "--db",
-            str(db_path),
-            cwd=ROOT,
-            env=lianxin_environment(server, work / "files", flood_limits=flood_limits),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=(work / "lianxin.log").open("ab"),
-        )
+        env = lianxin_environment(server, work / "files", flood_limits=flood_limits)
+        process = await bot_process.start(database, env, work / "lianxin.log")
         try:
             await started(server, process)
             measured = Measured(started=time.perf_counter())
@@ -236,7 +216,7 @@ async def run_lianxin(
             await asyncio.gather(*(users.visits(chat, until, measured, pace=pace) for chat in chats))
             measured.finished = time.perf_counter()
         finally:
-            await stop(process)
+            await bot_process.stop(process)
         return measured, server.flood_refusals
 
 
@@ -251,7 +231,7 @@ async def run_bare(chats: dict[int, str], work: Path, seconds: float) -> Measure
             server.base_url,
             cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=(work / "bare.log").open("ab"),
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             await started(server, process)
@@ -260,7 +240,7 @@ async def run_bare(chats: dict[int, str], work: Path, seconds: float) -> Measure
             await asyncio.gather(*(users.visits(chat, until, measured, echo=True) for chat in chats))
             measured.finished = time.perf_counter()
         finally:
-            await stop(process)
+            await bot_process.stop(process)
         return measured
 
 
@@ -278,19 +258,23 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
     parser.add_argument("--users", type=int, default=100, help="simulated representatives")
     parser.add_argument("--rate", type=float, default=50.0, help="updates per second of the paced run")
+    parser.add_argument(
+        "--db", help="a PostgreSQL URL (its public schema is emptied); default: a temporary SQLite file"
+    )
     args = parser.parse_args()
     random.seed(2026)
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
-        db_path = work / "bench.db"
-        chats = await prepare(db_path, args.users)
-        saturated, _ = await run_lianxin(chats, db_path, work, args.seconds, flood_limits=False)
+        database = args.db or sqlite_url(work / "bench.db")
+        print(f"store: {'SQLite' if database.startswith('sqlite') else 'PostgreSQL'}")
+        chats = await prepare(database, args.users)
+        saturated, _ = await run_lianxin(chats, database, work, args.seconds, flood_limits=False)
         report("lianxin, saturation", saturated)
         bare = await run_bare(chats, work, args.seconds)
         report("bare ptb echo, saturation", bare)
         # Each user takes a step every users/rate seconds on average: `rate` updates per second in all.
         paced, refusals = await run_lianxin(
-            chats, db_path, work, args.seconds, flood_limits=True, pace=args.users / args.rate
+            chats, database, work, args.seconds, flood_limits=True, pace=args.users / args.rate
         )
         report(f"lianxin, paced at {args.rate:.0f} upd/s with flood limits", paced)
         print(f"flood-limit refusals (429) during the paced run: {refusals}")

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import random
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +15,10 @@ from sqlmodel import col, select
 from storage import outbox
 from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage, utcnow
-from tests.conftest import POSTGRES_URL
+from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
-ROOT = Path(__file__).parents[2]
 CONCURRENCY = 8
 UPDATES = 1000
 CHATS = 50
@@ -39,40 +35,23 @@ class BotProcess:
         self.kills = 0
 
     def environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LIANXIN_")}
-        env.update(
-            LIANXIN_TELEGRAM_TOKEN=self.server.token,
-            LIANXIN_TELEGRAM__API_URL=self.server.base_url,
-            LIANXIN_TELEGRAM__FILE_URL=self.server.base_file_url,
-            LIANXIN_TELEGRAM__FILES_DIR=str(self.files),
-            LIANXIN_TELEGRAM__POLL_TIMEOUT_SECONDS="1",
+        return bot_process.environment(
+            self.server,
+            self.files,
+            telegram__poll_timeout_seconds="1",
             # Flood limits are the subject of other tests; here they would only make the test slow.
-            LIANXIN_DELIVERY__PRIVATE_PER_SECOND="30",
-            LIANXIN_DELIVERY__PRIVATE_BURST="30",
-            LIANXIN_DELIVERY__OVERALL_PER_SECOND="1000",
-            LIANXIN_DELIVERY__SENDER_CONCURRENCY=str(CONCURRENCY),
-            LIANXIN_DELIVERY__RETRY_SECONDS="0.1",
+            delivery__private_per_second="30",
+            delivery__private_burst="30",
+            delivery__overall_per_second="1000",
+            delivery__sender_concurrency=str(CONCURRENCY),
+            delivery__retry_seconds="0.1",
             # A killed worker's leases: on SQLite the next start releases them; on PostgreSQL they run out.
-            LIANXIN_DELIVERY__LEASE_SECONDS="2",
-            PYTHONIOENCODING="utf-8",
+            delivery__lease_seconds="2",
         )
-        return env
 
     async def start(self) -> None:
-        log = (self.files.parent / f"bot-{self.kills}.log").open("ab")  # the child keeps its own copy
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "run",
-            "--db",
-            self.database_url,
-            cwd=ROOT,
-            env=self.environment(),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
-        log.close()
+        log = self.files.parent / f"bot-{self.kills}.log"
+        self.process = await bot_process.start(self.database_url, self.environment(), log)
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -81,26 +60,8 @@ class BotProcess:
         self.kills += 1
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty store that the bot process opens by URL (the `db` fixture, minus the data)."""
-    from tests.conftest import reset_postgres
-
-    if POSTGRES_URL:
-        await reset_postgres(POSTGRES_URL)
-    database = Database(database_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
+        if self.process is not None:
+            await bot_process.stop(self.process)
 
 
 async def settled(db: Database, expected_events: int, within: float) -> None:
@@ -116,7 +77,7 @@ async def settled(db: Database, expected_events: int, within: float) -> None:
 
 
 async def test_sigkill_while_updates_flow_in_loses_nothing_and_does_nothing_twice(
-    store: Database, database_url: str, tmp_path: Path
+    db: Database, database_url: str, tmp_path: Path
 ) -> None:
     random.seed(20261125)
     async with FakeTelegramServer(flood_limits=False) as server:
@@ -137,12 +98,12 @@ async def test_sigkill_while_updates_flow_in_loses_nothing_and_does_nothing_twic
                 await bot.start()
                 next_kill = asyncio.get_running_loop().time() + random.uniform(1.5, 3.0)
         try:
-            await settled(store, UPDATES, within=120)
+            await settled(db, UPDATES, within=120)
         finally:
             await bot.stop()
 
     assert bot.kills >= 3
-    async with store.transaction() as session:
+    async with db.transaction() as session:
         events = (await session.exec(select(InboxEvent))).all()
         replies = (await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "message"))).all()
     # Every update was stored once and handled once: one reply queued per update, none twice.
@@ -157,12 +118,10 @@ async def test_sigkill_while_updates_flow_in_loses_nothing_and_does_nothing_twic
     assert UPDATES <= received <= UPDATES + bot.kills * CONCURRENCY
 
 
-async def test_sigkill_while_the_sender_drains_loses_nothing(
-    store: Database, database_url: str, tmp_path: Path
-) -> None:
+async def test_sigkill_while_the_sender_drains_loses_nothing(db: Database, database_url: str, tmp_path: Path) -> None:
     random.seed(7)
     messages = 1000
-    async with store.transaction() as session:
+    async with db.transaction() as session:
         for number in range(messages):
             outbox.enqueue(
                 session,
@@ -179,7 +138,7 @@ async def test_sigkill_while_the_sender_drains_loses_nothing(
         await bot.start()
         while True:
             await asyncio.sleep(random.uniform(0.8, 1.6))
-            async with store.transaction() as session:
+            async with db.transaction() as session:
                 left = len(
                     (await session.exec(select(OutboxMessage.id).where(OutboxMessage.status == "pending"))).all()
                 )
@@ -188,7 +147,7 @@ async def test_sigkill_while_the_sender_drains_loses_nothing(
             await bot.kill()
             await bot.start()
         try:
-            await settled(store, 0, within=120)
+            await settled(db, 0, within=120)
         finally:
             await bot.stop()
 
@@ -201,6 +160,6 @@ async def test_sigkill_while_the_sender_drains_loses_nothing(
     for index in range(100):  # each chat's messages in the order they were queued
         order = [int(message["plain_text"][1:]) for message in server.sent(9500 + index)]
         assert order == sorted(order)
-    async with store.transaction() as session:
+    async with db.transaction() as session:
         statuses = (await session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id)))).all()
     assert set(statuses) == {"sent"}

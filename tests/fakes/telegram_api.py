@@ -301,6 +301,7 @@ class FakeTelegramServer:
         webhook_attempts: int = 4,
         webhook_retry_delay: float = 0.05,
         host: str = "127.0.0.1",
+        first_update_id: int = 1,
     ) -> None:
         self.token = token
         self.clock = clock
@@ -332,7 +333,7 @@ class FakeTelegramServer:
         self.flood_refusals = 0  # 429s the flood limits gave (injected faults not counted)
         # Called with (chat_id, message) whenever the bot sends or edits a message: for latency measurements.
         self.on_bot_message: list[Callable[[int, dict[str, Any]], None]] = []
-        self._last_update_id = 0
+        self._last_update_id = first_update_id - 1  # Telegram's ids go on growing for as long as the bot exists
         self._stopping = False
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
