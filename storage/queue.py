@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -11,20 +12,24 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import InboxEvent, OutboxMessage
+from storage.models import InboxEvent, OutboxMessage, UTCDateTime
 
 Row = TypeVar("Row", InboxEvent, OutboxMessage)
 
 
-def _heads(model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]) -> Any:
+@cache
+def _heads(model: type[Row], *, locking: bool) -> Any:
+    """The query for the due heads, built once per table (it runs several times a second): full rows, with the
+    channel, the time, the rows to skip and the limit as parameters."""
     earlier = aliased(model)
     heads = (
-        select(model.id)
+        select(model)
         .where(
-            model.channel == channel,
-            model.status == "pending",
-            model.next_attempt_at <= now,
-            sa.or_(col(model.claimed_until).is_(None), col(model.claimed_until) < now),
+            col(model.channel) == sa.bindparam("channel"),
+            col(model.status) == "pending",
+            col(model.next_attempt_at) <= sa.bindparam("now", type_=UTCDateTime),
+            sa.or_(col(model.claimed_until).is_(None), col(model.claimed_until) < sa.bindparam("now")),
+            col(model.id).not_in(sa.bindparam("skip", expanding=True)),
             ~sa.exists().where(
                 col(earlier.channel) == col(model.channel),
                 col(earlier.chat_key) == col(model.chat_key),
@@ -33,11 +38,10 @@ def _heads(model: type[Row], *, channel: str, now: datetime, limit: int, skip: C
             ),
         )
         .order_by(*_order(model))
-        .limit(limit)
+        .limit(sa.bindparam("limit"))
+        .execution_options(populate_existing=True)
     )
-    if skip:
-        heads = heads.where(col(model.id).not_in(list(skip)))
-    return heads
+    return heads.with_for_update(skip_locked=True, of=model) if locking else heads
 
 
 def _order(model: type[Row]) -> list[Any]:
@@ -48,9 +52,12 @@ def _order(model: type[Row]) -> list[Any]:
     return [col(model.id)]
 
 
-async def _rows(session: AsyncSession, model: type[Row], ids: list[int]) -> list[Row]:
-    claimed = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
-    return list((await session.exec(claimed.execution_options(populate_existing=True))).all())
+async def _due(
+    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]
+) -> list[Row]:
+    locking = session.get_bind().dialect.name == "postgresql"
+    parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
+    return list((await session.exec(_heads(model, locking=locking), params=parameters)).all())
 
 
 async def due_heads(
@@ -59,12 +66,7 @@ async def due_heads(
     """Up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the rows
     this worker has in work, whose chats therefore wait). A read: for the single worker of an embedded store,
     which keeps its leases in memory."""
-    ids = [
-        row_id
-        for row_id in (await session.exec(_heads(model, channel=channel, now=now, limit=limit, skip=skip))).all()
-        if row_id is not None
-    ]
-    return await _rows(session, model, ids) if ids else []
+    return await _due(session, model, channel=channel, now=now, limit=limit, skip=skip)
 
 
 async def claim_heads(
@@ -73,14 +75,13 @@ async def claim_heads(
     """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row. A chat's later rows wait
     until it is done, so one chat's events and messages keep their order even across workers; a lease that runs
     out (its worker died) lets another worker take the row over."""
-    heads = _heads(model, channel=channel, now=now, limit=limit, skip=())
-    if session.get_bind().dialect.name == "postgresql":
-        heads = heads.with_for_update(skip_locked=True, of=model)
-    ids = [row_id for row_id in (await session.exec(heads)).all() if row_id is not None]
-    if not ids:
-        return []
-    await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(claimed_until=now + lease))
-    return await _rows(session, model, ids)
+    rows = await _due(session, model, channel=channel, now=now, limit=limit, skip=())
+    if rows:
+        ids = [row.id for row in rows]
+        await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(claimed_until=now + lease))
+        for row in rows:
+            row.claimed_until = now + lease
+    return rows
 
 
 async def release_claims(session: AsyncSession, model: type[Row], *, channel: str) -> None:
