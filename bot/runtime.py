@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -17,11 +17,13 @@ from bot.dispatcher import Dispatcher
 from bot.sender import Sender
 from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, webhook_secret
 from handlers.router import Router
+from storage import queue
 from storage.db import Database
 from storage.models import utcnow
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
+PURGE_EVERY = 6 * 3600  # seconds
 
 
 def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
@@ -88,6 +90,7 @@ class TelegramBot:
             asyncio.create_task(self.dispatcher.run(), name="telegram-inbox"),
             asyncio.create_task(self.sender.run(), name="telegram-sender"),
             asyncio.create_task(self._menus(), name="telegram-menus"),
+            asyncio.create_task(self._purge_now_and_then(), name="telegram-purge"),
         ]
         if webhook_url is None:
             self._tasks.append(asyncio.create_task(self.channel.poll(), name="telegram-polling"))
@@ -116,6 +119,24 @@ class TelegramBot:
         except Exception as error:  # menus are a convenience: the bot runs without them
             log.warning("telegram: could not set the command menus (%s)", type(error).__name__)
 
+    async def _purge_now_and_then(self) -> None:
+        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted."""
+        while True:
+            try:
+                async with self.db.transaction() as session:
+                    before = utcnow() - timedelta(days=self.settings.delivery.keep_days)
+                    events, messages = await queue.purge(session, before=before)
+                if events or messages:
+                    log.info(
+                        "purged %s events and %s messages older than %s days",
+                        events,
+                        messages,
+                        self.settings.delivery.keep_days,
+                    )
+            except Exception as error:  # a purge can wait for the next round
+                log.warning("purge failed (%s)", type(error).__name__)
+            await asyncio.sleep(PURGE_EVERY)
+
     async def stop(self) -> None:
         """Stop taking updates, let the rows in work finish, close the HTTP client."""
         self.channel.stop()
@@ -124,7 +145,7 @@ class TelegramBot:
         self.dispatcher.stop()
         self.sender.stop()
         for task in self._tasks:
-            if task.get_name() == "telegram-polling":
+            if task.get_name() in ("telegram-polling", "telegram-purge"):
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):

@@ -34,8 +34,9 @@ async def receive(
             next_attempt_at=now,
         )
         .on_conflict_do_nothing(index_elements=["channel", "event_key"])
+        .returning(InboxEvent.id)  # a row comes back only if one was inserted; psycopg reports no rowcount of 0
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 async def claim(

@@ -97,3 +97,21 @@ async def release_claims(session: AsyncSession, model: type[Row], *, channel: st
 async def count_by_status(session: AsyncSession, model: type[Row]) -> dict[tuple[str, str], int]:
     statement = select(model.channel, model.status, sa.func.count()).group_by(model.channel, model.status)
     return {(channel, status): count for channel, status, count in (await session.exec(statement)).all()}
+
+
+async def purge(session: AsyncSession, *, before: datetime) -> tuple[int, int]:
+    """Delete finished outbox rows created before `before`, then handled or parked inbox events received before it
+    that no remaining outbox row points to. Returns (events, messages) deleted."""
+    messages = await session.exec(
+        sa.delete(OutboxMessage).where(
+            col(OutboxMessage.status).in_(("sent", "failed")), col(OutboxMessage.created_at) < before
+        )
+    )
+    events = await session.exec(
+        sa.delete(InboxEvent).where(
+            col(InboxEvent.status).in_(("done", "parked")),
+            col(InboxEvent.received_at) < before,
+            ~sa.exists().where(col(OutboxMessage.inbox_id) == col(InboxEvent.id)),
+        )
+    )
+    return int(events.rowcount or 0), int(messages.rowcount or 0)

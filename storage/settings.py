@@ -165,6 +165,7 @@ class Delivery(Section):
     inbox_attempts: int = Field(default=5, ge=1, le=100)
     handler_concurrency: int = Field(default=8, ge=1, le=100)
     lease_seconds: int = Field(default=60, ge=1, le=3600)
+    keep_days: int = Field(default=30, ge=2, le=3650)
 
 
 class Card(Section):
