@@ -566,7 +566,7 @@ def test_help_is_bilingual_and_unknown_commands_fail() -> None:
     for result in (top, demo):
         assert result.returncode == 0, shown(result)
         assert "党代表" in result.stdout and "representative" in result.stdout, shown(result)
-    for command in ("demo", "chat", "run", "invite", "db", "roster", "export"):
+    for command in ("demo", "chat", "run", "outbox", "card", "invite", "db", "roster", "export"):
         assert re.search(rf"│ {command}\s", top.stdout), shown(top)
     assert "示范区" in demo.stdout and "demo district" in demo.stdout
     assert "--seed" in demo.stdout and "--as" in demo.stdout

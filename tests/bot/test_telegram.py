@@ -274,6 +274,12 @@ async def test_a_time_out_is_retried(db: Database, settings: Settings, district:
         await telegram.say(RESIDENT_CHAT, "你好")
         [reply] = [row for row in await telegram.outbox() if row.kind == "message"]
         assert reply.status == "sent" and reply.attempts == 1 and reply.error.startswith("Unreachable")
+        # Telegram had sent the late one all the same: after a time-out nobody can know, so delivery is at least
+        # once, and the person may read that answer twice.
+        await asyncio.sleep(1.0)
+        assert [message["plain_text"] for message in telegram.server.sent(RESIDENT_CHAT)].count(
+            telegram.server.sent(RESIDENT_CHAT)[0]["plain_text"]
+        ) == 2
 
 
 async def test_a_blocked_user_is_not_retried_and_is_flagged(telegram: Harness, db: Database) -> None:
