@@ -92,9 +92,3 @@ class Dispatcher(QueueWorker[InboxEvent]):
                         failure.attempts,
                     )
                     await self.parked(session, row)
-
-    async def release_own_claims(self) -> None:
-        """On an embedded store only one worker runs: its leases from before a crash are its own."""
-        if self.db.is_sqlite:
-            async with self.db.transaction() as session:
-                await inbox.release_claims(session, channel=self.channel)

@@ -84,8 +84,6 @@ class TelegramBot:
     ) -> None:
         await self.db.upgrade()
         await self.application.initialize()  # getMe: a wrong token fails here, before anything else starts
-        await self.dispatcher.release_own_claims()
-        await self.sender.release_own_claims()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="telegram-inbox"),
             asyncio.create_task(self.sender.run(), name="telegram-sender"),

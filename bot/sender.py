@@ -222,11 +222,6 @@ class Sender(QueueWorker[OutboxMessage]):
     def claim_anyway(self) -> bool:
         return bool(self._outcomes)
 
-    async def release_own_claims(self) -> None:
-        if self.db.is_sqlite:
-            async with self.db.transaction() as session:
-                await outbox.release_claims(session, channel=self.transport.channel)
-
     async def work(self, row: OutboxMessage) -> None:
         assert row.id is not None
         message_id = row.id

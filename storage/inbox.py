@@ -90,10 +90,6 @@ async def record_failure(
     return Failure(parked=event.status == "parked", attempts=event.attempts)
 
 
-async def release_claims(session: AsyncSession, *, channel: str) -> None:
-    await queue.release_claims(session, InboxEvent, channel=channel)
-
-
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
     return await queue.count_by_status(session, InboxEvent)
 

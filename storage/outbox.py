@@ -105,10 +105,6 @@ async def flag_blocked(session: AsyncSession, *, channel: str, chat_key: str, no
     )
 
 
-async def release_claims(session: AsyncSession, *, channel: str) -> None:
-    await queue.release_claims(session, OutboxMessage, channel=channel)
-
-
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
     return await queue.count_by_status(session, OutboxMessage)
 

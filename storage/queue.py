@@ -84,16 +84,6 @@ async def claim_heads(
     return rows
 
 
-async def release_claims(session: AsyncSession, model: type[Row], *, channel: str) -> None:
-    """Forget every lease of a channel: for the single worker of an embedded (SQLite) store that starts again
-    after a crash, so that it does not wait for its own dead leases to run out."""
-    await session.exec(
-        sa.update(model)
-        .where(col(model.channel) == channel, col(model.status) == "pending", col(model.claimed_until).is_not(None))
-        .values(claimed_until=None)
-    )
-
-
 async def count_by_status(session: AsyncSession, model: type[Row]) -> dict[tuple[str, str], int]:
     statement = select(model.channel, model.status, sa.func.count()).group_by(model.channel, model.status)
     return {(channel, status): count for channel, status, count in (await session.exec(statement)).all()}

@@ -45,7 +45,7 @@ class BotProcess:
             delivery__overall_per_second="1000",
             delivery__sender_concurrency=str(CONCURRENCY),
             delivery__retry_seconds="0.1",
-            # A killed worker's leases: on SQLite the next start releases them; on PostgreSQL they run out.
+            # A killed worker's leases (PostgreSQL) run out quickly; on SQLite they live in the dead process only.
             delivery__lease_seconds="2",
         )
 
