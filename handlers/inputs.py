@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import date, timedelta
 
+from handlers.events import Inbound
 from storage.errors import InvalidInput
 
 
@@ -52,6 +53,14 @@ def phone_number(text: str) -> str:
     if not (MOBILE.match(digits) or LANDLINE.match(digits)):
         raise InvalidInput("input.bad_phone")
     return digits
+
+
+def optional_phone(inbound: Inbound) -> str:
+    """The answer to a phone step that can be skipped: its skip button gives "", a shared contact or a typed
+    number gives the number."""
+    if inbound.kind == "button":
+        return ""
+    return phone_number(inbound.phone if inbound.kind == "contact" else inbound.text)
 
 
 RELATIVE_DAYS = {"今天": 0, "today": 0, "昨天": 1, "yesterday": 1, "前天": 2}

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
-from handlers.inputs import person_name, phone_number, text_answer
+from handlers.inputs import optional_phone, person_name, text_answer
 from storage import mailbox
 from storage.errors import InvalidInput, NotFound
 from storage.mailbox import CardData
@@ -107,10 +107,7 @@ class PhoneStep(NamedStep):
         return Prompt(ctx.t("mailbox.ask.phone"), (Button("mailbox:phone:skip", ctx.t("button.skip")),), ask="contact")
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.kind == "button":
-            ctx.draft["phone"] = ""
-        else:
-            ctx.draft["phone"] = phone_number(inbound.phone if inbound.kind == "contact" else inbound.text)
+        ctx.draft["phone"] = optional_phone(inbound)
         return Outcome.NEXT
 
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
-from handlers.inputs import person_name, phone_number, text_answer, visit_day
+from handlers.inputs import optional_phone, person_name, text_answer, visit_day
 from handlers.progress import progress_text, round_label
 from storage import households, people, visits
 from storage.errors import InvalidInput
@@ -143,10 +143,7 @@ class NewPhoneStep(RegistrationStep):
         return Prompt(ctx.t("visit.ask.new_phone"), (Button("visit:phone:skip", ctx.t("button.skip")),))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.kind == "button":
-            ctx.draft["new_phone"] = ""
-        else:
-            ctx.draft["new_phone"] = phone_number(inbound.phone if inbound.kind == "contact" else inbound.text)
+        ctx.draft["new_phone"] = optional_phone(inbound)
         return Outcome.NEXT
 
 
