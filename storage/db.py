@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,15 +15,18 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_inline
 from storage.errors import LianxinError, StoreError, redacted_traceback
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "lianxin_read_only"
+LOCK_WAIT_SECONDS = 30.0  # how long a writer waits for another process to release SQLite's write lock
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -52,7 +56,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         options: dict[str, Any] = {"hide_parameters": True}  # SQL parameters carry personal data: never log them
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": 30}
+            options["async_creator"] = sqlite_inline.connector(make_url(self.url).database or ":memory:")
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
@@ -110,13 +114,12 @@ class Database:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the driver so that "begin" below decides how a transaction starts.
-        dbapi_connection.isolation_level = None
+        # The driver leaves transactions alone (isolation_level None, see sqlite_inline), so that "begin" below
+        # decides how each one starts.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -124,8 +127,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # A deferred transaction that reads and then writes fails with "database is locked" when another
         # writer got there first, busy_timeout or not. Taking the write lock up front makes writers queue.
         # Only `Database.read()` transactions, which never write, begin deferred and run beside the writer.
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _begin_immediate(connection)
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock. Within this process `Database.transaction` already lets one writer in at a time;
+    another process may hold the lock for a while (a roster import), and then this writer sleeps between tries,
+    so that the event loop, which runs SQLite's calls itself, goes on meanwhile."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = 0.002
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as error:
+            if "locked" not in str(error.orig) or time.monotonic() > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

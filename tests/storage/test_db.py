@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+import storage.db
 from storage.db import Database, normalise_url, sqlite_url
 from storage.errors import Conflict, StoreError
 from storage.models import Area, Station
@@ -68,7 +71,7 @@ async def counter_value(db: Database) -> int:
     [
         ("journal_mode", "wal"),  # readers do not block the writer
         ("foreign_keys", 1),
-        ("busy_timeout", 30000),  # writers queue instead of failing at once
+        ("busy_timeout", 0),  # a writer waits for the lock asleep, not inside SQLite (storage.db)
         ("synchronous", 1),  # NORMAL: safe with WAL, far fewer fsyncs
     ],
 )
@@ -93,6 +96,69 @@ async def test_sqlite_two_processes_on_one_file(counter: Database) -> None:
     finally:
         await other.dispose()
     assert await counter_value(counter) == WORKERS
+
+
+@sqlite_only
+async def test_sqlite_statements_run_on_the_event_loop_thread(db: Database) -> None:
+    """No thread hop per statement (storage.sqlite_inline): a statement runs where it is awaited."""
+    seen: list[int] = []
+
+    def note(*_args: object) -> None:
+        seen.append(threading.get_ident())
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    async with db.transaction() as session:
+        await session.exec(select(Station.id))
+    assert seen and set(seen) == {threading.get_ident()}
+
+
+@sqlite_only
+async def test_sqlite_writer_waits_for_another_process_without_blocking_the_loop(db: Database) -> None:
+    """Another process holds the write lock: our writer waits asleep, the event loop goes on, then it commits."""
+    path = sa.engine.make_url(db.url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    ticker = asyncio.create_task(tick())
+    releaser = asyncio.create_task(release_later())
+    try:
+        async with db.transaction() as session:
+            session.add(Station(name="幸福社区党代表工作站"))
+    finally:
+        ticker.cancel()
+        await releaser
+        other.close()
+    assert ticks >= 10  # the loop ran all along the 0.3 s wait
+    assert await station_names(db) == ["幸福社区党代表工作站"]
+
+
+@sqlite_only
+async def test_sqlite_writer_gives_up_after_the_lock_wait(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage.db, "LOCK_WAIT_SECONDS", 0.2)
+    path = sa.engine.make_url(db.url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError):
+            async with db.transaction() as session:
+                session.add(Station(name="幸福社区党代表工作站"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await station_names(db) == []
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------------
