@@ -37,12 +37,7 @@ class Dispatcher(QueueWorker[InboxEvent]):
         clock: Callable[[], datetime] = utcnow,
         retry_seconds: float = 1.0,
     ) -> None:
-        # On SQLite the handling transactions run one at a time whatever the concurrency; more of them waiting in
-        # line would only keep the sender from recording what it sent.
-        concurrency = (
-            min(settings.delivery.handler_concurrency, 2) if db.is_sqlite else settings.delivery.handler_concurrency
-        )
-        super().__init__(name=f"{channel}-inbox", concurrency=concurrency)
+        super().__init__(name=f"{channel}-inbox", concurrency=settings.delivery.handler_concurrency)
         self.db = db
         self.settings = settings
         self.channel = channel

@@ -17,7 +17,10 @@ Row = TypeVar("Row")
 class QueueWorker(ABC, Generic[Row]):
     """Keeps up to `concurrency` rows in work. Rows come from `claim` (which leases them, one per chat at a time),
     so a chat's rows are worked on one after the other while different chats run side by side. `wake()` says new
-    rows may be due (a commit in this process); the timer catches rows written by other processes."""
+    rows may be due (a commit in this process); the timer catches rows written by other processes.
+
+    While rows are in work, the worker claims again only once half the slots are free: under load one claim then
+    brings several rows instead of one claim per finished row, and when it is quiet a new row is claimed at once."""
 
     def __init__(self, *, name: str, concurrency: int, idle_seconds: float = 1.0) -> None:
         self.name = name
@@ -62,6 +65,8 @@ class QueueWorker(ABC, Generic[Row]):
             while not self._stopping:
                 self._wake.clear()
                 free = self.concurrency - len(self._tasks)
+                if self._tasks and free < max(1, self.concurrency // 2):
+                    free = 0
                 rows = await self._claim(free) if free > 0 or self.claim_anyway() else []
                 for row in rows:
                     self.in_work.add(self.row_id(row))

@@ -63,9 +63,8 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in growing steps (up to
-        # 100 ms) before it looks again. Queueing this process's transactions here instead lets each one start the
-        # moment the previous one ends; other processes still meet the busy timeout.
+        # SQLite lets one writer in at a time. Queueing this process's transactions here lets each one start the
+        # moment the previous one ends; another process's writer is waited for in `_begin_immediate`.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
@@ -75,7 +74,7 @@ class Database:
         SQLAlchemy errors become StoreError so that callers never see the driver's exceptions.
         """
         try:
-            async with self._one_writer(), self._sessions() as session, session.begin():
+            async with self._session() as session, self._one_writer(), session.begin():
                 yield session
         except LianxinError:
             raise
@@ -87,12 +86,28 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A transaction that only reads. On SQLite (WAL) it neither waits for the writer nor holds it up."""
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._session() as session, session.begin():
                 await session.connection(execution_options={READ_ONLY: True})
                 yield session
         except SQLAlchemyError as error:
             log.error("database error in a read: %s", redacted_traceback(error))
             raise StoreError("error.store") from error
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A session, closed on the way out. SQLAlchemy's `async with session` closes it in a task of its own,
+        shielded from cancellation, because closing talks to the server and must not stop halfway. SQLite's close
+        runs inline (sqlite_inline) and cannot be interrupted, so it is closed directly: the task cost three turns
+        of the event loop per transaction, and under load every turn is milliseconds long."""
+        if not self.is_sqlite:
+            async with self._sessions() as session:
+                yield session
+            return
+        session = self._sessions()
+        try:
+            yield session
+        finally:
+            await session.close()
 
     @asynccontextmanager
     async def _one_writer(self) -> AsyncIterator[None]:
