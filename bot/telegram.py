@@ -53,8 +53,11 @@ from storage.settings import LANGUAGES, Settings
 log = logging.getLogger(__name__)
 # The polling loop asks for getUpdates through do_api_request to receive the updates as raw JSON (what the inbox
 # stores). Bot.get_updates would parse them first, and one update it cannot parse would stop polling for good,
-# after logging the whole batch, personal data included, at CRITICAL.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+# after logging the whole batch, personal data included, at CRITICAL. The sender sends and edits the same way: of
+# the Message that comes back it needs only the id, and building the object cost more than the request.
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.(getUpdates|sendMessage|editMessageText)'", category=PTBUserWarning
+)
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
@@ -218,13 +221,12 @@ class TelegramTransport:
             return await self._send_message(chat_id, payload)
         if row.kind == "edit":
             try:
-                edited = await self.bot.edit_message_text(
-                    escape(payload["text"]),
+                edited = await self._api(
+                    "editMessageText",
                     chat_id=chat_id,
                     message_id=int(payload["message_id"]),
-                    parse_mode=ParseMode.HTML,
+                    text=escape(payload["text"]),
                     reply_markup=reply_markup(payload, editing=True),
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
             except BadRequest as error:
                 if "not modified" in error.message:  # pressed twice: what it should show, it shows
@@ -232,7 +234,7 @@ class TelegramTransport:
                 if "can't be edited" in error.message or "not found" in error.message:
                     return await self._send_message(chat_id, payload)
                 raise
-            return str(edited.message_id) if isinstance(edited, Message) else str(payload["message_id"])
+            return str(edited["message_id"]) if isinstance(edited, dict) else str(payload["message_id"])
         if row.kind == "clear_buttons":
             with contextlib.suppress(BadRequest):  # already without buttons, or gone
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(payload["message_id"]))
@@ -245,14 +247,17 @@ class TelegramTransport:
         raise Rejected(f"unknown outbox kind {row.kind}")
 
     async def _send_message(self, chat_id: int, payload: dict[str, Any]) -> str:
-        message = await self.bot.send_message(
-            chat_id,
-            escape(payload["text"]),
-            parse_mode=ParseMode.HTML,
-            reply_markup=reply_markup(payload),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        message = await self._api(
+            "sendMessage", chat_id=chat_id, text=escape(payload["text"]), reply_markup=reply_markup(payload)
         )
-        return str(message.message_id)
+        return str(message["message_id"])
+
+    async def _api(self, endpoint: str, **arguments: Any) -> Any:
+        """A text method as HTML without link previews; the raw JSON result (PTB still serialises the markup and
+        turns error answers into its exceptions)."""
+        arguments.update(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
+        api_kwargs = {name: value for name, value in arguments.items() if value is not None}
+        return await self.bot.do_api_request(endpoint, api_kwargs=api_kwargs)
 
 
 class TelegramChannel:
