@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.aiohttp_request import AiohttpRequest
 from bot.dispatcher import Dispatcher
 from bot.sender import Sender
 from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, webhook_secret
@@ -29,17 +30,20 @@ PURGE_EVERY = 6 * 3600  # seconds
 def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
     """PTB's Application owns the HTTP client, the Bot and its life cycle. Its Updater is left out: updates come
     from our own loop or webhook, which commit them to the inbox before Telegram is told they arrived (PTB's own
-    acknowledge first and keep them in memory)."""
+    acknowledge first and keep them in memory). Requests go through aiohttp (bot.aiohttp_request)."""
+    timeout = settings.telegram.request_timeout_seconds
     return (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram.api_url)
         .base_file_url(settings.telegram.file_url)
         .updater(None)
-        .connection_pool_size(settings.delivery.sender_concurrency + 8)
-        .get_updates_connection_pool_size(2)
-        .read_timeout(settings.telegram.request_timeout_seconds)
-        .write_timeout(settings.telegram.request_timeout_seconds * 2)
+        .request(
+            AiohttpRequest(
+                connections=settings.delivery.sender_concurrency + 8, read_timeout=timeout, write_timeout=timeout * 2
+            )
+        )
+        .get_updates_request(AiohttpRequest(connections=2, read_timeout=timeout, write_timeout=timeout))
         .build()
     )
 
