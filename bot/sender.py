@@ -24,6 +24,7 @@ from storage.settings import Delivery
 log = logging.getLogger(__name__)
 WINDOW_MARGIN = 0.05  # seconds added to the overall one-second window
 PUT_OFF_AFTER = 2.0  # seconds: a message that must wait longer for its chat goes back to the outbox meanwhile
+RECORD_WITHIN = 0.02  # seconds an outcome may wait for others to be recorded with it in one transaction
 
 
 class Throttled(Exception):
@@ -179,6 +180,7 @@ class Sender(QueueWorker[OutboxMessage]):
         self.sent = 0
         self.throttled = 0
         self._outcomes: list[Outcome] = []
+        self._record_now = False  # the oldest outcome has waited long enough for others
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
         """Record what the finished sends came to and lease new rows, in one transaction: on an embedded store
@@ -186,6 +188,7 @@ class Sender(QueueWorker[OutboxMessage]):
         keep up. A send's slot stays taken until its outcome is recorded, so a crash can repeat at most as many
         messages as there are slots."""
         outcomes, self._outcomes = self._outcomes, []
+        self._record_now = False
         channel = self.transport.channel
         rows: list[OutboxMessage] = []
         leasing = limit > 0 and not self.db.is_sqlite
@@ -200,6 +203,7 @@ class Sender(QueueWorker[OutboxMessage]):
                         )
         except BaseException:
             self._outcomes[:0] = outcomes  # not recorded: the next round tries again
+            self._record_now = True
             raise
         for outcome in outcomes:
             outcome.recorded.set_result(None)
@@ -220,7 +224,21 @@ class Sender(QueueWorker[OutboxMessage]):
             log.error("%s: could not record an outcome\n%s", self.name, redacted_traceback(error))
 
     def claim_anyway(self) -> bool:
-        return bool(self._outcomes)
+        """Record outcomes once half the slots wait for theirs, or the oldest has waited RECORD_WITHIN: one
+        transaction for several sends (every claim records them too; a stop records them at once)."""
+        many = len(self._outcomes) >= max(1, self.concurrency // 2)
+        return bool(self._outcomes) and (many or self._record_now or self._stopping)
+
+    def _add_outcome(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        if len(self._outcomes) == 1:
+            asyncio.get_running_loop().call_later(RECORD_WITHIN, self._time_to_record)
+        if self.claim_anyway():
+            self.wake()
+
+    def _time_to_record(self) -> None:
+        self._record_now = True
+        self.wake()
 
     async def work(self, row: OutboxMessage) -> None:
         assert row.id is not None
@@ -232,8 +250,7 @@ class Sender(QueueWorker[OutboxMessage]):
                 # A group's minute is used up, say: the row waits in the outbox (its chat with it), and this slot
                 # and the row's lease are not held for it.
                 put_off = self._retry(row, "Waiting for the chat's flood limit", wait, count_attempt=False)
-                self._outcomes.append(put_off)
-                self.wake()
+                self._add_outcome(put_off)
                 await put_off.recorded
                 return
             await self.limiter.acquire(row.chat_key, group=group)
@@ -269,8 +286,7 @@ class Sender(QueueWorker[OutboxMessage]):
                 await outbox.mark_sent(session, message_id=message_id, external_id=external_id, now=self.clock())
 
             outcome = Outcome(sent)
-        self._outcomes.append(outcome)
-        self.wake()
+        self._add_outcome(outcome)
         await outcome.recorded
 
     def _retry(self, row: OutboxMessage, error: str, seconds: float, *, count_attempt: bool) -> Outcome:
