@@ -3,7 +3,9 @@ against `lianxin run` (its own process, SQLite), and the same users write to a b
 on the same fake server, in the same run.
 
 Latency is from the moment an update is available at the (fake) Bot API to the moment the bot's answer (a new
-message or the edit of the pressed one) reaches it. Three runs:
+message or the edit of the pressed one) reaches it. Before each run WARM_UP_USERS of the users log one visit each,
+unmeasured: a fresh process imports modules and compiles SQL on first use, which is start-up, not throughput.
+Three runs:
   * saturation, Lianxin and bare PTB: users answer at once, no flood limits: updates/s;
   * paced, Lianxin only: 50 updates/s with Telegram's flood limits on both sides: p50 and p99.
 
@@ -37,6 +39,7 @@ from tests.fakes.telegram_api import FakeTelegramServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_CHAT = 100_001
+WARM_UP_USERS = 20
 
 # One visit as a representative logs it on the phone: the quick form, then the buttons, then the location step
 # skipped by typing. Each step gets exactly one answer (a new message or the pressed message edited).
@@ -121,20 +124,31 @@ class Users:
     ) -> None:
         """Log visits one after another until the time is up; with pace, each step starts `pace` seconds after the
         previous one started (an open, steady load), else as soon as the answer is there (saturation)."""
-        address = self.chats[chat_id]
         await asyncio.sleep(random.uniform(0, pace or 0.05))
         while time.perf_counter() < until:
-            for kind, value in VISIT:
-                if time.perf_counter() >= until:
-                    return
-                started = time.perf_counter()
-                if echo:  # the echo bot has no buttons: the same number of steps, as text
-                    await self.step(chat_id, "text", value.format(address=address), measured)
-                else:
-                    await self.step(chat_id, kind, value.format(address=address), measured)
-                if pace:  # think, but not past the end of the run
-                    next_step = min(started + random.expovariate(1 / pace), until)
-                    await asyncio.sleep(max(0.0, next_step - time.perf_counter()))
+            await self.visit(chat_id, until, measured, echo=echo, pace=pace)
+
+    async def visit(self, chat_id: int, until: float, measured: Measured, *, echo: bool, pace: float) -> None:
+        address = self.chats[chat_id]
+        for kind, value in VISIT:
+            if time.perf_counter() >= until:
+                return
+            started = time.perf_counter()
+            if echo:  # the echo bot has no buttons: the same number of steps, as text
+                await self.step(chat_id, "text", value.format(address=address), measured)
+            else:
+                await self.step(chat_id, kind, value.format(address=address), measured)
+            if pace:  # think, but not past the end of the run
+                next_step = min(started + random.expovariate(1 / pace), until)
+                await asyncio.sleep(max(0.0, next_step - time.perf_counter()))
+
+    async def warm_up(self, *, echo: bool = False) -> None:
+        """The first WARM_UP_USERS log one whole visit each, as fast as they can; nothing is measured."""
+        until = time.perf_counter() + 60
+        unmeasured = Measured()
+        await asyncio.gather(
+            *(self.visit(chat, until, unmeasured, echo=echo, pace=0) for chat in list(self.chats)[:WARM_UP_USERS])
+        )
 
 
 async def prepare(database: str, users: int) -> dict[int, str]:
@@ -211,6 +225,7 @@ async def run_lianxin(
         process = await bot_process.start(database, env, work / "lianxin.log")
         try:
             await started(server, process)
+            await users.warm_up()
             measured = Measured(started=time.perf_counter())
             until = measured.started + seconds
             await asyncio.gather(*(users.visits(chat, until, measured, pace=pace) for chat in chats))
@@ -235,6 +250,7 @@ async def run_bare(chats: dict[int, str], work: Path, seconds: float) -> Measure
         )
         try:
             await started(server, process)
+            await users.warm_up(echo=True)
             measured = Measured(started=time.perf_counter())
             until = measured.started + seconds
             await asyncio.gather(*(users.visits(chat, until, measured, echo=True) for chat in chats))
