@@ -7,7 +7,8 @@ message or the edit of the pressed one) reaches it. Before each run WARM_UP_USER
 unmeasured: a fresh process imports modules and compiles SQL on first use, which is start-up, not throughput.
 Three runs:
   * saturation, Lianxin and bare PTB: users answer at once, no flood limits: updates/s;
-  * paced, Lianxin only: 50 updates/s with Telegram's flood limits on both sides: p50 and p99.
+  * paced, Lianxin only: 50 updates/s with Telegram's flood limits on both sides: p50 and p99. The users start
+    spread over one visit (a ramp of 7 steps x users/rate seconds), and only the steps after the ramp count.
 
     uv run python bench/throughput.py [--seconds 20] [--users 100] [--rate 50] [--db postgresql+psycopg://...]
 """
@@ -117,14 +118,17 @@ class Users:
             self.waiting.pop(chat_id, None)
             measured.errors += 1
             return
-        measured.latencies.append(answered - pushed)
+        if pushed >= measured.started:  # steps of the ramp are not measured
+            measured.latencies.append(answered - pushed)
 
     async def visits(
         self, chat_id: int, until: float, measured: Measured, *, echo: bool = False, pace: float = 0.0
     ) -> None:
         """Log visits one after another until the time is up; with pace, each step starts `pace` seconds after the
         previous one started (an open, steady load), else as soon as the answer is there (saturation)."""
-        await asyncio.sleep(random.uniform(0, pace or 0.05))
+        # Paced users start spread over one whole visit, so that the load is steady from the start of the
+        # measurement: started together, all of them would begin with the quick form, the dearest step.
+        await asyncio.sleep(random.uniform(0, len(VISIT) * pace if pace else 0.05))
         while time.perf_counter() < until:
             await self.visit(chat_id, until, measured, echo=echo, pace=pace)
 
@@ -226,7 +230,8 @@ async def run_lianxin(
         try:
             await started(server, process)
             await users.warm_up()
-            measured = Measured(started=time.perf_counter())
+            ramp = len(VISIT) * pace  # paced users all under way before anything is measured
+            measured = Measured(started=time.perf_counter() + ramp)
             until = measured.started + seconds
             await asyncio.gather(*(users.visits(chat, until, measured, pace=pace) for chat in chats))
             measured.finished = time.perf_counter()

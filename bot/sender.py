@@ -23,6 +23,7 @@ from storage.settings import Delivery
 
 log = logging.getLogger(__name__)
 WINDOW_MARGIN = 0.05  # seconds added to the overall one-second window
+OVERALL_BURST = 5  # sends that may go out back to back before the overall rate spaces them
 PUT_OFF_AFTER = 2.0  # seconds: a message that must wait longer for its chat goes back to the outbox meanwhile
 RECORD_WITHIN = 0.02  # seconds an outcome may wait for others to be recorded with it in one transaction
 
@@ -75,15 +76,16 @@ class _ChatBudget:
 
 
 class RateLimiter:
-    """Per chat a token bucket (rate, burst), per group also a sliding minute; overall an even spacing and a
-    sliding second. Sends are spaced out rather than refused, so a broadcast runs just under the overall limit
-    without meeting a 429."""
+    """Per chat a token bucket (rate, burst), per group also a sliding minute; overall a token bucket (the overall
+    rate, OVERALL_BURST) and a sliding second. Sends are spaced out rather than refused, so a broadcast runs just
+    under the overall limit without meeting a 429, and slots keep coming free every 1/rate seconds: an answer
+    never waits behind a broadcast for a whole window. A few answers at once go out together."""
 
     def __init__(self, limits: Delivery, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
         self._chats: dict[str, _ChatBudget] = {}
-        self._next_overall = 0.0
+        self._overall = _ChatBudget(tokens=float(OVERALL_BURST), at=clock())
         self._recent: deque[float] = deque()  # start times of the last sends, for the overall window
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -106,7 +108,11 @@ class RateLimiter:
             # loop a planned schedule would bunch up and break the window, real start times cannot.
             while True:
                 now = self.clock()
-                start = max(now, self._next_overall, self._paused_until)
+                rate = self.limits.overall_per_second
+                tokens = min(float(OVERALL_BURST), self._overall.tokens + (now - self._overall.at) * rate)
+                start = max(now, self._paused_until)
+                if tokens < 1.0:
+                    start = max(start, now + (1.0 - tokens) / rate)
                 if len(self._recent) >= per_window:
                     # Never `per_window` sends within a second as the platform counts them (on arrival): the oldest
                     # of the last ones must be more than a second and a margin for the network's jitter ago.
@@ -117,7 +123,8 @@ class RateLimiter:
             self._recent.append(now)
             while len(self._recent) > per_window:
                 self._recent.popleft()
-            self._next_overall = now + 1.0 / self.limits.overall_per_second
+            self._overall.tokens = tokens - 1.0
+            self._overall.at = now
         self._spend(chat_key, group=group)
 
     def _budget(self, chat_key: str) -> _ChatBudget:

@@ -513,14 +513,24 @@ def test_the_rate_limiter_keeps_telegrams_limits() -> None:
     assert limiter.chat_wait("-7", group=True) == pytest.approx(40.0)  # the first went at 101, now is 121
 
 
-async def test_the_overall_rate_spaces_sends_evenly() -> None:
-    from bot.sender import RateLimiter
+async def test_the_overall_rate_lets_a_few_go_at_once_then_spaces_them() -> None:
+    from bot.sender import OVERALL_BURST, RateLimiter
 
     limits = Settings().delivery.model_copy(update={"overall_per_second": 50.0})
     limiter = RateLimiter(limits)
-    started = asyncio.get_running_loop().time()
-    await asyncio.gather(*(limiter.acquire(str(chat), group=False) for chat in range(26)))
-    assert asyncio.get_running_loop().time() - started >= 0.5  # 26 sends at 50/s: 25 gaps of 20 ms
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    times: list[float] = []
+
+    async def send(chat: int) -> None:
+        await limiter.acquire(str(chat), group=False)
+        times.append(loop.time() - started)
+
+    await asyncio.gather(*(send(chat) for chat in range(26)))
+    assert all(at < 0.01 for at in times[:OVERALL_BURST])  # a few answers at once go out together
+    gaps = [later - earlier for earlier, later in zip(times[OVERALL_BURST:], times[OVERALL_BURST + 1 :], strict=False)]
+    assert min(gaps) >= 0.018  # then one every 20 ms at 50/s
+    assert times[-1] >= (26 - OVERALL_BURST) / 50.0 - 0.01
 
 
 async def test_a_group_over_its_minute_waits_in_the_outbox_not_in_a_slot(
