@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput, NotFound
-from storage.models import Area, Household, HouseholdCategory, RepArea, utcnow
+from storage.models import HOUSEHOLD_SEARCH, Area, Household, HouseholdCategory, RepArea, utcnow
 from storage.text import contains_pattern, normalise
+
+TRIGRAM = 3  # the shortest fragment the search index can find
 
 
 @dataclass(frozen=True)
@@ -87,19 +89,13 @@ async def search(
     if not fragment:
         return []
     own = await _own_area_ids(session, representative_id)
-    pattern = contains_pattern(fragment)
     own_rank = sa.case((col(Household.area_id).in_(own), 0), else_=1) if own else sa.literal(1)
     exact_rank = sa.case((col(Household.address) == fragment, 0), else_=1)
     prefix_rank = sa.case((col(Household.address).startswith(fragment, autoescape=True), 0), else_=1)
     statement = (
         select(Household, Area.name)
         .join(Area, col(Area.id) == Household.area_id)
-        .where(
-            sa.or_(
-                col(Household.address).like(pattern, escape="\\"),
-                col(Household.head_name).like(pattern, escape="\\"),
-            )
-        )
+        .where(_containing(session, fragment))
         .order_by(own_rank, exact_rank, prefix_rank, col(Household.address), col(Household.id))
         .limit(limit)
     )
@@ -112,6 +108,24 @@ async def search(
         households=[household.id for household, _ in rows],
     )
     return await briefs(session, rows=rows, own_area_ids=own)
+
+
+def _containing(session: AsyncSession, fragment: str) -> sa.ColumnElement[bool]:
+    """Households whose address or head's name contains the fragment. On SQLite, for three characters or more,
+    from the trigram index (migration 0003), which also folds letter case as LIKE does; else by LIKE, which on
+    SQLite scans the whole ledger (and on PostgreSQL runs in the server, beside the bot)."""
+    if session.get_bind().dialect.name == "sqlite" and len(fragment) >= TRIGRAM:
+        phrase = '"' + fragment.replace('"', '""') + '"'  # one FTS5 string: no query syntax inside it
+        index = sa.table(HOUSEHOLD_SEARCH, sa.column("rowid"))
+        matching = sa.select(index.c.rowid).where(
+            sa.text(f"{HOUSEHOLD_SEARCH} MATCH :phrase").bindparams(phrase=phrase)
+        )
+        return col(Household.id).in_(matching)
+    pattern = contains_pattern(fragment)
+    return sa.or_(
+        col(Household.address).like(pattern, escape="\\"),
+        col(Household.head_name).like(pattern, escape="\\"),
+    )
 
 
 async def exists_at(session: AsyncSession, *, address: str) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage.models  # registers the tables on SQLModel.metadata; modelled() below
 
 target_metadata = SQLModel.metadata
 
@@ -21,6 +21,7 @@ def run_on(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things in place
         compare_type=True,
+        include_name=storage.models.modelled,
     )
     with context.begin_transaction():
         context.run_migrations()
