@@ -98,7 +98,7 @@ async def test_sqlite_has_the_household_search_index_and_its_triggers(db: Databa
     if not db.is_sqlite:
         pytest.skip("the trigram index is SQLite's (PostgreSQL searches with LIKE in the server)")
     async with db.engine.connect() as connection:
-        rows = await connection.exec_driver_sql("SELECT type, name, tbl_name FROM sqlite_master")
+        rows = await connection.execute(sa.text("SELECT type, name, tbl_name FROM sqlite_master"))
         schema = {(kind, name, table) for kind, name, table in rows}
     assert ("table", HOUSEHOLD_SEARCH, HOUSEHOLD_SEARCH) in schema
     for trigger in ("insert", "update", "delete"):
