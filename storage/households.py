@@ -111,10 +111,11 @@ async def search(
 
 
 def _containing(session: AsyncSession, fragment: str) -> sa.ColumnElement[bool]:
-    """Households whose address or head's name contains the fragment. On SQLite, for three characters or more,
-    from the trigram index (migration 0003), which also folds letter case as LIKE does; else by LIKE, which on
-    SQLite scans the whole ledger (and on PostgreSQL runs in the server, beside the bot)."""
-    if session.get_bind().dialect.name == "sqlite" and len(fragment) >= TRIGRAM:
+    """Households whose address or head's name contains the fragment, whatever the letter case (`a座` finds
+    `A座`). On SQLite, for three characters or more, from the trigram index (migration 0003); else by LIKE, which
+    on SQLite scans the whole ledger and ignores case, and on PostgreSQL (as ILIKE) runs in the server."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite" and len(fragment) >= TRIGRAM:
         phrase = '"' + fragment.replace('"', '""') + '"'  # one FTS5 string: no query syntax inside it
         index = sa.table(HOUSEHOLD_SEARCH, sa.column("rowid"))
         matching = sa.select(index.c.rowid).where(
@@ -122,10 +123,10 @@ def _containing(session: AsyncSession, fragment: str) -> sa.ColumnElement[bool]:
         )
         return col(Household.id).in_(matching)
     pattern = contains_pattern(fragment)
-    return sa.or_(
-        col(Household.address).like(pattern, escape="\\"),
-        col(Household.head_name).like(pattern, escape="\\"),
-    )
+    address, head = col(Household.address), col(Household.head_name)
+    if dialect == "postgresql":  # its LIKE minds letter case; SQLite's does not
+        return sa.or_(address.ilike(pattern, escape="\\"), head.ilike(pattern, escape="\\"))
+    return sa.or_(address.like(pattern, escape="\\"), head.like(pattern, escape="\\"))
 
 
 async def exists_at(session: AsyncSession, *, address: str) -> bool:
