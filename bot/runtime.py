@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -105,6 +106,11 @@ class TelegramBot:
             )
         self.dispatcher.wake()
         self.sender.wake()
+        # Everything start-up made (modules, settings, catalogs, the Application) lives as long as the bot: moved
+        # out of the collector's sight, so that a full collection scans what handling makes, not 160,000
+        # objects, which held the event loop ~100 ms each time.
+        gc.collect()
+        gc.freeze()
 
     async def _serve_webhook(self, url: str, listen: str, port: int) -> None:
         secret = self.settings.telegram_webhook_secret or webhook_secret(self.token)
