@@ -76,10 +76,11 @@ class _ChatBudget:
 
 
 class RateLimiter:
-    """Per chat a token bucket (rate, burst), per group also a sliding minute; overall a token bucket (the overall
-    rate, OVERALL_BURST) and a sliding second. Sends are spaced out rather than refused, so a broadcast runs just
-    under the overall limit without meeting a 429, and slots keep coming free every 1/rate seconds: an answer
-    never waits behind a broadcast for a whole window. A few answers at once go out together."""
+    """Per chat a token bucket (rate, burst), per group also a sliding minute; overall a sliding second that never
+    holds `overall_per_second` sends. Bulk messages are also paced by a token bucket (the overall rate,
+    OVERALL_BURST): a broadcast runs just under the overall limit without meeting a 429, and slots keep coming free
+    every 1/rate seconds, so an answer never waits behind a broadcast for a whole window. Answers are not paced:
+    the people waiting for them came in bursts, and the window alone keeps Telegram's limit."""
 
     def __init__(self, limits: Delivery, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
@@ -98,7 +99,7 @@ class RateLimiter:
         """Seconds until this chat may have another message (0: now)."""
         return self._chat_wait(chat_key, group=group)
 
-    async def acquire(self, chat_key: str, *, group: bool) -> None:
+    async def acquire(self, chat_key: str, *, group: bool, bulk: bool = False) -> None:
         """Take the chat's turn and an overall slot, waiting for them. One chat's rows never run at once (the
         outbox hands out one per chat), so only the overall slot needs the lock."""
         await asyncio.sleep(self._chat_wait(chat_key, group=group))
@@ -111,7 +112,7 @@ class RateLimiter:
                 rate = self.limits.overall_per_second
                 tokens = min(float(OVERALL_BURST), self._overall.tokens + (now - self._overall.at) * rate)
                 start = max(now, self._paused_until)
-                if tokens < 1.0:
+                if bulk and tokens < 1.0:
                     start = max(start, now + (1.0 - tokens) / rate)
                 if len(self._recent) >= per_window:
                     # Never `per_window` sends within a second as the platform counts them (on arrival): the oldest
@@ -123,7 +124,7 @@ class RateLimiter:
             self._recent.append(now)
             while len(self._recent) > per_window:
                 self._recent.popleft()
-            self._overall.tokens = tokens - 1.0
+            self._overall.tokens = max(0.0, tokens - 1.0)  # answers, too, use up what bulk may send at once
             self._overall.at = now
         self._spend(chat_key, group=group)
 
@@ -260,7 +261,7 @@ class Sender(QueueWorker[OutboxMessage]):
                 self._add_outcome(put_off)
                 await put_off.recorded
                 return
-            await self.limiter.acquire(row.chat_key, group=group)
+            await self.limiter.acquire(row.chat_key, group=group, bulk=row.priority > 0)
         try:
             external_id = await self.transport.send(row)
         except Throttled as throttled:

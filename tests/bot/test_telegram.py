@@ -513,7 +513,7 @@ def test_the_rate_limiter_keeps_telegrams_limits() -> None:
     assert limiter.chat_wait("-7", group=True) == pytest.approx(40.0)  # the first went at 101, now is 121
 
 
-async def test_the_overall_rate_lets_a_few_go_at_once_then_spaces_them() -> None:
+async def test_bulk_messages_go_a_few_at_once_then_spaced_by_the_overall_rate() -> None:
     from bot.sender import OVERALL_BURST, RateLimiter
 
     limits = Settings().delivery.model_copy(update={"overall_per_second": 50.0})
@@ -523,15 +523,35 @@ async def test_the_overall_rate_lets_a_few_go_at_once_then_spaces_them() -> None
     times: list[float] = []
 
     async def send(chat: int) -> None:
-        await limiter.acquire(str(chat), group=False)
+        await limiter.acquire(str(chat), group=False, bulk=True)
         times.append(loop.time() - started)
 
     await asyncio.gather(*(send(chat) for chat in range(26)))
-    assert all(at < 0.05 for at in times[:OVERALL_BURST])  # a few answers at once go out together (spaced: 80 ms)
+    assert all(at < 0.05 for at in times[:OVERALL_BURST])  # a few at once go out together (spaced: 80 ms)
     # Then no faster than the rate: the k-th send needs k + 1 tokens, of which the rate has made all but the burst.
     for number, at in enumerate(times):
         assert at >= (number + 1 - OVERALL_BURST) / 50.0 - 0.002, (number, at)
     assert times[-1] < 1.0  # and no slower than it either (about 0.42 s)
+
+
+async def test_answers_go_at_once_until_the_overall_second_is_full() -> None:
+    from bot.sender import WINDOW_MARGIN, RateLimiter
+
+    limits = Settings().delivery.model_copy(update={"overall_per_second": 20.0})
+    limiter = RateLimiter(limits)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    times: list[float] = []
+
+    async def send(chat: int) -> None:
+        await limiter.acquire(str(chat), group=False)
+        times.append(loop.time() - started)
+
+    await asyncio.gather(*(send(chat) for chat in range(25)))
+    assert all(at < 0.05 for at in times[:20])  # twenty people waiting get their answers together
+    # The 21st must wait until the first has left the second (and the margin): never 20 within 1.05 s.
+    assert all(at >= 1.0 + WINDOW_MARGIN - 0.002 for at in times[20:])
+    assert times[-1] < 1.0 + WINDOW_MARGIN + 0.1
 
 
 async def test_a_group_over_its_minute_waits_in_the_outbox_not_in_a_slot(
