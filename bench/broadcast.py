@@ -30,16 +30,17 @@ async def main() -> None:
         work = Path(directory)
         db = Database(sqlite_url(work / "broadcast.db"))
         await db.upgrade()
+        notices = [
+            outbox.NewMessage(
+                "telegram",
+                str(FIRST_CHAT + number),
+                {"text": f"【接待日通知】本周三上午 9:00-11:30，幸福社区党代表工作站。（{number}）"},
+                bulk=True,
+            )
+            for number in range(args.chats)
+        ]
         async with db.transaction() as session:
-            for number in range(args.chats):
-                outbox.enqueue(
-                    session,
-                    channel="telegram",
-                    chat_key=str(FIRST_CHAT + number),
-                    payload={"text": f"【接待日通知】本周三上午 9:00-11:30，幸福社区党代表工作站。（{number}）"},
-                    now=utcnow(),
-                    bulk=True,
-                )
+            await outbox.enqueue(session, messages=notices, now=utcnow())
         async with FakeTelegramServer() as server:  # flood limits on: 30/s overall, 1/s per chat
             for number in range(args.chats):
                 server.add_chat(FIRST_CHAT + number)

@@ -1,10 +1,12 @@
-"""Handling the inbox: each chat's events oldest first, chats side by side, failures retried and then parked."""
+"""Handling the inbox: each chat's events oldest first, several chats' events in one transaction, failures retried
+and then parked."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Generic, Protocol, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,19 +14,42 @@ from bot.workers import QueueWorker
 from storage import inbox
 from storage.db import Database
 from storage.errors import redacted_traceback
-from storage.models import InboxEvent, utcnow
+from storage.inbox import QueuedEvent
+from storage.models import utcnow
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Handle = Callable[[InboxEvent], Awaitable[None]]
-Parked = Callable[[AsyncSession, InboxEvent], Awaitable[None]]
+Prepared = TypeVar("Prepared")
 
 
-class Dispatcher(QueueWorker[InboxEvent]):
-    """`handle` must be exactly-once by itself (storage.inbox.take in its transaction); the dispatcher only decides
-    when to call it and what to do when it raises: retry later, and after the configured attempts park the event
-    and let the channel apologise and tell the ops chat (`parked`, in the transaction that parks it)."""
+class EventHandler(Protocol[Prepared]):
+    """What a channel provides to the dispatcher."""
+
+    async def prepare(self, event: QueuedEvent) -> Prepared:
+        """What must happen before the transaction (reading the event, fetching a photo)."""
+        ...
+
+    async def apply(self, session: AsyncSession, event: QueuedEvent, prepared: Prepared) -> None:
+        """Handle the event inside the dispatcher's transaction, where it is already marked handled."""
+        ...
+
+    def applied(self, events: list[tuple[QueuedEvent, Prepared]]) -> None:
+        """After the commit: what is not worth a row (waking the sender, stopping a button's spinner)."""
+        ...
+
+    async def parked(self, session: AsyncSession, event: QueuedEvent) -> None:
+        """The event failed every attempt: apologise and tell the ops chat, in the transaction that parks it."""
+        ...
+
+
+class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
+    """Claims the due heads of up to `delivery.handler_batch` chats and handles them in one transaction, each in a
+    savepoint of its own: a commit is what an update costs most, and under load one commit now carries many.
+
+    Exactly-once: each event is taken (storage.inbox.take) in its savepoint, so its mark and its changes commit
+    together or not at all. An event that raises is rolled back to its savepoint and counted as a failed attempt
+    in the same transaction; after `delivery.inbox_attempts` it is parked. Should the transaction itself fail,
+    its events are handled again one by one, so that one bad event cannot hold up the others."""
 
     def __init__(
         self,
@@ -32,58 +57,94 @@ class Dispatcher(QueueWorker[InboxEvent]):
         settings: Settings,
         *,
         channel: str,
-        handle: Handle,
-        parked: Parked,
+        handler: EventHandler[Prepared],
         clock: Callable[[], datetime] = utcnow,
         retry_seconds: float = 1.0,
     ) -> None:
-        super().__init__(name=f"{channel}-inbox", concurrency=settings.delivery.handler_concurrency)
+        # SQLite lets one writer in at a time: one transaction at work, the next batch claimed when it is done.
+        concurrency = 1 if db.is_sqlite else settings.delivery.handler_concurrency
+        super().__init__(name=f"{channel}-inbox", concurrency=concurrency, batch=settings.delivery.handler_batch)
         self.db = db
         self.settings = settings
         self.channel = channel
-        self.handle = handle
-        self.parked = parked
+        self.handler = handler
         self.clock = clock
         self.retry = timedelta(seconds=retry_seconds)
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)
 
-    async def claim(self, limit: int) -> list[InboxEvent]:
+    async def claim(self, limit: int) -> list[QueuedEvent]:
         if self.db.is_sqlite:  # one worker per embedded store: its leases live in memory, and claiming is a read
             async with self.db.read() as session:
                 return await inbox.due(session, channel=self.channel, now=self.clock(), limit=limit, skip=self.in_work)
         async with self.db.transaction() as session:
             return await inbox.claim(session, channel=self.channel, now=self.clock(), lease=self.lease, limit=limit)
 
-    async def work(self, row: InboxEvent) -> None:
-        assert row.id is not None
+    async def work(self, rows: list[QueuedEvent]) -> None:
+        ready: list[tuple[QueuedEvent, Prepared]] = []
+        for row in rows:
+            try:
+                ready.append((row, await self.handler.prepare(row)))
+            except Exception as error:
+                await self._fail_alone(row, error)
         try:
-            await self.handle(row)
+            await self._handle(ready)
         except Exception as error:
+            if len(ready) == 1:
+                await self._fail_alone(ready[0][0], error)
+                return
+            log.error("%s: a batch of %s events failed, handling them one by one", self.name, len(ready))
+            for one in ready:
+                try:
+                    await self._handle([one])
+                except Exception as alone:
+                    await self._fail_alone(one[0], alone)
+
+    async def _handle(self, ready: list[tuple[QueuedEvent, Prepared]]) -> None:
+        if not ready:
+            return
+        applied: list[tuple[QueuedEvent, Prepared]] = []
+        async with self.db.transaction() as session:
+            failed: list[tuple[QueuedEvent, Exception]] = []
+            for row, prepared in ready:
+                try:
+                    async with session.begin_nested():
+                        # Taken already: by another worker, or before a crash. Then nothing is changed.
+                        if await inbox.take(session, event_id=row.id, now=self.clock()):
+                            await self.handler.apply(session, row, prepared)
+                            applied.append((row, prepared))
+                except Exception as error:
+                    failed.append((row, error))
+            for row, problem in failed:
+                await self._failed(session, row, problem)
+        if applied:
+            self.handler.applied(applied)
+
+    async def _fail_alone(self, row: QueuedEvent, error: Exception) -> None:
+        async with self.db.transaction() as session:
+            await self._failed(session, row, error)
+
+    async def _failed(self, session: AsyncSession, row: QueuedEvent, error: Exception) -> None:
+        """Count the failed attempt; retry later, or park the event after the configured attempts."""
+        log.error(
+            "%s event %s (inbox %s) failed on attempt %s\n%s",
+            self.channel,
+            row.event_key,
+            row.id,
+            row.attempts + 1,
+            redacted_traceback(error),
+        )
+        failure = await inbox.record_failure(
+            session,
+            event_id=row.id,
+            error=type(error).__name__,
+            now=self.clock(),
+            max_attempts=self.settings.delivery.inbox_attempts,
+            retry_after=self.retry,
+        )
+        if failure.parked:
             log.error(
-                "%s event %s (inbox %s) failed on attempt %s\n%s",
-                self.channel,
-                row.event_key,
-                row.id,
-                row.attempts + 1,
-                redacted_traceback(error),
+                "%s event %s (inbox %s) parked after %s attempts", self.channel, row.event_key, row.id, failure.attempts
             )
-            async with self.db.transaction() as session:
-                failure = await inbox.record_failure(
-                    session,
-                    event_id=row.id,
-                    error=type(error).__name__,
-                    now=self.clock(),
-                    max_attempts=self.settings.delivery.inbox_attempts,
-                    retry_after=self.retry,
-                )
-                if not failure.parked:
-                    self.wake_in(self.retry.total_seconds() * 2 ** (failure.attempts - 1))
-                if failure.parked:
-                    log.error(
-                        "%s event %s (inbox %s) parked after %s attempts",
-                        self.channel,
-                        row.event_key,
-                        row.id,
-                        failure.attempts,
-                    )
-                    await self.parked(session, row)
+            await self.handler.parked(session, row)
+        else:
+            self.wake_in(self.retry.total_seconds() * 2 ** (failure.attempts - 1))

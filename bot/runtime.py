@@ -70,8 +70,7 @@ class TelegramBot:
             db,
             settings,
             channel=CHANNEL,
-            handle=self.channel.handle,
-            parked=self.channel.parked,
+            handler=self.channel,
             clock=clock,
             retry_seconds=settings.delivery.retry_seconds,
         )

@@ -18,7 +18,8 @@ from bot.workers import QueueWorker
 from storage import outbox
 from storage.db import Database
 from storage.errors import redacted_traceback
-from storage.models import OutboxMessage, utcnow
+from storage.models import utcnow
+from storage.outbox import QueuedMessage
 from storage.settings import Delivery
 
 log = logging.getLogger(__name__)
@@ -53,19 +54,19 @@ class Transport(Protocol):
 
     channel: str
 
-    async def send(self, row: OutboxMessage) -> str:
+    async def send(self, row: QueuedMessage) -> str:
         """Send one outbox row and return the platform's message id ("" when there is none); raise Throttled,
         Unreachable, Blocked or Rejected."""
         ...
 
     def is_group(self, chat_key: str) -> bool: ...
 
-    def is_limited(self, row: OutboxMessage) -> bool:
+    def is_limited(self, row: QueuedMessage) -> bool:
         """Whether the row counts against the flood limits (new messages do; edits and command menus do not)."""
         ...
 
 
-Report = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]  # the row and why it failed
+Report = Callable[[AsyncSession, QueuedMessage, str], Awaitable[None]]  # the row and why it failed
 
 
 @dataclass
@@ -158,15 +159,24 @@ class RateLimiter:
 
 
 class Outcome:
-    """What became of one send, to be recorded with the sender's next round; `recorded` resolves once it is."""
+    """What became of one send, to be recorded with the sender's next round; `recorded` resolves once it is.
+    A message sent is (its id, the platform's id), recorded with the others sent in one statement; anything else
+    is a function of its own."""
 
-    def __init__(self, record: Callable[[AsyncSession], Awaitable[None]], retry_in: float | None = None) -> None:
+    def __init__(
+        self,
+        record: Callable[[AsyncSession], Awaitable[None]] | None = None,
+        *,
+        sent: tuple[int, str] | None = None,
+        retry_in: float | None = None,
+    ) -> None:
         self.record = record
+        self.sent = sent
         self.retry_in = retry_in  # look again after this many seconds: the row is due again then
         self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
-class Sender(QueueWorker[OutboxMessage]):
+class Sender(QueueWorker[QueuedMessage]):
     def __init__(
         self,
         db: Database,
@@ -190,7 +200,7 @@ class Sender(QueueWorker[OutboxMessage]):
         self._outcomes: list[Outcome] = []
         self._record_now = False  # the oldest outcome has waited long enough for others
 
-    async def claim(self, limit: int) -> list[OutboxMessage]:
+    async def claim(self, limit: int) -> list[QueuedMessage]:
         """Record what the finished sends came to and lease new rows, in one transaction: on an embedded store
         every transaction waits its turn, so one per round instead of one per message is what lets the sender
         keep up. A send's slot stays taken until its outcome is recorded, so a crash can repeat at most as many
@@ -198,13 +208,19 @@ class Sender(QueueWorker[OutboxMessage]):
         outcomes, self._outcomes = self._outcomes, []
         self._record_now = False
         channel = self.transport.channel
-        rows: list[OutboxMessage] = []
+        rows: list[QueuedMessage] = []
         leasing = limit > 0 and not self.db.is_sqlite
         try:
             if outcomes or leasing:
                 async with self.db.transaction() as session:
+                    sent = [outcome.sent for outcome in outcomes if outcome.sent is not None]
+                    if sent:
+                        await self._record(
+                            session, lambda session: outbox.mark_sent(session, sent=sent, now=self.clock())
+                        )
                     for outcome in outcomes:
-                        await self._record(session, outcome)
+                        if outcome.record is not None:
+                            await self._record(session, outcome.record)
                     if leasing:
                         rows = await outbox.claim(
                             session, channel=channel, now=self.clock(), lease=self.lease, limit=limit
@@ -222,12 +238,12 @@ class Sender(QueueWorker[OutboxMessage]):
                 rows = await outbox.due(session, channel=channel, now=self.clock(), limit=limit, skip=self.in_work)
         return rows
 
-    async def _record(self, session: AsyncSession, outcome: Outcome) -> None:
-        """One outcome that cannot be recorded must not hold up the others: its row's lease runs out and it is
+    async def _record(self, session: AsyncSession, record: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """An outcome that cannot be recorded must not hold up the others: its row's lease runs out and it is
         sent again, which is the duplicate a crash would cause too."""
         try:
             async with session.begin_nested():
-                await outcome.record(session)
+                await record(session)
         except Exception as error:
             log.error("%s: could not record an outcome\n%s", self.name, redacted_traceback(error))
 
@@ -248,8 +264,8 @@ class Sender(QueueWorker[OutboxMessage]):
         self._record_now = True
         self.wake()
 
-    async def work(self, row: OutboxMessage) -> None:
-        assert row.id is not None
+    async def work(self, rows: list[QueuedMessage]) -> None:
+        [row] = rows  # one message per task (batch 1): sends to different chats go side by side
         message_id = row.id
         if self.transport.is_limited(row):
             group = self.transport.is_group(row.chat_key)
@@ -289,16 +305,11 @@ class Sender(QueueWorker[OutboxMessage]):
             outcome = self._fail(row, f"Rejected: {error}")
         else:
             self.sent += 1
-
-            async def sent(session: AsyncSession) -> None:
-                await outbox.mark_sent(session, message_id=message_id, external_id=external_id, now=self.clock())
-
-            outcome = Outcome(sent)
+            outcome = Outcome(sent=(message_id, external_id))
         self._add_outcome(outcome)
         await outcome.recorded
 
-    def _retry(self, row: OutboxMessage, error: str, seconds: float, *, count_attempt: bool) -> Outcome:
-        assert row.id is not None
+    def _retry(self, row: QueuedMessage, error: str, seconds: float, *, count_attempt: bool) -> Outcome:
         message_id = row.id
 
         async def retry(session: AsyncSession) -> None:
@@ -312,8 +323,7 @@ class Sender(QueueWorker[OutboxMessage]):
 
         return Outcome(retry, retry_in=seconds)
 
-    def _fail(self, row: OutboxMessage, error: str) -> Outcome:
-        assert row.id is not None
+    def _fail(self, row: QueuedMessage, error: str) -> Outcome:
         message_id = row.id
         log.error("%s: outbox %s (%s) failed: %s", self.name, row.id, row.kind, error)
 

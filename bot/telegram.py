@@ -30,10 +30,8 @@ from telegram import (
     InlineKeyboardMarkup,
     KeyboardButton,
     LinkPreviewOptions,
-    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
-    Update,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -47,7 +45,9 @@ from handlers.router import Router
 from storage import inbox, outbox, people
 from storage.db import Database
 from storage.errors import StoreError
-from storage.models import ChatIdentity, InboxEvent, OutboxMessage, utcnow
+from storage.inbox import QueuedEvent, Received
+from storage.models import ChatIdentity, utcnow
+from storage.outbox import NewMessage, QueuedMessage
 from storage.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def webhook_secret(token: str) -> str:
 
 def chat_key_of(update: dict[str, Any]) -> str:
     """The chat an update belongs to, read from the raw JSON (an update PTB cannot parse still has a chat)."""
-    for kind in ("message", "edited_message", "callback_query", "my_chat_member"):
+    for kind in UPDATE_KINDS:
         content = update.get(kind)
         if not isinstance(content, dict):
             continue
@@ -105,6 +105,50 @@ def chat_key_of(update: dict[str, Any]) -> str:
         if isinstance(chat, dict) and "id" in chat:
             return str(chat["id"])
     return "-"
+
+
+UPDATE_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
+
+
+def _content(update: dict[str, Any]) -> dict[str, Any] | None:
+    for kind in UPDATE_KINDS:
+        content = update.get(kind)
+        if isinstance(content, dict):
+            return content
+    return None
+
+
+def sender_of(update: dict[str, Any]) -> dict[str, Any] | None:
+    """Who sent an update (its `from`), as the Bot API's JSON gives it."""
+    content = _content(update)
+    user = content.get("from") if content is not None else None
+    return user if isinstance(user, dict) else None
+
+
+def chat_of(update: dict[str, Any]) -> dict[str, Any] | None:
+    """The chat an update happened in; a button on a message of an inline query has none."""
+    content = _content(update)
+    if content is None:
+        return None
+    chat = content.get("chat") or (content.get("message") or {}).get("chat")
+    return chat if isinstance(chat, dict) else None
+
+
+def pressed_message_id(update: dict[str, Any]) -> int | None:
+    """The message whose button was pressed, if the bot can still edit it (Telegram sends an old message as
+    "inaccessible", with date 0)."""
+    message = (update.get("callback_query") or {}).get("message")
+    if isinstance(message, dict) and message.get("date") and "message_id" in message:
+        return int(message["message_id"])
+    return None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An update read and its photo fetched, ready to be handled in the dispatcher's transaction."""
+
+    update: dict[str, Any]
+    converted: Inbound | Notice | None
 
 
 def escape(text: str) -> str:
@@ -195,10 +239,10 @@ class TelegramTransport:
     def is_group(self, chat_key: str) -> bool:
         return chat_key.startswith("-")
 
-    def is_limited(self, row: OutboxMessage) -> bool:
+    def is_limited(self, row: QueuedMessage) -> bool:
         return row.kind == "message"  # Telegram's flood limits count messages sent; edits and menus are free
 
-    async def send(self, row: OutboxMessage) -> str:
+    async def send(self, row: QueuedMessage) -> str:
         try:
             return await self._call(row)
         except RetryAfter as error:
@@ -214,7 +258,7 @@ class TelegramTransport:
         except TelegramError as error:
             raise Rejected(str(error)) from None
 
-    async def _call(self, row: OutboxMessage) -> str:
+    async def _call(self, row: QueuedMessage) -> str:
         payload = row.payload
         chat_id = int(row.chat_key)
         if row.kind == "message":
@@ -290,22 +334,16 @@ class TelegramChannel:
 
     async def receive(self, updates: list[dict[str, Any]]) -> int:
         """Commit updates to the inbox (a redelivered one changes nothing); returns how many were new."""
-        now = self.clock()
-        new = 0
+        events = [
+            # Update ids count per bot: a new token starts again from low numbers.
+            Received(f"{self.bot.id}:{update['update_id']}", chat_key_of(update), update)
+            for update in updates
+        ]
         async with self.db.transaction() as session:
-            for update in updates:
-                new += await inbox.receive(
-                    session,
-                    channel=CHANNEL,
-                    # Update ids count per bot: a new token starts again from low numbers.
-                    event_key=f"{self.bot.id}:{update['update_id']}",
-                    chat_key=chat_key_of(update),
-                    payload=update,
-                    now=now,
-                )
+            new = await inbox.receive(session, channel=CHANNEL, events=events, now=self.clock())
         if new:
             self.received()
-        return new
+        return len(new)
 
     async def poll(self) -> None:
         """Our own getUpdates loop: the offset moves past an update only after the update is committed, so an
@@ -384,39 +422,41 @@ class TelegramChannel:
 
     # -- handling ----------------------------------------------------------------------------------------------
 
-    async def handle(self, event: InboxEvent) -> None:
-        assert event.id is not None
-        update = Update.de_json(event.payload, self.bot)
-        converted = await self.inbound_for(update, event.event_key)  # downloads happen before the transaction
+    async def prepare(self, event: QueuedEvent) -> Incoming:
+        """Read the update and fetch its photo, before the transaction (a download must not hold the store)."""
+        update = event.payload
+        return Incoming(update, await self.inbound_for(update, event.event_key))
+
+    async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> None:
+        """Handle an update inside the dispatcher's transaction (the event is taken already): the router's
+        answer, and every reply, as outbox rows."""
+        update, converted = incoming.update, incoming.converted
         now = self.clock()
-        async with self.db.transaction() as session:
-            if not await inbox.take(session, event_id=event.id, now=now):
-                return  # handled already, by another worker or before a crash
-            if update.my_chat_member is not None:
-                await self._membership(session, update, now)
-            elif isinstance(converted, Inbound):
-                answer = await self.router.answer(session, converted)
-                self._queue(session, event.chat_key, update, answer.replies, event.id, answer.after[1], now)
-                # Residents start with the default menu; a new role or language brings this chat its own.
-                if answer.after != answer.before:
-                    outbox.enqueue(
-                        session,
-                        channel=CHANNEL,
-                        chat_key=converted.user_id,
-                        kind="commands",
-                        payload={"role": answer.after[0], "language": answer.after[1]},
-                        now=now,
-                        inbox_id=event.id,
-                    )
-            elif isinstance(converted, Notice):
-                user = update.effective_user
-                hint = user.language_code if user is not None else None
-                language = await self._language(session, str(user.id) if user else "", hint)
-                reply = Reply(t(language, converted.key, **converted.params))
-                self._queue(session, event.chat_key, update, [reply], event.id, language, now)
+        if "my_chat_member" in update:
+            await self._membership(session, update["my_chat_member"], now)
+        elif isinstance(converted, Inbound):
+            answer = await self.router.answer(session, converted)
+            messages = self._messages(event, update, answer.replies, answer.after[1])
+            # Residents start with the default menu; a new role or language brings this chat its own.
+            if answer.after != answer.before:
+                menu_payload = {"role": answer.after[0], "language": answer.after[1]}
+                messages.append(
+                    NewMessage(CHANNEL, converted.user_id, menu_payload, kind="commands", inbox_id=event.id)
+                )
+            await outbox.enqueue(session, messages=messages, now=now)
+        elif isinstance(converted, Notice):
+            user = sender_of(update) or {}
+            language = await self._language(session, str(user.get("id", "")), user.get("language_code"))
+            reply = Reply(t(language, converted.key, **converted.params))
+            await outbox.enqueue(session, messages=self._messages(event, update, [reply], language), now=now)
+
+    def applied(self, events: list[tuple[QueuedEvent, Incoming]]) -> None:
+        """After the commit: wake the sender, and stop the spinners of the pressed buttons."""
         self.queued()
-        if update.callback_query is not None:
-            self._answer(update.callback_query.id)
+        for _event, incoming in events:
+            query = incoming.update.get("callback_query")
+            if isinstance(query, dict) and "id" in query:
+                self._answer(str(query["id"]))
 
     def _answer(self, query_id: str) -> None:
         """Stop the pressed button's spinner. Not an outbox row: it is no message, it is worth nothing after a few
@@ -432,76 +472,70 @@ class TelegramChannel:
         self._answers.add(task)
         task.add_done_callback(self._answers.discard)
 
-    async def inbound_for(self, update: Update, event_key: str) -> Inbound | Notice | None:
-        """The channel-neutral event for an update, a notice the channel answers itself, or None to ignore it."""
-        user = update.effective_user
-        chat = update.effective_chat
-        if user is None or chat is None or user.is_bot:
+    async def inbound_for(self, update: dict[str, Any], event_key: str) -> Inbound | Notice | None:
+        """The channel-neutral event for an update (the Bot API's JSON), a notice the channel answers itself, or
+        None to ignore it. Read from the JSON directly: building PTB's objects for it cost more than the rest of
+        the translation."""
+        user = sender_of(update)
+        chat = chat_of(update)
+        if user is None or chat is None or user.get("is_bot"):
             return None
 
         def event(**fields: Any) -> Inbound:
             return Inbound(
                 channel=CHANNEL,
-                chat_id=str(chat.id),
-                user_id=str(user.id),
+                chat_id=str(chat["id"]),
+                user_id=str(user["id"]),
                 event_id=event_key,
-                language=user.language_code,
+                language=user.get("language_code"),
                 **fields,
             )
 
-        query = update.callback_query
+        query = update.get("callback_query")
         if query is not None:
-            data = query.data or ""
+            data = str(query.get("data") or "")
             if data.startswith("#") and data[1:].isdigit():  # a button whose data was too long to carry
                 return event(kind="text", text=data[1:])
             return event(kind="button", data=data)
-        message = update.message
+        message = update.get("message")
         if message is None:
             return None  # edited messages, channel posts: nothing to answer
-        if message.text is not None:
-            return event(kind="text", text=message.text)
-        if message.location is not None:
-            return event(kind="location", latitude=message.location.latitude, longitude=message.location.longitude)
-        if message.contact is not None:
-            return event(kind="contact", phone=message.contact.phone_number)
-        if message.photo:
-            largest = message.photo[-1]
-            return await self._photo(
-                event, largest.file_id, largest.file_unique_id, largest.file_size, ".jpg", message.caption
-            )
-        if message.document is not None:
-            document = message.document
-            if not (document.mime_type or "").startswith("image/"):
+        if message.get("text") is not None:
+            return event(kind="text", text=str(message["text"]))
+        if message.get("location") is not None:
+            location = message["location"]
+            return event(kind="location", latitude=float(location["latitude"]), longitude=float(location["longitude"]))
+        if message.get("contact") is not None:
+            return event(kind="contact", phone=str(message["contact"]["phone_number"]))
+        caption = message.get("caption")
+        if message.get("photo"):
+            largest = message["photo"][-1]
+            return await self._photo(event, largest, ".jpg", caption)
+        document = message.get("document")
+        if document is not None:
+            mime_type = str(document.get("mime_type") or "")
+            if not mime_type.startswith("image/"):
                 return Notice("telegram.not_a_photo", {})
-            suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(
-                document.mime_type or "", ".jpg"
-            )
-            return await self._photo(
-                event, document.file_id, document.file_unique_id, document.file_size, suffix, message.caption
-            )
+            suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(mime_type, ".jpg")
+            return await self._photo(event, document, suffix, caption)
         return Notice("telegram.unsupported", {})
 
     async def _photo(
-        self,
-        event: Callable[..., Inbound],
-        file_id: str,
-        unique_id: str,
-        size: int | None,
-        suffix: str,
-        caption: str | None,
+        self, event: Callable[..., Inbound], file: dict[str, Any], suffix: str, caption: str | None
     ) -> Inbound | Notice:
         limit_mb = self.settings.telegram.max_file_mb
+        size = file.get("file_size")
         if size is not None and size > self.max_bytes:
             return Notice("telegram.file_too_large", {"size": f"{size / 1024 / 1024:.1f}", "limit": limit_mb})
-        target = self.files / f"{unique_id}{suffix}"
+        target = self.files / f"{file['file_unique_id']}{suffix}"
         if not await asyncio.to_thread(target.exists):  # the same file again (a retry, a resend) is fetched once
             try:
-                file = await self.bot.get_file(file_id)
+                found = await self.bot.get_file(str(file["file_id"]))
             except BadRequest as error:
                 if "too big" in error.message:
                     return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
                 raise
-            content = await file.download_as_bytearray()
+            content = await found.download_as_bytearray()
             if len(content) > self.max_bytes:
                 return Notice(
                     "telegram.file_too_large", {"size": f"{len(content) / 1024 / 1024:.1f}", "limit": limit_mb}
@@ -509,41 +543,24 @@ class TelegramChannel:
             await asyncio.to_thread(_write_atomically, target, bytes(content))
         return event(kind="photo", photo=f"file:{target.resolve()}", text=caption or "")
 
-    def _queue(
-        self,
-        session: AsyncSession,
-        chat_key: str,
-        update: Update,
-        replies: list[Reply],
-        event_id: int,
-        language: str,
-        now: datetime,
-    ) -> None:
-        """Replies become outbox rows in this transaction. The message whose button was pressed is edited into
-        the first reply, so that a dialog stays one message instead of a pile of them."""
-        query = update.callback_query
-        pressed: int | None = None
-        if query is not None and isinstance(query.message, Message):
-            pressed = query.message.message_id
+    def _messages(
+        self, event: QueuedEvent, update: dict[str, Any], replies: list[Reply], language: str
+    ) -> list[NewMessage]:
+        """Replies as outbox rows. The message whose button was pressed is edited into the first reply, so that a
+        dialog stays one message instead of a pile of them."""
+        pressed = pressed_message_id(update)
+        messages: list[NewMessage] = []
         for number, piece in enumerate(self._pieces(replies, language)):
             kind = "message"
             if number == 0 and pressed is not None:
                 if piece.get("ask"):  # a reply keyboard cannot be edited in: clear the old buttons, send anew
-                    outbox.enqueue(
-                        session,
-                        channel=CHANNEL,
-                        chat_key=chat_key,
-                        kind="clear_buttons",
-                        payload={"message_id": pressed},
-                        now=now,
-                        inbox_id=event_id,
-                    )
+                    cleared = {"message_id": pressed}
+                    messages.append(NewMessage(CHANNEL, event.chat_key, cleared, "clear_buttons", event.id))
                 else:
                     kind = "edit"
                     piece["message_id"] = pressed
-            outbox.enqueue(
-                session, channel=CHANNEL, chat_key=chat_key, kind=kind, payload=piece, now=now, inbox_id=event_id
-            )
+            messages.append(NewMessage(CHANNEL, event.chat_key, piece, kind, event.id))
+        return messages
 
     @staticmethod
     def _pieces(replies: list[Reply], language: str) -> Iterator[dict[str, Any]]:
@@ -559,69 +576,52 @@ class TelegramChannel:
         chosen = await people.language_of(session, channel=CHANNEL, external_id=user_id) if user_id else None
         return chosen or language_from_hint(hint) or self.settings.general.default_language
 
-    async def _membership(self, session: AsyncSession, update: Update, now: datetime) -> None:
+    async def _membership(self, session: AsyncSession, change: dict[str, Any], now: datetime) -> None:
         """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""
-        change = update.my_chat_member
-        assert change is not None
-        if change.chat.type != "private":
+        if change["chat"]["type"] != "private":
             return
         identity = (
             await session.exec(
                 select(ChatIdentity).where(
-                    ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == str(change.from_user.id)
+                    ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == str(change["from"]["id"])
                 )
             )
         ).first()
         if identity is None:
             return
-        identity.blocked_at = now if change.new_chat_member.status == "kicked" else None
+        identity.blocked_at = now if change["new_chat_member"]["status"] == "kicked" else None
         session.add(identity)
 
     # -- when things go wrong ----------------------------------------------------------------------------------
 
-    async def parked(self, session: AsyncSession, event: InboxEvent) -> None:
+    async def parked(self, session: AsyncSession, event: QueuedEvent) -> None:
         """An event failed every attempt: apologise to the person and tell the ops chat (ids only)."""
-        try:
-            user = Update.de_json(event.payload, None).effective_user
-        except Exception:  # the update itself is what could not be read: nobody to apologise to
-            user = None
-        if user is not None and not user.is_bot:
-            language = await self._language(session, str(user.id), user.language_code)
-            outbox.enqueue(
-                session,
-                channel=CHANNEL,
-                chat_key=event.chat_key,
-                payload={"text": t(language, "telegram.apology"), "language": language},
-                now=self.clock(),
-                inbox_id=event.id,
-            )
-        self._tell_ops(
-            session,
-            "ops.parked",
-            channel=CHANNEL,
-            event=event.event_key,
-            id=event.id,
-            attempts=event.attempts + 1,
+        user = sender_of(event.payload) if isinstance(event.payload, dict) else None
+        messages: list[NewMessage] = []
+        if user is not None and not user.get("is_bot") and "id" in user:
+            language = await self._language(session, str(user["id"]), user.get("language_code"))
+            apology = {"text": t(language, "telegram.apology"), "language": language}
+            messages.append(NewMessage(CHANNEL, event.chat_key, apology, inbox_id=event.id))
+        messages += self._ops(
+            "ops.parked", channel=CHANNEL, event=event.event_key, id=event.id, attempts=event.attempts + 1
         )
+        await outbox.enqueue(session, messages=messages, now=self.clock())
         self.queued()
 
-    async def report_failure(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
+    async def report_failure(self, session: AsyncSession, row: QueuedMessage, error: str) -> None:
         if row.payload.get("ops"):
             return  # a report that could not be sent is not reported again
-        self._tell_ops(session, "ops.send_failed", id=row.id, kind=row.kind, error=error[:100])
+        messages = self._ops("ops.send_failed", id=row.id, kind=row.kind, error=error[:100])
+        await outbox.enqueue(session, messages=messages, now=self.clock())
 
-    def _tell_ops(self, session: AsyncSession, key: str, **params: Any) -> None:
+    def _ops(self, key: str, **params: Any) -> list[NewMessage]:
+        """A note for the ops chat, if one is configured (ids and error types only)."""
         ops_chat = self.settings.telegram.ops_chat_id
         if not ops_chat:
-            return
+            return []
         language = self.settings.general.default_language
-        outbox.enqueue(
-            session,
-            channel=CHANNEL,
-            chat_key=str(ops_chat),
-            payload={"text": t(language, key, **params), "language": language, "ops": True},
-            now=self.clock(),
-        )
+        payload = {"text": t(language, key, **params), "language": language, "ops": True}
+        return [NewMessage(CHANNEL, str(ops_chat), payload)]
 
     # -- command menus -----------------------------------------------------------------------------------------
 

@@ -15,16 +15,18 @@ Row = TypeVar("Row")
 
 
 class QueueWorker(ABC, Generic[Row]):
-    """Keeps up to `concurrency` rows in work. Rows come from `claim` (which leases them, one per chat at a time),
-    so a chat's rows are worked on one after the other while different chats run side by side. `wake()` says new
-    rows may be due (a commit in this process); the timer catches rows written by other processes.
+    """Keeps up to `concurrency` tasks at work, each on up to `batch` rows. Rows come from `claim` (which leases
+    them, one per chat at a time), so a chat's rows are worked on one after the other while different chats run
+    side by side. `wake()` says new rows may be due (a commit in this process); the timer catches rows written by
+    other processes.
 
-    While rows are in work, the worker claims again only once half the slots are free: under load one claim then
+    While tasks are at work, the worker claims again only once half of them are done: under load one claim then
     brings several rows instead of one claim per finished row, and when it is quiet a new row is claimed at once."""
 
-    def __init__(self, *, name: str, concurrency: int, idle_seconds: float = 1.0) -> None:
+    def __init__(self, *, name: str, concurrency: int, batch: int = 1, idle_seconds: float = 1.0) -> None:
         self.name = name
         self.concurrency = concurrency
+        self.batch = batch
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -46,8 +48,8 @@ class QueueWorker(ABC, Generic[Row]):
         return False
 
     @abstractmethod
-    async def work(self, row: Row) -> None:
-        """Do one row; exceptions are logged and the row's lease lets it be tried again later."""
+    async def work(self, rows: list[Row]) -> None:
+        """Do up to `batch` rows; exceptions are logged and the rows' leases let them be tried again later."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -67,10 +69,11 @@ class QueueWorker(ABC, Generic[Row]):
                 free = self.concurrency - len(self._tasks)
                 if self._tasks and free < max(1, self.concurrency // 2):
                     free = 0
-                rows = await self._claim(free) if free > 0 or self.claim_anyway() else []
-                for row in rows:
-                    self.in_work.add(self.row_id(row))
-                    task = asyncio.create_task(self._work(row), name=f"{self.name}-work")
+                rows = await self._claim(free * self.batch) if free > 0 or self.claim_anyway() else []
+                for start in range(0, len(rows), self.batch):
+                    batch = rows[start : start + self.batch]
+                    self.in_work.update(self.row_id(row) for row in batch)
+                    task = asyncio.create_task(self._work(batch), name=f"{self.name}-work")
                     self._tasks.add(task)
                 # Whatever could be claimed is in work: the next chance is a finished row (it wakes us), a commit
                 # in this process (it wakes us) or a row from another process (the timer).
@@ -87,13 +90,13 @@ class QueueWorker(ABC, Generic[Row]):
             await asyncio.sleep(self.idle_seconds)
             return []
 
-    async def _work(self, row: Row) -> None:
+    async def _work(self, rows: list[Row]) -> None:
         try:
-            await self.work(row)
+            await self.work(rows)
         except Exception as error:
             log.error("%s: unexpected error\n%s", self.name, redacted_traceback(error))
         finally:
-            self.in_work.discard(self.row_id(row))
+            self.in_work.difference_update(self.row_id(row) for row in rows)
             current = asyncio.current_task()
             if current is not None:
                 self._tasks.discard(current)

@@ -22,8 +22,9 @@ from handlers.events import Ask, Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
 from storage import dialog_state
+from storage.dialog_state import Dialog
 from storage.errors import InvalidInput, NotAllowed
-from storage.models import ChatIdentity, DialogState
+from storage.models import ChatIdentity
 from storage.settings import Settings
 
 EDITING = "_editing"  # draft entry: the whole draft as it was when a change from the confirmation screen began
@@ -185,12 +186,12 @@ class Engine:
         flow = self.flows[flow_name]
         ctx.draft = {}
         await flow.prefill(ctx, arguments)
-        state = DialogState(channel=state_key[0], chat_id=state_key[1], user_id=state_key[2], flow=flow_name, step="")
+        state = Dialog(channel=state_key[0], chat_id=state_key[1], user_id=state_key[2], flow=flow_name)
         # What the arguments answered counts as answered by the person: /back can return to it.
         state.history = [step.key for step in flow.steps if not step.silent and answered(step, ctx.draft)]
         return await self._advance(ctx, flow, state)
 
-    async def handle(self, ctx: Context, state: DialogState, inbound: Inbound, commands: frozenset[str]) -> list[Reply]:
+    async def handle(self, ctx: Context, state: Dialog, inbound: Inbound, commands: frozenset[str]) -> list[Reply]:
         flow = self.flows.get(state.flow)
         if flow is None:  # a flow removed by an upgrade: forget it rather than fail forever
             await dialog_state.discard(ctx.session, state=state)
@@ -241,7 +242,7 @@ class Engine:
             state.history = [*state.history, step.key]
         return await self._advance(ctx, flow, state)
 
-    def _as_choice(self, inbound: Inbound, state: DialogState, step: Step) -> Inbound:
+    def _as_choice(self, inbound: Inbound, state: Dialog, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
         choices = [(choice[0], choice[1:]) for choice in state.choices]  # data, then the label and its aliases
         if inbound.kind == "button":
@@ -263,7 +264,7 @@ class Engine:
                 return replace(inbound, kind="button", data=data)
         return inbound
 
-    async def _back(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
+    async def _back(self, ctx: Context, flow: Flow, state: Dialog) -> list[Reply]:
         """Reopen the nearest earlier question the person answered, in the flow's order. In the middle of a
         change started from the confirmation screen, "back" abandons the change and restores every answer."""
         if EDITING in ctx.draft:
@@ -281,7 +282,7 @@ class Engine:
         previous.forget(ctx.draft)
         return await self._advance(ctx, flow, state)
 
-    async def _advance(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
+    async def _advance(self, ctx: Context, flow: Flow, state: Dialog) -> list[Reply]:
         step = flow.current(ctx.draft)
         if step is None:  # every step answered: flows without a confirmation step end here
             return await self._finish(ctx, flow, state)
@@ -289,7 +290,7 @@ class Engine:
             ctx.draft.pop(EDITING, None)  # back on the confirmation screen: the change is complete
         return await self._show(ctx, flow, state, step)
 
-    async def _finish(self, ctx: Context, flow: Flow, state: DialogState) -> list[Reply]:
+    async def _finish(self, ctx: Context, flow: Flow, state: Dialog) -> list[Reply]:
         # A savepoint: when the flow refuses at the last moment (InvalidInput), what it already wrote is undone
         # while the dialog itself stays, so the person can correct the answer.
         async with ctx.session.begin_nested():
@@ -297,7 +298,7 @@ class Engine:
         await dialog_state.discard(ctx.session, state=state)
         return replies
 
-    async def _show(self, ctx: Context, flow: Flow, state: DialogState, step: Step) -> list[Reply]:
+    async def _show(self, ctx: Context, flow: Flow, state: Dialog, step: Step) -> list[Reply]:
         prompt = await step.prompt(ctx)
         state.step = step.key
         state.draft = dict(ctx.draft)

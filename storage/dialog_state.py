@@ -1,49 +1,104 @@
-"""Dialog state rows: load, save and discard where a person is in a dialog."""
+"""Dialog state rows: load, save and discard where a person is in a dialog.
+
+Every input a person gives reads and writes their dialog, so these are Core statements on the session's
+connection, and the dialog a plain record the engine changes and hands back to `save`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import DialogState
+from storage.models import DialogState, utcnow
+from storage.queue import execute
+
+TABLE: sa.Table = DialogState.__table__  # type: ignore[attr-defined]
+KEY = ("channel", "chat_id", "user_id")
 
 
-async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> DialogState | None:
+@dataclass
+class Dialog:
+    """Where one person (channel, chat, user) is in which flow: the current step, the answers so far, the steps
+    answered in order (for "back"), and the choices shown last (so that a typed number picks one)."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    flow: str
+    step: str = ""
+    draft: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    choices: list[list[str]] = field(default_factory=list)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+def _where() -> sa.ColumnElement[bool]:
+    return sa.and_(*(TABLE.c[name] == sa.bindparam(name) for name in KEY))
+
+
+@cache
+def _load(locking: bool) -> sa.Select[Any]:
+    statement = sa.select(TABLE).where(_where())
+    return statement.with_for_update() if locking else statement
+
+
+@cache
+def _save(dialect: str) -> Any:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TABLE)
+    changing = ("flow", "step", "draft", "history", "choices", "updated_at")
+    return insert.on_conflict_do_update(
+        index_elements=list(KEY), set_={name: insert.excluded[name] for name in changing}
+    )
+
+
+_DISCARD = sa.delete(TABLE).where(_where())
+
+
+async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> Dialog | None:
     """The person's dialog, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE
     already serialises writers), so that two messages at once (a double-tapped 保存) are handled one after the
     other and the second sees what the first did."""
-    return await session.get(DialogState, (channel, chat_id, user_id), with_for_update=True, populate_existing=True)
+    locking = session.get_bind().dialect.name == "postgresql"
+    result = await execute(session, _load(locking), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
+    row = result.first()
+    if row is None:
+        return None
+    return Dialog(
+        channel=row.channel,
+        chat_id=row.chat_id,
+        user_id=row.user_id,
+        flow=row.flow,
+        step=row.step,
+        draft=dict(row.draft or {}),
+        history=list(row.history or []),
+        choices=[list(choice) for choice in row.choices or []],
+        updated_at=row.updated_at,
+    )
 
 
-async def save(session: AsyncSession, *, state: DialogState) -> None:
-    """Insert or update; JSON columns are replaced whole so that changes inside them are never missed."""
-    stored = await session.get(DialogState, (state.channel, state.chat_id, state.user_id))
-    if stored is None:
-        session.add(
-            DialogState(
-                channel=state.channel,
-                chat_id=state.chat_id,
-                user_id=state.user_id,
-                flow=state.flow,
-                step=state.step,
-                draft=dict(state.draft),
-                history=list(state.history),
-                choices=[list(choice) for choice in state.choices],
-                updated_at=state.updated_at,
-            )
-        )
-    else:
-        stored.flow = state.flow
-        stored.step = state.step
-        stored.draft = dict(state.draft)
-        stored.history = list(state.history)
-        stored.choices = [list(choice) for choice in state.choices]
-        stored.updated_at = state.updated_at
-        session.add(stored)
-    await session.flush()
+async def save(session: AsyncSession, *, state: Dialog) -> None:
+    """Insert or update the whole dialog."""
+    await execute(
+        session,
+        _save(session.get_bind().dialect.name),
+        {
+            "channel": state.channel,
+            "chat_id": state.chat_id,
+            "user_id": state.user_id,
+            "flow": state.flow,
+            "step": state.step,
+            "draft": state.draft,
+            "history": state.history,
+            "choices": state.choices,
+            "updated_at": state.updated_at,
+        },
+    )
 
 
-async def discard(session: AsyncSession, *, state: DialogState) -> None:
-    stored = await session.get(DialogState, (state.channel, state.chat_id, state.user_id))
-    if stored is not None:
-        await session.delete(stored)
-        await session.flush()
+async def discard(session: AsyncSession, *, state: Dialog) -> None:
+    await execute(session, _DISCARD, {"channel": state.channel, "chat_id": state.chat_id, "user_id": state.user_id})

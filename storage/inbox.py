@@ -2,64 +2,105 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queue
-from storage.db import dialect_insert
-from storage.models import InboxEvent
+from storage.models import InboxEvent, UTCDateTime
+from storage.queue import INBOX, execute
 
 
-async def receive(
-    session: AsyncSession, *, channel: str, event_key: str, chat_key: str, payload: dict[str, Any], now: datetime
-) -> bool:
-    """Store an event unless this channel already has it (a redelivery); True when it is new."""
-    result = await session.exec(
-        dialect_insert(session)(InboxEvent)
-        .values(
-            channel=channel,
-            event_key=event_key,
-            chat_key=chat_key,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            error="",
-            received_at=now,
-            next_attempt_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "event_key"])
-        .returning(InboxEvent.id)  # a row comes back only if one was inserted; psycopg reports no rowcount of 0
-    )
-    return result.first() is not None
+@dataclass(frozen=True)
+class QueuedEvent:
+    """An event as its handler sees it."""
+
+    id: int
+    channel: str
+    event_key: str
+    chat_key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """An event as a channel hands it in: its key (unique per channel), its chat, and what arrived."""
+
+    event_key: str
+    chat_key: str
+    payload: dict[str, Any]
+
+
+COLUMNS = ("id", "channel", "event_key", "chat_key", "payload", "attempts")
+
+
+def _event(row: Row[Any]) -> QueuedEvent:
+    return QueuedEvent(row.id, row.channel, row.event_key, row.chat_key, row.payload, row.attempts)
+
+
+@cache
+def _receive(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Only the rows inserted come back, so a redelivered event is told apart from a new one on both stores
+    # (psycopg reports no usable rowcount for INSERT ... ON CONFLICT DO NOTHING).
+    return insert(INBOX).on_conflict_do_nothing(index_elements=["channel", "event_key"]).returning(INBOX.c.id)
+
+
+async def receive(session: AsyncSession, *, channel: str, events: Sequence[Received], now: datetime) -> list[int]:
+    """Store events unless this channel already has them (redeliveries); returns the ids of the new ones."""
+    if not events:
+        return []
+    rows = [
+        {
+            "channel": channel,
+            "event_key": event.event_key,
+            "chat_key": event.chat_key,
+            "payload": event.payload,
+            "status": "pending",
+            "attempts": 0,
+            "error": "",
+            "received_at": now,
+            "next_attempt_at": now,
+        }
+        for event in events
+    ]
+    result = await execute(session, _receive(session.get_bind().dialect.name), rows)
+    return [row.id for row in result]
 
 
 async def claim(
     session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
-) -> list[InboxEvent]:
-    return await queue.claim_heads(session, InboxEvent, channel=channel, now=now, lease=lease, limit=limit)
+) -> list[QueuedEvent]:
+    return await queue.claim_heads(session, INBOX, _event, COLUMNS, channel=channel, now=now, lease=lease, limit=limit)
 
 
 async def due(
     session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
-) -> list[InboxEvent]:
-    return await queue.due_heads(session, InboxEvent, channel=channel, now=now, limit=limit, skip=skip)
+) -> list[QueuedEvent]:
+    return await queue.due_heads(session, INBOX, _event, COLUMNS, channel=channel, now=now, limit=limit, skip=skip)
+
+
+_TAKE = (
+    sa.update(INBOX)
+    .where(INBOX.c.id == sa.bindparam("event_id"), INBOX.c.status == "pending")
+    .values(status="done", handled_at=sa.bindparam("now", type_=UTCDateTime), claimed_until=None)
+)
 
 
 async def take(session: AsyncSession, *, event_id: int, now: datetime) -> bool:
     """Mark an event handled, as the first write of the transaction that handles it: the transaction's changes and
     this mark commit together or not at all. False when it was handled already (by another worker, or before a
     crash), and then the caller must change nothing."""
-    result = await session.exec(
-        sa.update(InboxEvent)
-        .where(col(InboxEvent.id) == event_id, col(InboxEvent.status) == "pending")
-        .values(status="done", handled_at=now, claimed_until=None)
-    )
+    result = await execute(session, _TAKE, {"event_id": event_id, "now": now})
     return bool(result.rowcount)
 
 
@@ -91,7 +132,7 @@ async def record_failure(
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
-    return await queue.count_by_status(session, InboxEvent)
+    return await queue.count_by_status(session, INBOX)
 
 
 async def parked(session: AsyncSession, *, limit: int = 20) -> list[InboxEvent]:

@@ -199,7 +199,9 @@ async def submit(
         )
         .order_by(col(ChatIdentity.id))
     )
-    for recipient in recipients.all():
-        payload = notice(item, recipient.language or default_language)
-        outbox.message_identity(session, identity=recipient, payload=payload, now=now)
+    notices = [
+        outbox.to_identity(recipient, notice(item, recipient.language or default_language))
+        for recipient in recipients.all()
+    ]
+    await outbox.enqueue(session, messages=notices, now=now)
     return item

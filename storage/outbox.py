@@ -2,74 +2,124 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queue
-from storage.models import ChatIdentity, OutboxMessage
+from storage.models import ChatIdentity, OutboxMessage, UTCDateTime
+from storage.queue import OUTBOX, execute
 
 KINDS = frozenset({"message", "edit", "clear_buttons", "commands"})
 
 
-def enqueue(
-    session: AsyncSession,
-    *,
-    channel: str,
-    chat_key: str,
-    payload: dict[str, Any],
-    now: datetime,
-    kind: str = "message",
-    inbox_id: int | None = None,
-    bulk: bool = False,
-) -> OutboxMessage:
-    """Add a message to send; it is sent only if the caller's transaction commits. Bulk messages (notices to
-    many, broadcasts) go after the answers people are waiting for."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
-    row = OutboxMessage(
-        channel=channel,
-        chat_key=chat_key,
-        kind=kind,
-        payload=payload,
-        inbox_id=inbox_id,
-        priority=1 if bulk else 0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(row)
-    return row
+@dataclass(frozen=True)
+class NewMessage:
+    """Something to send: to which chat, what (a channel-neutral payload), and as what kind of call. Bulk messages
+    (notices to many, broadcasts) go after the answers people are waiting for."""
+
+    channel: str
+    chat_key: str
+    payload: dict[str, Any]
+    kind: str = "message"
+    inbox_id: int | None = None  # the event it answers
+    bulk: bool = False
 
 
-def message_identity(
-    session: AsyncSession, *, identity: ChatIdentity, payload: dict[str, Any], now: datetime
-) -> OutboxMessage:
+@dataclass(frozen=True)
+class QueuedMessage:
+    """An outbox row as the sender sees it."""
+
+    id: int
+    channel: str
+    chat_key: str
+    kind: str
+    priority: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+COLUMNS = ("id", "channel", "chat_key", "kind", "priority", "payload", "attempts")
+
+
+def _message(row: Row[Any]) -> QueuedMessage:
+    return QueuedMessage(row.id, row.channel, row.chat_key, row.kind, row.priority, row.payload, row.attempts)
+
+
+def to_identity(identity: ChatIdentity, payload: dict[str, Any], *, bulk: bool = False) -> NewMessage:
     """A message to a person in their own chat with the bot (for a private chat the chat is the user)."""
-    return enqueue(session, channel=identity.channel, chat_key=identity.external_id, payload=payload, now=now)
+    return NewMessage(channel=identity.channel, chat_key=identity.external_id, payload=payload, bulk=bulk)
+
+
+_ENQUEUE = sa.insert(OUTBOX).returning(OUTBOX.c.id)
+
+
+async def enqueue(session: AsyncSession, *, messages: Sequence[NewMessage], now: datetime) -> list[int]:
+    """Add messages to send; they are sent only if the caller's transaction commits. Returns their ids."""
+    if not messages:
+        return []
+    rows = []
+    for message in messages:
+        if message.kind not in KINDS:
+            raise ValueError(f"unknown outbox kind {message.kind!r}")
+        rows.append(
+            {
+                "channel": message.channel,
+                "chat_key": message.chat_key,
+                "kind": message.kind,
+                "priority": 1 if message.bulk else 0,
+                "payload": message.payload,
+                "status": "pending",
+                "attempts": 0,
+                "error": "",
+                "external_id": "",
+                "inbox_id": message.inbox_id,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+        )
+    return [row.id for row in await execute(session, _ENQUEUE, rows)]
 
 
 async def claim(
     session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
-) -> list[OutboxMessage]:
-    return await queue.claim_heads(session, OutboxMessage, channel=channel, now=now, lease=lease, limit=limit)
+) -> list[QueuedMessage]:
+    return await queue.claim_heads(
+        session, OUTBOX, _message, COLUMNS, channel=channel, now=now, lease=lease, limit=limit
+    )
 
 
 async def due(
     session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
-) -> list[OutboxMessage]:
-    return await queue.due_heads(session, OutboxMessage, channel=channel, now=now, limit=limit, skip=skip)
+) -> list[QueuedMessage]:
+    return await queue.due_heads(session, OUTBOX, _message, COLUMNS, channel=channel, now=now, limit=limit, skip=skip)
 
 
-async def mark_sent(session: AsyncSession, *, message_id: int, external_id: str, now: datetime) -> None:
-    await session.exec(
-        sa.update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(status="sent", external_id=external_id[:64], sent_at=now, claimed_until=None)
+_MARK_SENT = (
+    sa.update(OUTBOX)
+    .where(OUTBOX.c.id == sa.bindparam("message_id"))
+    .values(
+        status="sent",
+        external_id=sa.bindparam("external_id"),
+        sent_at=sa.bindparam("now", type_=UTCDateTime),
+        claimed_until=None,
     )
+)
+
+
+async def mark_sent(session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
+    """Record sent messages: (outbox id, the platform's message id) each, in one statement."""
+    if sent:
+        rows = [
+            {"message_id": message_id, "external_id": external_id[:64], "now": now} for message_id, external_id in sent
+        ]
+        await execute(session, _MARK_SENT, rows)
 
 
 async def retry_later(
@@ -78,21 +128,16 @@ async def retry_later(
     """Put a message back in the queue until `at`. A 429 does not count as an attempt: the message was fine."""
     values: dict[str, Any] = {"error": error[:200], "next_attempt_at": at, "claimed_until": None}
     if count_attempt:
-        values["attempts"] = OutboxMessage.attempts + 1
-    await session.exec(sa.update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values))
+        values["attempts"] = OUTBOX.c.attempts + 1
+    await execute(session, sa.update(OUTBOX).where(OUTBOX.c.id == message_id).values(**values))
 
 
 async def mark_failed(session: AsyncSession, *, message_id: int, error: str, now: datetime) -> None:
-    await session.exec(
-        sa.update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(
-            status="failed",
-            error=error[:200],
-            attempts=OutboxMessage.attempts + 1,
-            sent_at=now,
-            claimed_until=None,
-        )
+    await execute(
+        session,
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.id == message_id)
+        .values(status="failed", error=error[:200], attempts=OUTBOX.c.attempts + 1, sent_at=now, claimed_until=None),
     )
 
 
@@ -106,7 +151,7 @@ async def flag_blocked(session: AsyncSession, *, channel: str, chat_key: str, no
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
-    return await queue.count_by_status(session, OutboxMessage)
+    return await queue.count_by_status(session, OUTBOX)
 
 
 async def failures(session: AsyncSession, *, limit: int = 20) -> list[OutboxMessage]:

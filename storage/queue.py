@@ -1,107 +1,138 @@
-"""Claiming work from the inbox and the outbox: the oldest due row of each chat, leased to one worker at a time."""
+"""Claiming work from the inbox and the outbox: the oldest due row of each chat, leased to one worker at a time.
+
+These statements run for every message the bot receives or sends, so they are Core statements built once per
+table and dialect, run on the session's connection, and their rows come back as small frozen records: the same
+statements through the ORM, with its identity map and unit of work, cost three times as much.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxEvent, OutboxMessage, UTCDateTime
 
-Row = TypeVar("Row", InboxEvent, OutboxMessage)
+INBOX: sa.Table = InboxEvent.__table__  # type: ignore[attr-defined]
+OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+Record = TypeVar("Record")
+
+
+async def execute(session: AsyncSession, statement: sa.Executable, parameters: Any = None) -> sa.CursorResult[Any]:
+    """Run a Core statement on the session's connection, inside the session's transaction."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 @cache
-def _heads(model: type[Row], *, locking: bool) -> Any:
-    """The query for the due heads, built once per table (it runs several times a second): full rows, with the
-    channel, the time, the rows to skip and the limit as parameters."""
-    earlier = aliased(model)
+def _heads(table: sa.Table, columns: tuple[str, ...], *, locking: bool) -> sa.Select[Any]:
+    """The due heads: with the channel, the time, the rows to skip and the limit as parameters."""
+    earlier = table.alias("earlier")
+    now = sa.bindparam("now", type_=UTCDateTime)
     heads = (
-        select(model)
+        sa.select(*(table.c[name] for name in columns))
         .where(
-            col(model.channel) == sa.bindparam("channel"),
-            col(model.status) == "pending",
-            col(model.next_attempt_at) <= sa.bindparam("now", type_=UTCDateTime),
-            sa.or_(col(model.claimed_until).is_(None), col(model.claimed_until) < sa.bindparam("now")),
-            col(model.id).not_in(sa.bindparam("skip", expanding=True)),
+            table.c.channel == sa.bindparam("channel"),
+            table.c.status == "pending",
+            table.c.next_attempt_at <= now,
+            sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
+            table.c.id.not_in(sa.bindparam("skip", expanding=True)),
             ~sa.exists().where(
-                col(earlier.channel) == col(model.channel),
-                col(earlier.chat_key) == col(model.chat_key),
-                col(earlier.status) == "pending",
-                col(earlier.id) < col(model.id),
+                earlier.c.channel == table.c.channel,
+                earlier.c.chat_key == table.c.chat_key,
+                earlier.c.status == "pending",
+                earlier.c.id < table.c.id,
             ),
         )
-        .order_by(*_order(model))
+        .order_by(*_order(table))
         .limit(sa.bindparam("limit"))
-        .execution_options(populate_existing=True)
     )
-    return heads.with_for_update(skip_locked=True, of=model) if locking else heads
+    return heads.with_for_update(skip_locked=True, of=table) if locking else heads
 
 
-def _order(model: type[Row]) -> list[Any]:
+def _order(table: sa.Table) -> list[Any]:
     """Oldest first; in the outbox, answers people are waiting for before bulk messages (a broadcast to 10,000
     chats takes six minutes, a reply must not wait behind it)."""
-    if model is OutboxMessage:
-        return [col(OutboxMessage.priority), col(OutboxMessage.id)]
-    return [col(model.id)]
+    if table is OUTBOX:
+        return [table.c.priority, table.c.id]
+    return [table.c.id]
 
 
-async def _due(
-    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]
-) -> list[Row]:
-    locking = session.get_bind().dialect.name == "postgresql"
-    parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
-    return list((await session.exec(_heads(model, locking=locking), params=parameters)).all())
+@cache
+def _lease(table: sa.Table) -> sa.Update:
+    return (
+        sa.update(table)
+        .where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .values(claimed_until=sa.bindparam("until", type_=UTCDateTime))
+    )
 
 
 async def due_heads(
-    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, limit: int, skip: Collection[int]
-) -> list[Row]:
+    session: AsyncSession,
+    table: sa.Table,
+    record: Callable[[Row[Any]], Record],
+    columns: tuple[str, ...],
+    *,
+    channel: str,
+    now: datetime,
+    limit: int,
+    skip: Collection[int],
+) -> list[Record]:
     """Up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the rows
     this worker has in work, whose chats therefore wait). A read: for the single worker of an embedded store,
     which keeps its leases in memory."""
-    return await _due(session, model, channel=channel, now=now, limit=limit, skip=skip)
+    statement = _heads(table, columns, locking=False)
+    parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
+    return [record(row) for row in await execute(session, statement, parameters)]
 
 
 async def claim_heads(
-    session: AsyncSession, model: type[Row], *, channel: str, now: datetime, lease: timedelta, limit: int
-) -> list[Row]:
+    session: AsyncSession,
+    table: sa.Table,
+    record: Callable[[Row[Any]], Record],
+    columns: tuple[str, ...],
+    *,
+    channel: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Record]:
     """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row. A chat's later rows wait
     until it is done, so one chat's events and messages keep their order even across workers; a lease that runs
     out (its worker died) lets another worker take the row over."""
-    rows = await _due(session, model, channel=channel, now=now, limit=limit, skip=())
+    locking = session.get_bind().dialect.name == "postgresql"
+    statement = _heads(table, columns, locking=locking)
+    parameters = {"channel": channel, "now": now, "limit": limit, "skip": []}
+    rows = list(await execute(session, statement, parameters))
     if rows:
-        ids = [row.id for row in rows]
-        await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(claimed_until=now + lease))
-        for row in rows:
-            row.claimed_until = now + lease
-    return rows
+        await execute(session, _lease(table), {"ids": [row.id for row in rows], "until": now + lease})
+    return [record(row) for row in rows]
 
 
-async def count_by_status(session: AsyncSession, model: type[Row]) -> dict[tuple[str, str], int]:
-    statement = select(model.channel, model.status, sa.func.count()).group_by(model.channel, model.status)
-    return {(channel, status): count for channel, status, count in (await session.exec(statement)).all()}
+async def count_by_status(session: AsyncSession, table: sa.Table) -> dict[tuple[str, str], int]:
+    total = sa.func.count().label("total")
+    statement = sa.select(table.c.channel, table.c.status, total).group_by(table.c.channel, table.c.status)
+    return {(row.channel, row.status): int(row.total) for row in await execute(session, statement)}
 
 
 async def purge(session: AsyncSession, *, before: datetime) -> tuple[int, int]:
     """Delete finished outbox rows created before `before`, then handled or parked inbox events received before it
     that no remaining outbox row points to. Returns (events, messages) deleted."""
-    messages = await session.exec(
-        sa.delete(OutboxMessage).where(
-            col(OutboxMessage.status).in_(("sent", "failed")), col(OutboxMessage.created_at) < before
-        )
+    messages = await execute(
+        session,
+        sa.delete(OUTBOX).where(OUTBOX.c.status.in_(("sent", "failed")), OUTBOX.c.created_at < before),
     )
-    events = await session.exec(
-        sa.delete(InboxEvent).where(
-            col(InboxEvent.status).in_(("done", "parked")),
-            col(InboxEvent.received_at) < before,
-            ~sa.exists().where(col(OutboxMessage.inbox_id) == col(InboxEvent.id)),
-        )
+    events = await execute(
+        session,
+        sa.delete(INBOX).where(
+            INBOX.c.status.in_(("done", "parked")),
+            INBOX.c.received_at < before,
+            ~sa.exists().where(OUTBOX.c.inbox_id == INBOX.c.id),
+        ),
     )
     return int(events.rowcount or 0), int(messages.rowcount or 0)

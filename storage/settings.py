@@ -163,7 +163,8 @@ class Delivery(Section):
     retry_seconds: float = Field(default=1.0, gt=0, le=3600)
     sender_concurrency: int = Field(default=8, ge=1, le=100)
     inbox_attempts: int = Field(default=5, ge=1, le=100)
-    handler_concurrency: int = Field(default=8, ge=1, le=100)
+    handler_batch: int = Field(default=16, ge=1, le=500)
+    handler_concurrency: int = Field(default=4, ge=1, le=100)
     lease_seconds: int = Field(default=60, ge=1, le=3600)
     keep_days: int = Field(default=30, ge=2, le=3650)
 

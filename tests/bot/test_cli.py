@@ -608,11 +608,10 @@ def test_outbox_shows_counts_and_failures_without_personal_data(store: str) -> N
         database = Database(store)
         await database.upgrade()
         async with database.transaction() as session:
-            for text in ("陈志明 13812345678 您好", "第二条"):
-                row = outbox.enqueue(session, channel="telegram", chat_key="42", payload={"text": text}, now=utcnow())
-            await session.flush()
-            assert row.id is not None
-            await outbox.mark_failed(session, message_id=row.id, error="Rejected: chat not found", now=utcnow())
+            texts = ("陈志明 13812345678 您好", "第二条")
+            messages = [outbox.NewMessage("telegram", "42", {"text": text}) for text in texts]
+            [_first, second] = await outbox.enqueue(session, messages=messages, now=utcnow())
+            await outbox.mark_failed(session, message_id=second, error="Rejected: chat not found", now=utcnow())
         await database.dispose()
 
     asyncio.run(fill())

@@ -121,15 +121,11 @@ async def test_sigkill_while_updates_flow_in_loses_nothing_and_does_nothing_twic
 async def test_sigkill_while_the_sender_drains_loses_nothing(db: Database, database_url: str, tmp_path: Path) -> None:
     random.seed(7)
     messages = 1000
+    rows = [
+        outbox.NewMessage("telegram", str(9500 + number % 100), {"text": f"m{number}"}) for number in range(messages)
+    ]
     async with db.transaction() as session:
-        for number in range(messages):
-            outbox.enqueue(
-                session,
-                channel="telegram",
-                chat_key=str(9500 + number % 100),
-                payload={"text": f"m{number}"},
-                now=utcnow(),
-            )
+        await outbox.enqueue(session, messages=rows, now=utcnow())
     async with FakeTelegramServer(flood_limits=False) as server:
         for index in range(100):
             server.add_chat(9500 + index)

@@ -438,15 +438,17 @@ async def test_outbox_rows_wait_for_the_sender_in_order(db: Database) -> None:
     from storage import outbox
 
     async with db.transaction() as session:
-        for chat, text in [("1", "a"), ("1", "b"), ("2", "c")]:
-            outbox.enqueue(session, channel="telegram", chat_key=chat, payload={"text": text}, now=utcnow())
+        messages = [
+            outbox.NewMessage("telegram", chat, {"text": text}) for chat, text in [("1", "a"), ("1", "b"), ("2", "c")]
+        ]
+        await outbox.enqueue(session, messages=messages, now=utcnow())
     async with db.transaction() as session:
         first = await outbox.claim(session, channel="telegram", now=utcnow(), lease=timedelta(seconds=60), limit=10)
         again = await outbox.claim(session, channel="telegram", now=utcnow(), lease=timedelta(seconds=60), limit=10)
     assert [row.payload["text"] for row in first] == ["a", "c"]
     assert again == []
     async with db.transaction() as session:
-        await outbox.mark_sent(session, message_id=first[0].id or 0, external_id="1", now=utcnow())
+        await outbox.mark_sent(session, sent=[(first[0].id, "1")], now=utcnow())
         after = await outbox.claim(session, channel="telegram", now=utcnow(), lease=timedelta(seconds=60), limit=10)
     assert [row.payload["text"] for row in after] == ["b"]
     async with db.transaction() as session:
@@ -601,17 +603,12 @@ async def test_polling_survives_a_429_and_a_server_error(telegram: Harness) -> N
 async def test_an_answer_does_not_wait_behind_a_broadcast(telegram: Harness, db: Database) -> None:
     from storage import outbox
 
+    notices = []
+    for number in range(120):  # four seconds of sending at Telegram's overall limit
+        telegram.server.add_chat(30_000 + number)
+        notices.append(outbox.NewMessage("telegram", str(30_000 + number), {"text": "通知"}, bulk=True))
     async with db.transaction() as session:
-        for number in range(120):  # four seconds of sending at Telegram's overall limit
-            telegram.server.add_chat(30_000 + number)
-            outbox.enqueue(
-                session,
-                channel="telegram",
-                chat_key=str(30_000 + number),
-                payload={"text": "通知"},
-                now=utcnow(),
-                bulk=True,
-            )
+        await outbox.enqueue(session, messages=notices, now=utcnow())
     telegram.bot.sender.wake()
     await asyncio.sleep(0.5)
     started = asyncio.get_running_loop().time()

@@ -1,36 +1,51 @@
-"""The inbox and outbox queues: redelivery, claiming heads per chat, and the retention purge."""
+"""The inbox and outbox queues: redelivery, claiming heads per chat, recording sends, and the retention purge."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import col, select
 
 from storage import inbox, outbox, queue
 from storage.db import Database
+from storage.inbox import Received
 from storage.models import InboxEvent, OutboxMessage
+from storage.outbox import NewMessage
 from tests.factories import NOW
 
 
 async def test_a_redelivered_event_is_stored_once(db: Database) -> None:
     async with db.transaction() as session:
-        first = await inbox.receive(session, channel="telegram", event_key="1:5", chat_key="9", payload={}, now=NOW)
-        again = await inbox.receive(session, channel="telegram", event_key="1:5", chat_key="9", payload={}, now=NOW)
-        other_bot = await inbox.receive(session, channel="telegram", event_key="2:5", chat_key="9", payload={}, now=NOW)
-    assert (first, again, other_bot) == (True, False, True)
+        first = await inbox.receive(session, channel="telegram", events=[Received("1:5", "9", {"n": 1})], now=NOW)
+        # A batch with the same update again, a new one, and the same update id from another bot.
+        batch = [Received("1:5", "9", {"n": 1}), Received("1:6", "9", {"n": 2}), Received("2:5", "9", {"n": 3})]
+        again = await inbox.receive(session, channel="telegram", events=batch, now=NOW)
+        other_channel = await inbox.receive(session, channel="wechat", events=[Received("1:5", "9", {})], now=NOW)
+    assert len(first) == 1 and len(again) == 2 and len(other_channel) == 1
+    async with db.transaction() as session:
+        stored = (await session.exec(select(InboxEvent).order_by(col(InboxEvent.id)))).all()
+    assert [(event.channel, event.event_key, event.payload) for event in stored] == [
+        ("telegram", "1:5", {"n": 1}),
+        ("telegram", "1:6", {"n": 2}),
+        ("telegram", "2:5", {"n": 3}),
+        ("wechat", "1:5", {}),
+    ]
+    assert [event.id for event in stored] == first + again + other_channel
 
 
 async def test_a_chats_second_event_waits_for_its_first(db: Database) -> None:
     async with db.transaction() as session:
-        for key, chat in [("1:1", "a"), ("1:2", "a"), ("1:3", "b")]:
-            await inbox.receive(session, channel="telegram", event_key=key, chat_key=chat, payload={}, now=NOW)
+        events = [Received(key, chat, {"key": key}) for key, chat in [("1:1", "a"), ("1:2", "a"), ("1:3", "b")]]
+        await inbox.receive(session, channel="telegram", events=events, now=NOW)
     lease = timedelta(seconds=60)
     async with db.transaction() as session:
         heads = await inbox.claim(session, channel="telegram", now=NOW, lease=lease, limit=10)
         assert [event.event_key for event in heads] == ["1:1", "1:3"]
+        assert heads[0].payload == {"key": "1:1"} and heads[0].attempts == 0
         assert await inbox.claim(session, channel="telegram", now=NOW, lease=lease, limit=10) == []  # leased
-        assert await inbox.take(session, event_id=heads[0].id or 0, now=NOW)
-        assert not await inbox.take(session, event_id=heads[0].id or 0, now=NOW)  # handled once only
+        assert await inbox.take(session, event_id=heads[0].id, now=NOW)
+        assert not await inbox.take(session, event_id=heads[0].id, now=NOW)  # handled once only
         after = await inbox.claim(session, channel="telegram", now=NOW, lease=lease, limit=10)
     assert [event.event_key for event in after] == ["1:2"]
     # A lease that ran out (its worker died) lets the row be claimed again.
@@ -39,20 +54,55 @@ async def test_a_chats_second_event_waits_for_its_first(db: Database) -> None:
     assert sorted(event.event_key for event in later) == ["1:2", "1:3"]
 
 
+async def test_due_heads_leave_out_the_rows_in_work_and_their_chats(db: Database) -> None:
+    async with db.transaction() as session:
+        events = [Received(key, chat, {}) for key, chat in [("1:1", "a"), ("1:2", "a"), ("1:3", "b")]]
+        ids = await inbox.receive(session, channel="telegram", events=events, now=NOW)
+    async with db.read() as session:
+        heads = await inbox.due(session, channel="telegram", now=NOW, limit=10, skip=[ids[0]])
+        later = await inbox.due(session, channel="telegram", now=NOW - timedelta(seconds=1), limit=10, skip=[])
+    assert [event.event_key for event in heads] == ["1:3"]  # chat a waits for 1:1, which is in work
+    assert later == []  # nothing is due before it arrived
+
+
+async def test_sent_messages_are_recorded_together_with_their_ids(db: Database) -> None:
+    async with db.transaction() as session:
+        ids = await outbox.enqueue(
+            session,
+            messages=[NewMessage("telegram", "1", {"text": "a"}), NewMessage("telegram", "2", {"text": "b"})],
+            now=NOW,
+        )
+        await outbox.mark_sent(session, sent=[(ids[0], "501"), (ids[1], "502")], now=NOW)
+    async with db.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    assert [(row.status, row.external_id, row.sent_at) for row in rows] == [("sent", "501", NOW), ("sent", "502", NOW)]
+
+
+async def test_an_unknown_kind_of_message_is_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="fax"):
+        async with db.transaction() as session:
+            await outbox.enqueue(session, messages=[NewMessage("telegram", "1", {}, kind="fax")], now=NOW)
+
+
 async def test_purge_keeps_what_is_recent_or_still_needed(db: Database) -> None:
     old, recent = NOW - timedelta(days=40), NOW - timedelta(days=1)
     async with db.transaction() as session:
         for key, at in [("1:1", old), ("1:2", old), ("1:3", recent)]:
-            await inbox.receive(session, channel="telegram", event_key=key, chat_key="9", payload={"x": 1}, now=at)
+            await inbox.receive(session, channel="telegram", events=[Received(key, "9", {"x": 1})], now=at)
         events = {event.event_key: event for event in (await session.exec(select(InboxEvent))).all()}
         for event in events.values():
             event.status = "done"
             session.add(event)
-        sent = outbox.enqueue(session, channel="telegram", chat_key="9", payload={}, now=old, inbox_id=events["1:1"].id)
-        sent.status = "sent"
-        outbox.enqueue(session, channel="telegram", chat_key="9", payload={}, now=old, inbox_id=events["1:2"].id)
-        fresh = outbox.enqueue(session, channel="telegram", chat_key="9", payload={}, now=recent)
-        fresh.status = "sent"
+        [sent, _waiting] = await outbox.enqueue(
+            session,
+            messages=[
+                NewMessage("telegram", "9", {}, inbox_id=events["1:1"].id),
+                NewMessage("telegram", "9", {}, inbox_id=events["1:2"].id),
+            ],
+            now=old,
+        )
+        [fresh] = await outbox.enqueue(session, messages=[NewMessage("telegram", "9", {})], now=recent)
+        await outbox.mark_sent(session, sent=[(sent, "1"), (fresh, "2")], now=recent)
     async with db.transaction() as session:
         purged = await queue.purge(session, before=NOW - timedelta(days=30))
     assert purged == (1, 1)  # the old event whose reply was sent, and that reply
