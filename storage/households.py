@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit
+from storage import audit, queue
 from storage.errors import InvalidInput, NotFound
 from storage.models import HOUSEHOLD_SEARCH, Area, Household, HouseholdCategory, RepArea, utcnow
-from storage.text import contains_pattern, normalise
+from storage.text import contains_pattern, normalise, prefix_pattern
 
 TRIGRAM = 3  # the shortest fragment the search index can find
 
@@ -56,28 +58,76 @@ async def representative_areas(session: AsyncSession, *, representative_id: int)
     return list(rows.all())
 
 
-async def _own_area_ids(session: AsyncSession, representative_id: int) -> set[int]:
-    rows = await session.exec(select(RepArea.area_id).where(RepArea.representative_id == representative_id))
-    return set(rows.all())
+# The statements a visit runs (the search of the quick form, opening a household) are built once, with bound
+# parameters: building them anew cost more than running them.
+_OWN_AREAS = select(RepArea.area_id).where(
+    RepArea.representative_id == sa.bindparam("representative_id", type_=sa.Integer)
+)
+_LISTED: tuple[Any, ...] = (  # the columns `briefs` reads
+    col(Household.id),
+    col(Household.address),
+    col(Household.head_name),
+    col(Area.name).label("area"),
+    col(Household.area_id).in_(_OWN_AREAS).label("own_area"),
+    col(Household.party_member),
+)
+_CATEGORIES = (
+    select(HouseholdCategory.household_id, HouseholdCategory.code)
+    .where(col(HouseholdCategory.household_id).in_(sa.bindparam("household_ids", expanding=True)))
+    .order_by(col(HouseholdCategory.code))
+)
+_BRIEF = (
+    sa.select(*_LISTED)
+    .join(Area, col(Area.id) == Household.area_id)
+    .where(col(Household.id) == sa.bindparam("household_id"))
+)
 
 
-async def briefs(
-    session: AsyncSession, *, rows: Sequence[tuple[Household, str]], own_area_ids: set[int]
-) -> list[HouseholdBrief]:
-    """(household, area name) rows as a representative may see them, with their categories."""
-    categories = await categories_of(session, household_ids=[household.id or 0 for household, _ in rows])
+async def briefs(session: AsyncSession, *, rows: Sequence[sa.Row[Any]]) -> list[HouseholdBrief]:
+    """Rows of the columns in _LISTED as a representative may see them, with their categories."""
+    categories = await categories_of(session, household_ids=[row.id for row in rows])
     return [
         HouseholdBrief(
-            id=household.id or 0,
-            address=household.address,
-            head=mask_name(household.head_name),
-            area=area_name,
-            own_area=household.area_id in own_area_ids,
-            party_member=household.party_member,
-            categories=tuple(categories.get(household.id or 0, ())),
+            id=row.id,
+            address=row.address,
+            head=mask_name(row.head_name),
+            area=row.area,
+            own_area=bool(row.own_area),
+            party_member=row.party_member,
+            categories=tuple(categories.get(row.id, ())),
         )
-        for household, area_name in rows
+        for row in rows
     ]
+
+
+@cache
+def _search(dialect: str, *, indexed: bool) -> sa.Select[Any]:
+    """Households whose address or head's name contains the fragment, whatever the letter case (`a座` finds
+    `A座`), the best first: own areas, then an exact address, then addresses starting with the fragment. On
+    SQLite, for three characters or more, from the trigram index (migration 0003); else by LIKE, which on SQLite
+    scans the whole ledger and ignores case, and on PostgreSQL (as ILIKE) runs in the server."""
+    address, head = col(Household.address), col(Household.head_name)
+    containing: sa.ColumnElement[bool]
+    if indexed:
+        index = sa.table(HOUSEHOLD_SEARCH, sa.column("rowid"))
+        matching = sa.select(index.c.rowid).where(sa.text(f"{HOUSEHOLD_SEARCH} MATCH :phrase"))
+        containing = col(Household.id).in_(matching)
+    elif dialect == "postgresql":  # its LIKE minds letter case; SQLite's does not
+        pattern = sa.bindparam("pattern", type_=sa.String)
+        containing = sa.or_(address.ilike(pattern, escape="\\"), head.ilike(pattern, escape="\\"))
+    else:
+        pattern = sa.bindparam("pattern", type_=sa.String)
+        containing = sa.or_(address.like(pattern, escape="\\"), head.like(pattern, escape="\\"))
+    own_rank = sa.case((col(Household.area_id).in_(_OWN_AREAS), 0), else_=1)
+    exact_rank = sa.case((address == sa.bindparam("fragment"), 0), else_=1)
+    prefix_rank = sa.case((address.like(sa.bindparam("prefix"), escape="\\"), 0), else_=1)
+    return (
+        sa.select(*_LISTED)
+        .join(Area, col(Area.id) == Household.area_id)
+        .where(containing)
+        .order_by(own_rank, exact_rank, prefix_rank, address, col(Household.id))
+        .limit(sa.bindparam("limit"))
+    )
 
 
 async def search(
@@ -88,45 +138,21 @@ async def search(
     fragment = normalise(fragment)
     if not fragment:
         return []
-    own = await _own_area_ids(session, representative_id)
-    own_rank = sa.case((col(Household.area_id).in_(own), 0), else_=1) if own else sa.literal(1)
-    exact_rank = sa.case((col(Household.address) == fragment, 0), else_=1)
-    prefix_rank = sa.case((col(Household.address).startswith(fragment, autoescape=True), 0), else_=1)
-    statement = (
-        select(Household, Area.name)
-        .join(Area, col(Area.id) == Household.area_id)
-        .where(_containing(session, fragment))
-        .order_by(own_rank, exact_rank, prefix_rank, col(Household.address), col(Household.id))
-        .limit(limit)
-    )
-    rows = (await session.exec(statement)).all()
-    audit.record(
-        session,
-        actor=actor,
-        action="household.search",
-        entity="household",
-        households=[household.id for household, _ in rows],
-    )
-    return await briefs(session, rows=rows, own_area_ids=own)
-
-
-def _containing(session: AsyncSession, fragment: str) -> sa.ColumnElement[bool]:
-    """Households whose address or head's name contains the fragment, whatever the letter case (`a座` finds
-    `A座`). On SQLite, for three characters or more, from the trigram index (migration 0003); else by LIKE, which
-    on SQLite scans the whole ledger and ignores case, and on PostgreSQL (as ILIKE) runs in the server."""
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite" and len(fragment) >= TRIGRAM:
-        phrase = '"' + fragment.replace('"', '""') + '"'  # one FTS5 string: no query syntax inside it
-        index = sa.table(HOUSEHOLD_SEARCH, sa.column("rowid"))
-        matching = sa.select(index.c.rowid).where(
-            sa.text(f"{HOUSEHOLD_SEARCH} MATCH :phrase").bindparams(phrase=phrase)
-        )
-        return col(Household.id).in_(matching)
-    pattern = contains_pattern(fragment)
-    address, head = col(Household.address), col(Household.head_name)
-    if dialect == "postgresql":  # its LIKE minds letter case; SQLite's does not
-        return sa.or_(address.ilike(pattern, escape="\\"), head.ilike(pattern, escape="\\"))
-    return sa.or_(address.like(pattern, escape="\\"), head.like(pattern, escape="\\"))
+    indexed = dialect == "sqlite" and len(fragment) >= TRIGRAM
+    parameters = {
+        "representative_id": representative_id,
+        "fragment": fragment,
+        "prefix": prefix_pattern(fragment),
+        "limit": limit,
+        # One FTS5 string (no query syntax inside it), or a LIKE pattern.
+        **({"phrase": '"' + fragment.replace('"', '""') + '"'} if indexed else {"pattern": contains_pattern(fragment)}),
+    }
+    rows = list(await queue.execute(session, _search(dialect, indexed=indexed), parameters))
+    audit.record(
+        session, actor=actor, action="household.search", entity="household", households=[row.id for row in rows]
+    )
+    return await briefs(session, rows=rows)
 
 
 async def exists_at(session: AsyncSession, *, address: str) -> bool:
@@ -136,31 +162,21 @@ async def exists_at(session: AsyncSession, *, address: str) -> bool:
 
 
 async def brief(session: AsyncSession, *, household_id: int, representative_id: int, actor: str) -> HouseholdBrief:
-    row = (
-        await session.exec(
-            select(Household, Area.name)
-            .join(Area, col(Area.id) == Household.area_id)
-            .where(Household.id == household_id)
-        )
-    ).first()
+    parameters = {"household_id": household_id, "representative_id": representative_id}
+    row = (await queue.execute(session, _BRIEF, parameters)).first()
     if row is None:
         raise NotFound("error.household_not_found")
     audit.record(session, actor=actor, action="household.open", entity="household", entity_id=household_id)
-    [found] = await briefs(session, rows=[row], own_area_ids=await _own_area_ids(session, representative_id))
+    [found] = await briefs(session, rows=[row])
     return found
 
 
 async def categories_of(session: AsyncSession, *, household_ids: list[int]) -> dict[int, list[str]]:
     if not household_ids:
         return {}
-    rows = await session.exec(
-        select(HouseholdCategory.household_id, HouseholdCategory.code)
-        .where(col(HouseholdCategory.household_id).in_(household_ids))
-        .order_by(col(HouseholdCategory.code))
-    )
     found: dict[int, list[str]] = {}
-    for household_id, code in rows.all():
-        found.setdefault(household_id, []).append(code)
+    for row in await queue.execute(session, _CATEGORIES, {"household_ids": household_ids}):
+        found.setdefault(row.household_id, []).append(row.code)
     return found
 
 

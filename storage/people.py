@@ -23,6 +23,18 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
 
 
+# Who is writing is looked up for every message: the statements are built once, with bound parameters.
+_IDENTITY = (
+    select(ChatIdentity)
+    .where(ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LANGUAGE = select(ChatIdentity.language).where(
+    ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id")
+)
+
+
 def looks_like_invitation(text: str) -> bool:
     candidate = text.strip().upper()
     return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
@@ -49,21 +61,12 @@ async def identity_for(session: AsyncSession, *, channel: str, external_id: str)
 
 
 async def _locked_identity(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity | None:
-    statement = (
-        select(ChatIdentity)
-        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.exec(statement)).first()
+    return (await session.exec(_IDENTITY, params={"channel": channel, "external_id": external_id})).first()
 
 
 async def language_of(session: AsyncSession, *, channel: str, external_id: str) -> str | None:
     """The language a person chose, if any (a read: it creates nothing)."""
-    statement = select(ChatIdentity.language).where(
-        ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
-    )
-    return (await session.exec(statement)).first()
+    return (await session.exec(_LANGUAGE, params={"channel": channel, "external_id": external_id})).first()
 
 
 async def representative_by_code(session: AsyncSession, *, code: str) -> Representative:

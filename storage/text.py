@@ -10,7 +10,15 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+def _escaped(fragment: str) -> str:
+    return fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def contains_pattern(fragment: str) -> str:
     """A LIKE pattern (escape character backslash) matching text that contains `fragment` literally."""
-    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escaped(fragment)}%"
+
+
+def prefix_pattern(fragment: str) -> str:
+    """A LIKE pattern (escape character backslash) matching text that starts with `fragment` literally."""
+    return f"{_escaped(fragment)}%"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, households
+from storage import audit, households, queue
 from storage.errors import InvalidInput, NotFound
 from storage.households import HouseholdBrief
 from storage.models import (
@@ -148,11 +149,63 @@ async def record_visit(
     return visit
 
 
-def _this_year(representative_id: int, today: date) -> sa.ColumnElement[bool]:
-    """Visits of this year up to today that the representative logged or took part in as a co-visitor."""
-    companion_visits = select(VisitCompanion.visit_id).where(VisitCompanion.representative_id == representative_id)
-    took_part = sa.or_(col(Visit.representative_id) == representative_id, col(Visit.id).in_(companion_visits))
-    return sa.and_(took_part, col(Visit.visited_on).between(date(today.year, 1, 1), today))
+def _this_year() -> sa.ColumnElement[bool]:
+    """Visits from :year_start to :today that the representative (:representative_id) logged or took part in as a
+    co-visitor."""
+    representative = sa.bindparam("representative_id", type_=sa.Integer)
+    companion_visits = select(VisitCompanion.visit_id).where(VisitCompanion.representative_id == representative)
+    took_part = sa.or_(col(Visit.representative_id) == representative, col(Visit.id).in_(companion_visits))
+    period = col(Visit.visited_on).between(
+        sa.bindparam("year_start", type_=sa.Date), sa.bindparam("today", type_=sa.Date)
+    )
+    return sa.and_(took_part, period)
+
+
+# Every saved visit reports the progress: the statements are built once, with bound parameters (building them
+# anew each time cost twice as much as running them).
+_IN_YEAR = _this_year()
+_VISITED = select(Visit.household_id).where(_IN_YEAR)
+_COUNTED = select(
+    sa.func.count(sa.distinct(col(Visit.household_id))),
+    sa.func.count(
+        sa.distinct(sa.case((col(Visit.mode).in_(sa.bindparam("in_home_modes", expanding=True)), Visit.household_id)))
+    ),
+).where(_IN_YEAR)
+_ROUNDS = select(col(Visit.round)).where(_IN_YEAR).distinct()
+_CATEGORIES_SEEN = (
+    select(col(HouseholdCategory.code)).where(col(HouseholdCategory.household_id).in_(_VISITED)).distinct()
+)
+# Households with a focus or must-visit category in the representative's areas, not yet visited this year: 0 when
+# the household has a must-visit category, 1 when it has only focus groups, NULL when it has none.
+_PRIORITY = (
+    select(
+        sa.func.min(sa.case((col(HouseholdCategory.code).in_(sa.bindparam("must_visit", expanding=True)), 0), else_=1))
+    )
+    .where(HouseholdCategory.household_id == Household.id)
+    .scalar_subquery()
+)
+_OWN_AREAS = select(RepArea.area_id).where(
+    RepArea.representative_id == sa.bindparam("representative_id", type_=sa.Integer)
+)
+_SUGGESTED_COLUMNS: tuple[Any, ...] = (  # the columns households.briefs reads
+    col(Household.id),
+    col(Household.address),
+    col(Household.head_name),
+    col(Area.name).label("area"),
+    sa.literal(True).label("own_area"),
+    col(Household.party_member),
+)
+_SUGGESTED = (
+    sa.select(*_SUGGESTED_COLUMNS)
+    .join(Area, col(Area.id) == Household.area_id)
+    .where(col(Household.area_id).in_(_OWN_AREAS), col(Household.id).not_in(_VISITED), _PRIORITY.is_not(None))
+    .order_by(_PRIORITY, col(Household.party_member), col(Household.id))
+    .limit(sa.bindparam("limit"))
+)
+
+
+def _year_so_far(representative_id: int, today: date) -> dict[str, object]:
+    return {"representative_id": representative_id, "year_start": date(today.year, 1, 1), "today": today}
 
 
 @dataclass(frozen=True)
@@ -178,26 +231,13 @@ class Progress:
 
 async def progress(session: AsyncSession, *, representative_id: int, today: date, settings: Settings) -> Progress:
     year_start = date(today.year, 1, 1)
-    in_year = _this_year(representative_id, today)
+    period = _year_so_far(representative_id, today)
     in_home_modes = [mode.code for mode in settings.visits.modes if mode.in_home]
-
-    visited = select(Visit.household_id).where(in_year)
-    counted = await session.exec(
-        select(
-            sa.func.count(sa.distinct(col(Visit.household_id))),
-            sa.func.count(sa.distinct(sa.case((col(Visit.mode).in_(in_home_modes), Visit.household_id)))),
-        ).where(in_year)
-    )
+    counted = await session.exec(_COUNTED, params={**period, "in_home_modes": in_home_modes})
     household_count, in_home_count = counted.one()
-    rounds_seen: set[str] = set((await session.exec(select(col(Visit.round)).where(in_year).distinct())).all())
+    rounds_seen: set[str] = set((await session.exec(_ROUNDS, params=period)).all())
     rounds = year_rounds(today.year, per_year=settings.quota.centralized_rounds_per_year)
-    categories_seen: set[str] = set(
-        (
-            await session.exec(
-                select(col(HouseholdCategory.code)).where(col(HouseholdCategory.household_id).in_(visited)).distinct()
-            )
-        ).all()
-    )
+    categories_seen: set[str] = set((await session.exec(_CATEGORIES_SEEN, params=period)).all())
     must_visit = [label.code for label in settings.households.must_visit]
     days_in_year = (date(today.year, 12, 31) - year_start).days + 1
     day_of_year = (today - year_start).days + 1
@@ -225,32 +265,19 @@ async def suggested_households(
     limit = settings.visits.progress_suggestions
     if limit <= 0:
         return []
-    in_year = _this_year(representative_id, today)
-    visited = select(Visit.household_id).where(in_year)
-    must_visit = [label.code for label in settings.households.must_visit]
-    own_areas = select(RepArea.area_id).where(RepArea.representative_id == representative_id)
-    # 0 when the household has a must-visit category, 1 when it has only focus groups, NULL when it has none.
-    priority = (
-        select(sa.func.min(sa.case((col(HouseholdCategory.code).in_(must_visit), 0), else_=1)))
-        .where(HouseholdCategory.household_id == Household.id)
-        .scalar_subquery()
-    )
-    rows = (
-        await session.exec(
-            select(Household, col(Area.name))
-            .join(Area, col(Area.id) == Household.area_id)
-            .where(col(Household.area_id).in_(own_areas), col(Household.id).not_in(visited), priority.is_not(None))
-            .order_by(priority, col(Household.party_member), col(Household.id))
-            .limit(limit)
-        )
-    ).all()
-    suggestions = await households.briefs(session, rows=rows, own_area_ids={household.area_id for household, _ in rows})
+    parameters = {
+        **_year_so_far(representative_id, today),
+        "must_visit": [label.code for label in settings.households.must_visit],
+        "limit": limit,
+    }
+    rows = list(await queue.execute(session, _SUGGESTED, parameters))
+    suggestions = await households.briefs(session, rows=rows)
     audit.record(
         session,
         actor=actor,
         action="household.suggest",
         entity="representative",
         entity_id=representative_id,
-        households=[household.id for household, _ in rows],
+        households=[row.id for row in rows],
     )
     return suggestions
