@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
 import statistics
 import sys
@@ -70,12 +71,26 @@ application.run_polling(timeout=1, poll_interval=0.0)
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Measured:
     latencies: list[float] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
     errors: int = 0
+    cpu: float = float("nan")  # CPU seconds the bot used during the run
+
+    @property
+    def cpu_per_update(self) -> float:
+        return self.cpu / max(len(self.latencies), 1) * 1000
 
     @property
     def rate(self) -> float:
@@ -234,8 +249,10 @@ async def run_lianxin(
             ramp = len(VISIT) * pace  # paced users all under way before anything is measured
             measured = Measured(started=time.perf_counter() + ramp)
             until = measured.started + seconds
+            cpu = cpu_seconds(process.pid)
             await asyncio.gather(*(users.visits(chat, until, measured, pace=pace) for chat in chats))
             measured.finished = time.perf_counter()
+            measured.cpu = cpu_seconds(process.pid) - cpu
         finally:
             await bot_process.stop(process)
         return measured, server.flood_refusals
@@ -259,8 +276,10 @@ async def run_bare(chats: dict[int, str], work: Path, seconds: float) -> Measure
             await users.warm_up(echo=True)
             measured = Measured(started=time.perf_counter())
             until = measured.started + seconds
+            cpu = cpu_seconds(process.pid)
             await asyncio.gather(*(users.visits(chat, until, measured, echo=True) for chat in chats))
             measured.finished = time.perf_counter()
+            measured.cpu = cpu_seconds(process.pid) - cpu
         finally:
             await bot_process.stop(process)
         return measured
@@ -271,7 +290,7 @@ def report(name: str, measured: Measured) -> None:
         f"{name}: {len(measured.latencies)} updates in {measured.finished - measured.started:.1f} s = "
         f"{measured.rate:.1f} upd/s, p50 {measured.percentile(0.5):.1f} ms, p99 {measured.percentile(0.99):.1f} ms, "
         f"mean {statistics.fmean(measured.latencies) * 1000 if measured.latencies else float('nan'):.1f} ms, "
-        f"unanswered {measured.errors}"
+        f"unanswered {measured.errors}, bot CPU {measured.cpu_per_update:.2f} ms per update"
     )
 
 

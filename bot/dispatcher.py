@@ -11,11 +11,12 @@ from typing import Generic, Protocol, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.workers import QueueWorker
-from storage import inbox
+from storage import inbox, outbox
 from storage.db import Database
 from storage.errors import redacted_traceback
 from storage.inbox import QueuedEvent
 from storage.models import utcnow
+from storage.outbox import NewMessage
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ class EventHandler(Protocol[Prepared]):
         """What must happen before the transaction (reading the event, fetching a photo)."""
         ...
 
-    async def apply(self, session: AsyncSession, event: QueuedEvent, prepared: Prepared) -> None:
-        """Handle the event inside the dispatcher's transaction, where it is already marked handled."""
+    async def apply(self, session: AsyncSession, event: QueuedEvent, prepared: Prepared) -> list[NewMessage]:
+        """Handle the event inside the dispatcher's transaction, where it is already marked handled, and say what
+        to send (the dispatcher writes the batch's messages to the outbox in one statement)."""
         ...
 
     def applied(self, events: list[tuple[QueuedEvent, Prepared]]) -> None:
@@ -44,12 +46,13 @@ class EventHandler(Protocol[Prepared]):
 
 class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
     """Claims the due heads of up to `delivery.handler_batch` chats and handles them in one transaction, each in a
-    savepoint of its own: a commit is what an update costs most, and under load one commit now carries many.
+    savepoint of its own: a commit is what an update costs most, and under load one commit carries many. The
+    batch is taken (storage.inbox.take) in one statement and its replies are written in one.
 
-    Exactly-once: each event is taken (storage.inbox.take) in its savepoint, so its mark and its changes commit
-    together or not at all. An event that raises is rolled back to its savepoint and counted as a failed attempt
-    in the same transaction; after `delivery.inbox_attempts` it is parked. Should the transaction itself fail,
-    its events are handled again one by one, so that one bad event cannot hold up the others."""
+    Exactly-once: an event's mark and its changes commit together or not at all. An event that raises is rolled
+    back to its savepoint, given back and counted as a failed attempt in the same transaction; after
+    `delivery.inbox_attempts` it is parked. Should the transaction itself fail, its events are handled again one
+    by one, so that one bad event cannot hold up the others."""
 
     def __init__(
         self,
@@ -104,18 +107,23 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
             return
         applied: list[tuple[QueuedEvent, Prepared]] = []
         async with self.db.transaction() as session:
+            now = self.clock()
+            # Taken already (by another worker, or before a crash): then nothing is changed for it.
+            taken = await inbox.take(session, event_ids=[row.id for row, _ in ready], now=now)
+            messages: list[NewMessage] = []
             failed: list[tuple[QueuedEvent, Exception]] = []
             for row, prepared in ready:
+                if row.id not in taken:
+                    continue
                 try:
                     async with session.begin_nested():
-                        # Taken already: by another worker, or before a crash. Then nothing is changed.
-                        if await inbox.take(session, event_id=row.id, now=self.clock()):
-                            await self.handler.apply(session, row, prepared)
-                            applied.append((row, prepared))
+                        messages += await self.handler.apply(session, row, prepared)
+                    applied.append((row, prepared))
                 except Exception as error:
                     failed.append((row, error))
+            await outbox.enqueue(session, messages=messages, now=now)
             for row, problem in failed:
-                await self._failed(session, row, problem)
+                await self._failed(session, row, problem, taken=True)
         if applied:
             self.handler.applied(applied)
 
@@ -123,7 +131,7 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
         async with self.db.transaction() as session:
             await self._failed(session, row, error)
 
-    async def _failed(self, session: AsyncSession, row: QueuedEvent, error: Exception) -> None:
+    async def _failed(self, session: AsyncSession, row: QueuedEvent, error: Exception, *, taken: bool = False) -> None:
         """Count the failed attempt; retry later, or park the event after the configured attempts."""
         log.error(
             "%s event %s (inbox %s) failed on attempt %s\n%s",
@@ -140,6 +148,7 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
             now=self.clock(),
             max_attempts=self.settings.delivery.inbox_attempts,
             retry_after=self.retry,
+            taken=taken,
         )
         if failure.parked:
             log.error(

@@ -427,14 +427,14 @@ class TelegramChannel:
         update = event.payload
         return Incoming(update, await self.inbound_for(update, event.event_key))
 
-    async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> None:
+    async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> list[NewMessage]:
         """Handle an update inside the dispatcher's transaction (the event is taken already): the router's
-        answer, and every reply, as outbox rows."""
+        answer, and every reply as a message to send."""
         update, converted = incoming.update, incoming.converted
-        now = self.clock()
         if "my_chat_member" in update:
-            await self._membership(session, update["my_chat_member"], now)
-        elif isinstance(converted, Inbound):
+            await self._membership(session, update["my_chat_member"], self.clock())
+            return []
+        if isinstance(converted, Inbound):
             answer = await self.router.answer(session, converted)
             messages = self._messages(event, update, answer.replies, answer.after[1])
             # Residents start with the default menu; a new role or language brings this chat its own.
@@ -443,12 +443,13 @@ class TelegramChannel:
                 messages.append(
                     NewMessage(CHANNEL, converted.user_id, menu_payload, kind="commands", inbox_id=event.id)
                 )
-            await outbox.enqueue(session, messages=messages, now=now)
-        elif isinstance(converted, Notice):
+            return messages
+        if isinstance(converted, Notice):
             user = sender_of(update) or {}
             language = await self._language(session, str(user.get("id", "")), user.get("language_code"))
             reply = Reply(t(language, converted.key, **converted.params))
-            await outbox.enqueue(session, messages=self._messages(event, update, [reply], language), now=now)
+            return self._messages(event, update, [reply], language)
+        return []
 
     def applied(self, events: list[tuple[QueuedEvent, Incoming]]) -> None:
         """After the commit: wake the sender, and stop the spinners of the pressed buttons."""

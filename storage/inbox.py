@@ -91,17 +91,21 @@ async def due(
 
 _TAKE = (
     sa.update(INBOX)
-    .where(INBOX.c.id == sa.bindparam("event_id"), INBOX.c.status == "pending")
+    .where(INBOX.c.id.in_(sa.bindparam("event_ids", expanding=True)), INBOX.c.status == "pending")
     .values(status="done", handled_at=sa.bindparam("now", type_=UTCDateTime), claimed_until=None)
+    .returning(INBOX.c.id)
 )
 
 
-async def take(session: AsyncSession, *, event_id: int, now: datetime) -> bool:
-    """Mark an event handled, as the first write of the transaction that handles it: the transaction's changes and
-    this mark commit together or not at all. False when it was handled already (by another worker, or before a
-    crash), and then the caller must change nothing."""
-    result = await execute(session, _TAKE, {"event_id": event_id, "now": now})
-    return bool(result.rowcount)
+async def take(session: AsyncSession, *, event_ids: Collection[int], now: datetime) -> set[int]:
+    """Mark events handled, as the first write of the transaction that handles them: the transaction's changes and
+    these marks commit together or not at all. Returns the ids taken; an event handled already (by another worker,
+    or before a crash) is not among them, and then the caller must change nothing for it. An event taken whose
+    handling fails is given back by `record_failure` in the same transaction."""
+    if not event_ids:
+        return set()
+    result = await execute(session, _TAKE, {"event_ids": list(event_ids), "now": now})
+    return {row.id for row in result}
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,24 @@ class Failure:
 
 
 async def record_failure(
-    session: AsyncSession, *, event_id: int, error: str, now: datetime, max_attempts: int, retry_after: timedelta
+    session: AsyncSession,
+    *,
+    event_id: int,
+    error: str,
+    now: datetime,
+    max_attempts: int,
+    retry_after: timedelta,
+    taken: bool = False,
 ) -> Failure:
     """Count a failed attempt: try again after `retry_after` (doubling each time), or park the event when it has
-    failed `max_attempts` times. `error` is the error's type, never its message (it may quote what people wrote)."""
+    failed `max_attempts` times. `taken`: this transaction took the event (`take`) and gives it back; otherwise an
+    event no longer pending (another worker handled it) is left alone. `error` is the error's type, never its
+    message (it may quote what people wrote)."""
     event = await session.get(InboxEvent, event_id, with_for_update=True, populate_existing=True)
-    if event is None or event.status != "pending":
+    if event is None or (event.status != "pending" and not taken):
         return Failure(parked=False, attempts=0)
+    event.status = "pending"
+    event.handled_at = None
     event.attempts += 1
     event.error = error[:200]
     event.claimed_until = None

@@ -44,14 +44,43 @@ async def test_a_chats_second_event_waits_for_its_first(db: Database) -> None:
         assert [event.event_key for event in heads] == ["1:1", "1:3"]
         assert heads[0].payload == {"key": "1:1"} and heads[0].attempts == 0
         assert await inbox.claim(session, channel="telegram", now=NOW, lease=lease, limit=10) == []  # leased
-        assert await inbox.take(session, event_id=heads[0].id, now=NOW)
-        assert not await inbox.take(session, event_id=heads[0].id, now=NOW)  # handled once only
+        assert await inbox.take(session, event_ids=[heads[0].id], now=NOW) == {heads[0].id}
+        assert await inbox.take(session, event_ids=[heads[0].id, heads[1].id], now=NOW) == {heads[1].id}  # once only
         after = await inbox.claim(session, channel="telegram", now=NOW, lease=lease, limit=10)
     assert [event.event_key for event in after] == ["1:2"]
     # A lease that ran out (its worker died) lets the row be claimed again.
     async with db.transaction() as session:
         later = await inbox.claim(session, channel="telegram", now=NOW + 2 * lease, lease=lease, limit=10)
-    assert sorted(event.event_key for event in later) == ["1:2", "1:3"]
+    assert [event.event_key for event in later] == ["1:2"]
+
+
+async def test_an_event_taken_and_failed_is_given_back_to_be_tried_again(db: Database) -> None:
+    retry = timedelta(seconds=1)
+    async with db.transaction() as session:
+        [event_id] = await inbox.receive(session, channel="telegram", events=[Received("1:1", "a", {})], now=NOW)
+    async with db.transaction() as session:
+        assert await inbox.take(session, event_ids=[event_id], now=NOW) == {event_id}
+        # Someone else's failure report (the event is not ours to give back) changes nothing.
+        unowned = await inbox.record_failure(
+            session, event_id=event_id, error="KeyError", now=NOW, max_attempts=2, retry_after=retry
+        )
+        first = await inbox.record_failure(
+            session, event_id=event_id, error="KeyError", now=NOW, max_attempts=2, retry_after=retry, taken=True
+        )
+    assert (unowned.attempts, first.parked, first.attempts) == (0, False, 1)
+    async with db.read() as session:
+        assert await inbox.due(session, channel="telegram", now=NOW, limit=10, skip=[]) == []  # waits a second
+        [again] = await inbox.due(session, channel="telegram", now=NOW + retry, limit=10, skip=[])
+    assert (again.id, again.attempts) == (event_id, 1)
+    async with db.transaction() as session:
+        await inbox.take(session, event_ids=[event_id], now=NOW + retry)
+        last = await inbox.record_failure(
+            session, event_id=event_id, error="KeyError", now=NOW, max_attempts=2, retry_after=retry, taken=True
+        )
+    assert (last.parked, last.attempts) == (True, 2)
+    async with db.transaction() as session:
+        parked = await session.get(InboxEvent, event_id)
+        assert parked is not None and (parked.status, parked.error) == ("parked", "KeyError")
 
 
 async def test_due_heads_leave_out_the_rows_in_work_and_their_chats(db: Database) -> None:
