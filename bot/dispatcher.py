@@ -30,6 +30,10 @@ class EventHandler(Protocol[Prepared]):
         """What must happen before the transaction (reading the event, fetching a photo)."""
         ...
 
+    async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Prepared]]) -> None:
+        """Read ahead, in the transaction, what handling the events will ask for one by one."""
+        ...
+
     async def apply(self, session: AsyncSession, event: QueuedEvent, prepared: Prepared) -> list[NewMessage]:
         """Handle the event inside the dispatcher's transaction, where it is already marked handled, and say what
         to send (the dispatcher writes the batch's messages to the outbox in one statement)."""
@@ -110,6 +114,8 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
             now = self.clock()
             # Taken already (by another worker, or before a crash): then nothing is changed for it.
             taken = await inbox.take(session, event_ids=[row.id for row, _ in ready], now=now)
+            if len(taken) > 1:
+                await self.handler.preload(session, [(row, prepared) for row, prepared in ready if row.id in taken])
             messages: list[NewMessage] = []
             failed: list[tuple[QueuedEvent, Exception]] = []
             for row, prepared in ready:

@@ -420,6 +420,10 @@ class TelegramChannel:
         update = event.payload
         return Incoming(update, await self.inbound_for(update, event.event_key))
 
+    async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Incoming]]) -> None:
+        inbounds = [incoming.converted for _, incoming in events if isinstance(incoming.converted, Inbound)]
+        await self.router.preload(session, inbounds)
+
     async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> list[NewMessage]:
         """Handle an update inside the dispatcher's transaction (the event is taken already): the router's
         answer, and every reply as a message to send."""

@@ -95,6 +95,15 @@ class Router:
             )
             return [Reply(t(language, "error.unexpected"))]
 
+    async def preload(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
+        """Read who is writing and where they are in a dialog, for a batch of events handled in one transaction,
+        in two statements instead of two per event."""
+        for channel in {inbound.channel for inbound in inbounds}:
+            users = [inbound.user_id for inbound in inbounds if inbound.channel == channel]
+            await people.preload_identities(session, channel=channel, external_ids=users)
+        keys = [(inbound.channel, inbound.chat_id, inbound.user_id) for inbound in inbounds]
+        await dialog_state.preload(session, keys=keys)
+
     def hinted_language(self, inbound: Inbound) -> str:
         return language_from_hint(inbound.language) or self.settings.general.default_language
 

@@ -5,6 +5,7 @@ connection, and the dialog a plain record the engine changes and hands back to `
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -12,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import DialogState, utcnow
@@ -57,17 +59,12 @@ def _save(dialect: str) -> Any:
 
 
 _DISCARD = sa.delete(TABLE).where(_where())
+_PRELOAD = sa.select(TABLE).where(sa.tuple_(*(TABLE.c[name] for name in KEY)).in_(sa.bindparam("keys", expanding=True)))
+PRELOADED = "lianxin.preloaded_dialogs"  # session.info key: dialogs read ahead for this transaction, by key
+Key = tuple[str, str, str]
 
 
-async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> Dialog | None:
-    """The person's dialog, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE
-    already serialises writers), so that two messages at once (a double-tapped 保存) are handled one after the
-    other and the second sees what the first did."""
-    locking = session.get_bind().dialect.name == "postgresql"
-    result = await execute(session, _load(locking), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
-    row = result.first()
-    if row is None:
-        return None
+def _dialog(row: Row[Any]) -> Dialog:
     return Dialog(
         channel=row.channel,
         chat_id=row.chat_id,
@@ -81,8 +78,36 @@ async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: st
     )
 
 
+async def preload(session: AsyncSession, *, keys: Collection[Key]) -> None:
+    """Read (and lock) several people's dialogs in one statement, for the `load` calls that follow in this
+    transaction: a batch of events from many chats asks for them one after the other. Each is handed out once;
+    a key with no dialog is remembered as having none."""
+    if not keys:
+        return
+    statement = _PRELOAD.with_for_update() if session.get_bind().dialect.name == "postgresql" else _PRELOAD
+    preloaded: dict[Key, Dialog | None] = session.info.setdefault(PRELOADED, {})
+    preloaded.update(dict.fromkeys(keys))
+    for row in await execute(session, statement, {"keys": list(keys)}):
+        preloaded[(row.channel, row.chat_id, row.user_id)] = _dialog(row)
+
+
+async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> Dialog | None:
+    """The person's dialog, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE
+    already serialises writers), so that two messages at once (a double-tapped 保存) are handled one after the
+    other and the second sees what the first did."""
+    preloaded: dict[Key, Dialog | None] = session.info.get(PRELOADED, {})
+    key = (channel, chat_id, user_id)
+    if key in preloaded:
+        return preloaded.pop(key)
+    locking = session.get_bind().dialect.name == "postgresql"
+    result = await execute(session, _load(locking), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
+    row = result.first()
+    return None if row is None else _dialog(row)
+
+
 async def save(session: AsyncSession, *, state: Dialog) -> None:
     """Insert or update the whole dialog."""
+    session.info.get(PRELOADED, {}).pop((state.channel, state.chat_id, state.user_id), None)
     await execute(
         session,
         _save(session.get_bind().dialect.name),
@@ -101,4 +126,5 @@ async def save(session: AsyncSession, *, state: Dialog) -> None:
 
 
 async def discard(session: AsyncSession, *, state: Dialog) -> None:
+    session.info.get(PRELOADED, {}).pop((state.channel, state.chat_id, state.user_id), None)
     await execute(session, _DISCARD, {"channel": state.channel, "chat_id": state.chat_id, "user_id": state.user_id})

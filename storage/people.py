@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,17 @@ _IDENTITY = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+_IDENTITIES = (
+    select(ChatIdentity)
+    .where(
+        ChatIdentity.channel == sa.bindparam("channel"),
+        col(ChatIdentity.external_id).in_(sa.bindparam("external_ids", expanding=True)),
+    )
+    .order_by(col(ChatIdentity.id))  # PostgreSQL locks them in this order: two batches cannot lock crosswise
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+PRELOADED = "lianxin.preloaded_identities"  # session.info key: identities read ahead for this transaction
 _LANGUAGE = select(ChatIdentity.language).where(
     ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id")
 )
@@ -40,10 +52,28 @@ def looks_like_invitation(text: str) -> bool:
     return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
 
 
+async def preload_identities(session: AsyncSession, *, channel: str, external_ids: Collection[str]) -> None:
+    """Read (and lock) the identities of several people in one statement, for the `identity_for` calls that follow
+    in this transaction: a batch of events from many chats asks for them one after the other."""
+    if not external_ids:
+        return
+    parameters = {"channel": channel, "external_ids": sorted(set(external_ids))}
+    preloaded = session.info.setdefault(PRELOADED, {})
+    for identity in (await session.exec(_IDENTITIES, params=parameters)).all():
+        preloaded[(identity.channel, identity.external_id)] = identity
+
+
 async def identity_for(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
     """The identity of a chat user, created as a resident the first time they write, and locked until the
     transaction ends (PostgreSQL: FOR UPDATE), so that one person's messages are handled one at a time even
     before any dialog exists. (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)"""
+    preloaded: ChatIdentity | None = session.info.get(PRELOADED, {}).get((channel, external_id))
+    if preloaded is not None:
+        state = sa.inspect(preloaded)
+        # Read and locked by this transaction and kept up to date by the session, unless a savepoint rolled back
+        # changes to it (then it is expired, and read again below).
+        if state.persistent and not state.expired_attributes:
+            return preloaded
     found = await _locked_identity(session, channel=channel, external_id=external_id)
     if found is not None:
         return found
