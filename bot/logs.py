@@ -49,15 +49,14 @@ def configure(*, secrets: Iterable[str] = (), level: int = logging.INFO) -> Reda
         for old in [existing for existing in each.filters if isinstance(existing, RedactSecrets)]:
             each.removeFilter(old)
         each.addFilter(redactor)
-    # httpx and PTB's request logs carry URLs with the token; aiosqlite and SQLAlchemy's engine echo SQL parameters,
-    # which carry what people wrote. None of them may speak below WARNING.
+    # httpx and PTB's request logs carry URLs with the token; SQLAlchemy's engine echoes SQL parameters, which carry
+    # what people wrote. None of them may speak below WARNING.
     for noisy in (
         "httpx",
         "httpcore",
         "telegram.request",
         "telegram.ext.ExtBot",
         "aiohttp.access",
-        "aiosqlite",
         "sqlalchemy.engine",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

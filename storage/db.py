@@ -30,14 +30,14 @@ LOCK_WAIT_SECONDS = 30.0  # how long a writer waits for another process to relea
 
 
 def sqlite_url(path: str | Path) -> str:
-    return f"sqlite+aiosqlite:///{Path(path).expanduser().resolve()}"
+    return f"sqlite+{sqlite_inline.DRIVER}:///{Path(path).expanduser().resolve()}"
 
 
 def normalise_url(url: str) -> str:
     """Accept the plain driver names people paste and pick the async drivers this project ships."""
     parsed = make_url(url)
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        parsed = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
     elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -55,9 +55,7 @@ class Database:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         options: dict[str, Any] = {"hide_parameters": True}  # SQL parameters carry personal data: never log them
-        if self.is_sqlite:
-            options["async_creator"] = sqlite_inline.connector(make_url(self.url).database or ":memory:")
-        else:
+        if not self.is_sqlite:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
@@ -143,7 +141,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # writer got there first, busy_timeout or not. Taking the write lock up front makes writers queue.
         # Only `Database.read()` transactions, which never write, begin deferred and run beside the writer.
         if connection.get_execution_options().get(READ_ONLY, False):
-            connection.exec_driver_sql("BEGIN")
+            sqlite_inline.execute_plain(connection, "BEGIN")
         else:
             _begin_immediate(connection)
 
@@ -156,7 +154,7 @@ def _begin_immediate(connection: Connection) -> None:
     pause = 0.002
     while True:
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            sqlite_inline.execute_plain(connection, "BEGIN IMMEDIATE")
             return
         except OperationalError as error:
             if "locked" not in str(error.orig) or time.monotonic() > deadline:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -24,9 +24,9 @@ Record = TypeVar("Record")
 
 
 async def execute(session: AsyncSession, statement: sa.Executable, parameters: Any = None) -> sa.CursorResult[Any]:
-    """Run a Core statement on the session's connection, inside the session's transaction."""
-    connection = await session.connection()
-    return await connection.execute(statement, parameters)
+    """Run a Core statement in the session's transaction (no ORM objects are made, and none are flushed first)."""
+    result = await session.exec(statement, params=parameters)  # type: ignore[call-overload]
+    return cast(sa.CursorResult[Any], result)
 
 
 @cache

@@ -1,10 +1,11 @@
-"""SQLite run on the event loop's own thread, behind SQLAlchemy's asyncio engine.
+"""SQLite for SQLAlchemy's asyncio engine, run on the event loop's own thread: the `sqlite+inline` dialect.
 
-aiosqlite runs every statement on a thread of its own and hands the result back through the event loop: on two
-virtual cores that hop costs about a millisecond, while the statements themselves take microseconds (one indexed
-SELECT: 1.4 ms through aiosqlite, 45 µs through the same SQLAlchemy without the hop). A dialog step runs ten
-statements, so the hops were most of the bot's time. These classes have aiosqlite's interface, which SQLAlchemy's
-aiosqlite dialect drives, but call sqlite3 directly.
+SQLAlchemy's aiosqlite dialect runs every statement on a thread of its own and hands the result back through the
+event loop: on two virtual cores that hop cost about a millisecond, while the statements themselves take
+microseconds (one indexed SELECT: 1.4 ms through aiosqlite, 45 µs through the same SQLAlchemy without the hop).
+This dialect is SQLAlchemy's own pysqlite dialect, marked as usable by the asyncio engine: the engine runs its
+sync code in a greenlet, where sqlite3 is simply called. There is no adapter between them that would hand every
+cursor call back to the event loop and take it up again.
 
 What that costs: a statement blocks the event loop while it runs. Ours are short (indexed, or a scan of one
 district's households in milliseconds). The one wait that could be long, for another process's write lock, never
@@ -13,120 +14,146 @@ blocks: connections have no busy timeout and `storage.db` retries BEGIN IMMEDIAT
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine.interfaces import ConnectArgsType
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.util.concurrency import await_, in_greenlet
+
+DRIVER = "inline"
 
 
 class InlineCursor:
+    """sqlite3's cursor as the asyncio engine's results expect it: they soft-close it when a result is handed
+    to async code, which for sqlite3 (rows fetched on demand, on this thread) has nothing to do."""
+
+    __slots__ = ("_cursor",)
+
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
 
-    async def __aenter__(self) -> InlineCursor:
-        return self
+    def execute(self, statement: str, parameters: Any = ()) -> sqlite3.Cursor:
+        return self._cursor.execute(statement, parameters)
 
-    async def __aexit__(self, *_exc: object) -> None:
-        self._cursor.close()
+    def executemany(self, statement: str, parameters: Any) -> sqlite3.Cursor:
+        return self._cursor.executemany(statement, parameters)
 
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
-
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        self._cursor.execute(sql, parameters)
-        return self
-
-    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> InlineCursor:
-        self._cursor.executemany(sql, parameters)
-        return self
-
-    async def fetchone(self) -> Any:
+    def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
+    def fetchmany(self, size: int | None = None) -> list[Any]:
         return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
 
-    async def fetchall(self) -> list[Any]:
+    def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
 
-    async def close(self) -> None:
+    def close(self) -> None:
         self._cursor.close()
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        for row in self._cursor:
-            yield row
+    async def _async_soft_close(self) -> None:
+        return None
 
-
-class _RunNow:
-    """SQLAlchemy sets a connection's isolation level by putting (future, function) on aiosqlite's queue for its
-    thread; here there is no thread, so the function runs at once."""
-
-    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            future.set_result(function())
-        except Exception as error:
-            future.set_exception(error)
+    def __getattr__(self, name: str) -> Any:  # description, rowcount, lastrowid, arraysize
+        return getattr(self._cursor, name)
 
 
 class InlineConnection:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._conn = connection
-        self._connection: sqlite3.Connection | None = connection  # SQLAlchemy looks here to see it is open
-        self._tx = _RunNow()
+    """sqlite3's connection, handing out InlineCursors."""
 
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
+    __slots__ = ("driver",)
+
+    def __init__(self, driver: sqlite3.Connection) -> None:
+        self.driver = driver
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+        return InlineCursor(self.driver.cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        return await self.cursor().execute(sql, parameters)
+    def commit(self) -> None:
+        self.driver.commit()
 
-    async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self._conn.create_function(*args, **kwargs)
+    def rollback(self) -> None:
+        self.driver.rollback()
 
-    async def commit(self) -> None:
-        self._conn.commit()
+    def close(self) -> None:
+        self.driver.close()
 
-    async def rollback(self) -> None:
-        self._conn.rollback()
-
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+    def __getattr__(self, name: str) -> Any:  # create_function, isolation_level, in_transaction
+        return getattr(self.driver, name)
 
 
-def connector(path: str) -> Callable[[], Any]:
-    """The `async_creator` for an engine on the SQLite file at `path`."""
+class SQLiteDialect_inline(SQLiteDialect_pysqlite):
+    driver = DRIVER
+    is_async = True  # its work runs inside the asyncio engine's greenlets, never blocking on a thread
+    supports_statement_cache = True
 
-    async def connect() -> InlineConnection:
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        return pool.AsyncAdaptedQueuePool if cls._is_url_file_db(url) else pool.StaticPool
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        return InlineConnection(cast(sqlite3.Connection, super().connect(*args, **kwargs)))
+
+    def get_driver_connection(self, connection: Any) -> sqlite3.Connection:
+        return connection.driver  # type: ignore[no-any-return]
+
+    def create_connect_args(self, url: URL) -> ConnectArgsType:
+        args, options = super().create_connect_args(url)
         # No busy timeout: a lock held by another process is waited for by the caller, asleep, not in here.
-        # check_same_thread is off because the pool may close a connection from the garbage collector.
-        connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-        return InlineConnection(connection)
+        # isolation_level None: sqlite3 begins no transaction by itself; storage.db's "begin" listener does.
+        # check_same_thread off: the pool may close a connection from the garbage collector.
+        options.update(timeout=0, isolation_level=None, check_same_thread=False)
+        return args, options
 
-    return connect
+    # SQLAlchemy's AsyncConnection refuses a statement that awaited nothing (the sign of a sync driver used by
+    # mistake). This driver is sync on purpose, so each statement awaits a coroutine that is done at once: two
+    # greenlet switches, without a turn of the event loop.
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        _awaited()
+        cursor.execute(statement, parameters)
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        _awaited()
+        cursor.executemany(statement, parameters)
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        _awaited()
+        cursor.execute(statement)
+
+    # Savepoints are SQLite statements of their own, run straight on the driver's connection: through the whole
+    # execution of a compiled statement each pair cost 100 µs, and a batch of events takes two per event.
+    def do_savepoint(self, connection: Connection, name: str) -> None:
+        execute_plain(connection, f'SAVEPOINT "{name}"')
+
+    def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
+        execute_plain(connection, f'ROLLBACK TO SAVEPOINT "{name}"')
+
+    def do_release_savepoint(self, connection: Connection, name: str) -> None:
+        execute_plain(connection, f'RELEASE SAVEPOINT "{name}"')
+
+
+async def _done() -> None:
+    return None
+
+
+def _awaited() -> None:
+    if in_greenlet():  # always, under the asyncio engine; a sync engine (a script, a test) has nothing to await
+        await_(_done())
+
+
+def execute_plain(connection: Connection, statement: str) -> None:
+    """Run a statement without parameters or results (BEGIN, SAVEPOINT) straight on the driver's connection, its
+    errors turned into SQLAlchemy's as for any other statement."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as error:
+        raise OperationalError(statement, None, error) from error
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_inline")

@@ -273,7 +273,7 @@ def test_db_upgrade_creates_the_schema_and_can_run_again(store: str, tmp_path: P
     # SQLite: a plain path (not a URL) to a file that does not exist yet; PostgreSQL: the emptied test database.
     fresh = tmp_path / "fresh.db"
     target = store if POSTGRES_URL else str(fresh)
-    url = store if POSTGRES_URL else f"sqlite+aiosqlite:///{fresh}"
+    url = store if POSTGRES_URL else f"sqlite+inline:///{fresh}"
     first = lianxin("db", "upgrade", "--db", target)
     assert first.returncode == 0, shown(first)
     assert "数据库已是最新版本" in first.stdout
@@ -538,7 +538,7 @@ def test_demo_builds_once_then_reuses(tmp_path: Path) -> None:
     assert "现在您是党代表 D001" in out
     assert f"--db {path} --as leader:L01" in out and "--as resident:demo" in out
     assert "> /progress" in out and "走访进度" in out and "已联系" in out
-    url = f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite+inline:///{path}"
     representatives, households, visits = count(url, Representative), count(url, Household), count(url, Visit)
     assert (representatives, households) == (305, 30000) and visits > 0
 

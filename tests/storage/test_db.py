@@ -264,10 +264,11 @@ PG = "lianxin@db.example/lianxin"
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("sqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
-        ("sqlite:////var/lib/lianxin/lianxin.db", "sqlite+aiosqlite:////var/lib/lianxin/lianxin.db"),
-        ("sqlite+pysqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
-        ("sqlite+aiosqlite:///lianxin.db", "sqlite+aiosqlite:///lianxin.db"),
+        ("sqlite:///lianxin.db", "sqlite+inline:///lianxin.db"),
+        ("sqlite:////var/lib/lianxin/lianxin.db", "sqlite+inline:////var/lib/lianxin/lianxin.db"),
+        ("sqlite+pysqlite:///lianxin.db", "sqlite+inline:///lianxin.db"),
+        ("sqlite+aiosqlite:///lianxin.db", "sqlite+inline:///lianxin.db"),
+        ("sqlite+inline:///lianxin.db", "sqlite+inline:///lianxin.db"),
         (f"postgres://{PG}", f"postgresql+psycopg://{PG}"),
         (f"postgresql://{PG}", f"postgresql+psycopg://{PG}"),
         (f"postgresql+psycopg2://{PG}", f"postgresql+psycopg://{PG}"),
@@ -285,7 +286,7 @@ def test_normalise_url(given: str, expected: str) -> None:
 
 def test_sqlite_url_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert sqlite_url("lianxin.db") == f"sqlite+aiosqlite:///{tmp_path.resolve()}/lianxin.db"
+    assert sqlite_url("lianxin.db") == f"sqlite+inline:///{tmp_path.resolve()}/lianxin.db"
 
 
 @pytest.mark.parametrize(
