@@ -103,7 +103,9 @@ class RateLimiter:
     async def acquire(self, chat_key: str, *, group: bool, bulk: bool = False) -> None:
         """Take the chat's turn and an overall slot, waiting for them. One chat's rows never run at once (the
         outbox hands out one per chat), so only the overall slot needs the lock."""
-        await asyncio.sleep(self._chat_wait(chat_key, group=group))
+        wait = self._chat_wait(chat_key, group=group)
+        if wait > 0:
+            await asyncio.sleep(wait)
         per_window = max(1, int(self.limits.overall_per_second))
         async with self._lock:
             # Sends are stamped when they really start, not when they were planned: after a stall of the event
@@ -210,6 +212,7 @@ class Sender(QueueWorker[QueuedMessage]):
         channel = self.transport.channel
         rows: list[QueuedMessage] = []
         leasing = limit > 0 and not self.db.is_sqlite
+        reading = limit > 0 and self.db.is_sqlite  # one sender per embedded store: leases in memory, claims read
         try:
             if outcomes or leasing:
                 async with self.db.transaction() as session:
@@ -225,6 +228,10 @@ class Sender(QueueWorker[QueuedMessage]):
                         rows = await outbox.claim(
                             session, channel=channel, now=self.clock(), lease=self.lease, limit=limit
                         )
+                    elif reading:  # in the transaction that is open anyway
+                        now = self.clock()
+                        rows = await outbox.due(session, channel=channel, now=now, limit=limit, skip=self.in_work)
+                        reading = False
         except BaseException:
             self._outcomes[:0] = outcomes  # not recorded: the next round tries again
             self._record_now = True
@@ -233,7 +240,7 @@ class Sender(QueueWorker[QueuedMessage]):
             outcome.recorded.set_result(None)
             if outcome.retry_in is not None:
                 self.wake_in(outcome.retry_in)
-        if limit > 0 and self.db.is_sqlite:  # one sender per embedded store: leases in memory, claiming a read
+        if reading:
             async with self.db.read() as session:
                 rows = await outbox.due(session, channel=channel, now=self.clock(), limit=limit, skip=self.in_work)
         return rows

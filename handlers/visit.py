@@ -33,10 +33,8 @@ def category_names(ctx: Context, codes: list[str]) -> str:
     return ctx.t("list.separator").join(labels) or ctx.t("visit.none")
 
 
-async def choose_household(ctx: Context, household_id: int) -> None:
-    brief = await households.brief(
-        ctx.session, household_id=household_id, representative_id=ctx.representative_id, actor=ctx.actor
-    )
+def choose_household(ctx: Context, brief: HouseholdBrief) -> None:
+    """The household the visit is to."""
     ctx.draft["household"] = {"id": brief.id, "label": household_label(ctx, brief)}
     # The ledger as it was when the household was chosen: on saving, only the representative's own
     # corrections are applied, so that someone else's correction in the meantime is not undone.
@@ -93,7 +91,10 @@ class HouseholdStep(Step):
             if len(areas) == 1:
                 ctx.draft["new_area"] = {"id": areas[0].id, "name": areas[0].name}
             return Outcome.NEXT
-        await choose_household(ctx, int(choice))
+        brief = await households.brief(
+            ctx.session, household_id=int(choice), representative_id=ctx.representative_id, actor=ctx.actor
+        )
+        choose_household(ctx, brief)
         return Outcome.NEXT
 
 
@@ -551,7 +552,9 @@ class VisitFlow(Flow):
                 ctx.draft["notes"] = text_answer(" ".join(words), limit=ctx.settings.visits.max_note_length)
         found = await search_households(ctx, text_answer(query, limit=50))
         if len(found) == 1:
-            await choose_household(ctx, found[0].id)
+            # The search read the one household it found: it is opened without reading it again.
+            households.record_opened(ctx.session, household_id=found[0].id, actor=ctx.actor)
+            choose_household(ctx, found[0])
 
     async def finish(self, ctx: Context) -> list[Reply]:
         draft = ctx.draft

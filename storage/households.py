@@ -166,9 +166,14 @@ async def brief(session: AsyncSession, *, household_id: int, representative_id: 
     row = (await queue.execute(session, _BRIEF, parameters)).first()
     if row is None:
         raise NotFound("error.household_not_found")
-    audit.record(session, actor=actor, action="household.open", entity="household", entity_id=household_id)
+    record_opened(session, household_id=household_id, actor=actor)
     [found] = await briefs(session, rows=[row])
     return found
+
+
+def record_opened(session: AsyncSession, *, household_id: int, actor: str) -> None:
+    """Audit that someone opened a household's record (a search that found only it opens it directly)."""
+    audit.record(session, actor=actor, action="household.open", entity="household", entity_id=household_id)
 
 
 async def categories_of(session: AsyncSession, *, household_ids: list[int]) -> dict[int, list[str]]:
