@@ -11,7 +11,6 @@ import html
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,6 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBUserWarning
 
 from bot.sender import Blocked, Rejected, Throttled, Unreachable
 from handlers.events import Inbound, Reply
@@ -48,10 +46,10 @@ log = logging.getLogger(__name__)
 # The polling loop asks for getUpdates through do_api_request to receive the updates as raw JSON (what the inbox
 # stores). Bot.get_updates would parse them first, and one update it cannot parse would stop polling for good,
 # after logging the whole batch, personal data included, at CRITICAL. The sender sends and edits the same way: of
-# the Message that comes back it needs only the id, and building the object cost more than the request.
-warnings.filterwarnings(
-    "ignore", message=r"Please use 'Bot\.(getUpdates|sendMessage|editMessageText)'", category=PTBUserWarning
-)
+# the Message that comes back it needs only the id, and building the object cost more than the request. These
+# methods are named in lower case (the Bot API's method names ignore case): PTB warns at every do_api_request of
+# a name it has a method for, and the warning machinery cost as much as the call's parameters.
+GET_UPDATES, SEND_MESSAGE, EDIT_MESSAGE_TEXT = "getupdates", "sendmessage", "editmessagetext"
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
@@ -259,7 +257,7 @@ class TelegramTransport:
         if row.kind == "edit":
             try:
                 edited = await self._api(
-                    "editMessageText",
+                    EDIT_MESSAGE_TEXT,
                     chat_id=chat_id,
                     message_id=int(payload["message_id"]),
                     text=escape(payload["text"]),
@@ -285,7 +283,7 @@ class TelegramTransport:
 
     async def _send_message(self, chat_id: int, payload: dict[str, Any]) -> str:
         message = await self._api(
-            "sendMessage", chat_id=chat_id, text=escape(payload["text"]), reply_markup=reply_markup(payload)
+            SEND_MESSAGE, chat_id=chat_id, text=escape(payload["text"]), reply_markup=reply_markup(payload)
         )
         return str(message["message_id"])
 
@@ -349,7 +347,7 @@ class TelegramChannel:
             timeout = self.settings.telegram.poll_timeout_seconds
             try:
                 updates = await self.bot.do_api_request(
-                    "getUpdates",
+                    GET_UPDATES,
                     api_kwargs={"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)},
                     read_timeout=timeout + self.settings.telegram.request_timeout_seconds,
                 )
