@@ -248,6 +248,19 @@ async def test_store_error_inside_the_block_from_a_statement(db: Database) -> No
             await (await session.connection()).execute(sa.text("SELECT * FROM no_such_table"))
 
 
+async def test_a_savepoint_undoes_only_what_was_done_inside_it(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(Station(name="保留站"))
+        with pytest.raises(Conflict):
+            async with session.begin_nested():
+                session.add(Station(name="撤销站"))
+                await session.flush()
+                raise Conflict("error.conflict")
+        async with session.begin_nested():
+            session.add(Station(name="嵌套后站"))
+    assert await station_names(db) == ["保留站", "嵌套后站"]
+
+
 async def test_database_stays_usable_after_a_failed_transaction(db: Database) -> None:
     for _ in range(3):
         with pytest.raises(StoreError):

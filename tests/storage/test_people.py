@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from storage import people
@@ -384,6 +385,41 @@ async def test_identity_is_created_once_as_a_resident(db: Database) -> None:
     assert again.id == first.id
     assert elsewhere.id != first.id
     assert sorted((row.channel, row.external_id) for row in everyone) == [("telegram", "42"), ("wechat", "42")]
+
+
+class Statements:
+    """Counts the statements a database runs."""
+
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+
+async def test_identities_read_ahead_for_a_batch_are_handed_out_without_a_statement(db: Database) -> None:
+    async with db.transaction() as session:
+        known = await people.identity_for(session, channel="telegram", external_id="1")
+        await people.identity_for(session, channel="telegram", external_id="2")
+    statements = Statements(db)
+    async with db.transaction() as session:
+        await people.preload_identities(session, channel="telegram", external_ids=["1", "2", "3"])
+        after_preload = statements.count
+        first = await people.identity_for(session, channel="telegram", external_id="1")
+        await people.identity_for(session, channel="telegram", external_id="2")
+        assert statements.count == after_preload  # both were read ahead
+        new = await people.identity_for(session, channel="telegram", external_id="3")  # unknown: created
+        assert statements.count > after_preload
+        assert first.id == known.id and new.role == "resident"
+        # A savepoint that rolls back a change to a preloaded identity leaves it expired: it is read again.
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                first.language = "en"
+                await session.flush()
+                raise RuntimeError("the step failed")
+        again = await people.identity_for(session, channel="telegram", external_id="1")
+        assert again.language is None
 
 
 async def test_two_first_messages_at_once_make_one_identity(db: Database) -> None:

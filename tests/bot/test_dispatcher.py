@@ -1,0 +1,139 @@
+"""The inbox dispatcher on a real store with a handler of the test's own: a batch is one transaction, each event
+in it all or nothing, a failing one given back and parked in the end, and a batch whose transaction fails handled
+again one event at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.dispatcher import Dispatcher
+from storage import inbox
+from storage.db import Database
+from storage.inbox import QueuedEvent, Received
+from storage.models import InboxEvent, OutboxMessage, Station
+from storage.outbox import NewMessage
+from storage.settings import Settings
+from tests.factories import NOW
+
+
+@dataclass
+class Recorder:
+    """Handles an event by adding a station named after it and answering it; "bad" events raise after writing."""
+
+    fail_preload: int = 0  # this many preloads raise (the whole batch's transaction fails)
+    batches: list[list[str]] = field(default_factory=list)
+    applied_events: list[str] = field(default_factory=list)
+    parked_events: list[str] = field(default_factory=list)
+
+    async def prepare(self, event: QueuedEvent) -> str:
+        return str(event.payload["text"])
+
+    async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, str]]) -> None:
+        self.batches.append([text for _, text in events])
+        if self.fail_preload:
+            self.fail_preload -= 1
+            raise RuntimeError("the store went away")
+
+    async def apply(self, session: AsyncSession, event: QueuedEvent, text: str) -> list[NewMessage]:
+        session.add(Station(name=f"站{text}"))
+        await session.flush()
+        if text.startswith("bad"):
+            raise KeyError(text)
+        return [NewMessage("test", event.chat_key, {"text": f"re:{text}"}, inbox_id=event.id)]
+
+    def applied(self, events: list[tuple[QueuedEvent, str]]) -> None:
+        self.applied_events += [text for _, text in events]
+
+    async def parked(self, session: AsyncSession, event: QueuedEvent) -> None:
+        self.parked_events.append(str(event.payload["text"]))
+
+
+async def receive(db: Database, *texts: str) -> None:
+    events = [Received(f"k{index}:{text}", f"chat-{text}", {"text": text}) for index, text in enumerate(texts)]
+    async with db.transaction() as session:
+        await inbox.receive(session, channel="test", events=events, now=NOW)
+
+
+async def run_until_settled(dispatcher: Dispatcher[str], db: Database) -> None:
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            async with db.read() as session:
+                if not await inbox.pending_count(session, channel="test"):
+                    return
+        raise AssertionError("events are still pending")
+    finally:
+        dispatcher.stop()
+        await task
+
+
+async def stored(db: Database) -> tuple[list[str], list[str], dict[str, tuple[str, int, str]]]:
+    async with db.read() as session:
+        stations = (await session.exec(select(Station.name).order_by(Station.name))).all()
+        replies = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+        events = (await session.exec(select(InboxEvent))).all()
+    return (
+        list(stations),
+        [reply.payload["text"] for reply in replies],
+        {event.payload["text"]: (event.status, event.attempts, event.error) for event in events},
+    )
+
+
+@pytest.fixture
+def dispatcher_settings(settings: Settings) -> Settings:
+    delivery = settings.delivery.model_copy(update={"inbox_attempts": 2, "handler_batch": 16})
+    return settings.model_copy(update={"delivery": delivery})
+
+
+async def test_a_batch_is_one_transaction_and_a_failing_event_is_undone_alone(
+    db: Database, dispatcher_settings: Settings
+) -> None:
+    handler = Recorder()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler, retry_seconds=0.05)
+    await receive(db, "a", "bad1", "b")
+    await run_until_settled(dispatcher, db)
+    stations, replies, events = await stored(db)
+    assert handler.batches[0] == ["a", "bad1", "b"]  # one batch, one transaction
+    assert stations == ["站a", "站b"]  # what the bad event wrote before it raised is gone
+    assert sorted(replies) == ["re:a", "re:b"]
+    assert handler.applied_events == ["a", "b"]
+    assert events["a"] == ("done", 0, "") and events["b"] == ("done", 0, "")
+    # Given back, tried again (alone), and parked after the second attempt, with the error's type only.
+    assert events["bad1"] == ("parked", 2, "KeyError")
+    assert handler.parked_events == ["bad1"]
+
+
+async def test_a_batch_whose_transaction_fails_is_handled_one_by_one(
+    db: Database, dispatcher_settings: Settings
+) -> None:
+    handler = Recorder(fail_preload=1)
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler, retry_seconds=0.05)
+    await receive(db, "a", "b", "c")
+    await run_until_settled(dispatcher, db)
+    stations, replies, events = await stored(db)
+    assert handler.batches == [["a", "b", "c"]]  # alone, an event is not preloaded: nothing to share
+    assert stations == ["站a", "站b", "站c"]  # each exactly once, the failed batch left nothing behind
+    assert sorted(replies) == ["re:a", "re:b", "re:c"]
+    assert {status for status, _, _ in events.values()} == {"done"}
+    assert all(attempts == 0 for _, attempts, _ in events.values())  # the batch's failure is nobody's attempt
+
+
+async def test_an_event_handled_already_changes_nothing(db: Database, dispatcher_settings: Settings) -> None:
+    """Another worker (or the process before a crash) took it: the batch's take leaves it out."""
+    handler = Recorder()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler)
+    await receive(db, "a", "b")
+    async with db.read() as session:
+        rows = await inbox.due(session, channel="test", now=NOW, limit=10, skip=[])
+    async with db.transaction() as session:
+        await inbox.take(session, event_ids=[rows[0].id], now=NOW)
+    await dispatcher.work(rows)
+    stations, replies, _ = await stored(db)
+    assert stations == ["站b"] and replies == ["re:b"]
+    assert handler.applied_events == ["b"]
