@@ -99,7 +99,12 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
             if len(ready) == 1:
                 await self._fail_alone(ready[0][0], error)
                 return
-            log.error("%s: a batch of %s events failed, handling them one by one", self.name, len(ready))
+            log.error(
+                "%s: a batch of %s events failed, handling them one by one\n%s",
+                self.name,
+                len(ready),
+                redacted_traceback(error),
+            )
             for one in ready:
                 try:
                     await self._handle([one])

@@ -296,8 +296,9 @@ class TelegramTransport:
 
 
 class TelegramChannel:
-    """Receives updates into the inbox and handles them from it: one update, one transaction that marks it handled,
-    runs the router and queues every reply, so a crash at any point leaves it either wholly done or not at all."""
+    """Receives updates into the inbox, and is the dispatcher's handler of them (bot.dispatcher.EventHandler): in the
+    dispatcher's transaction an update is marked handled, the router answers it and every reply becomes an outbox
+    row, so a crash at any point leaves it either wholly done or not at all."""
 
     def __init__(
         self,
