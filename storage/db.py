@@ -8,15 +8,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +42,13 @@ def normalise_url(url: str) -> str:
     elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+async def execute(session: AsyncSession, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+    """Run a Core statement in the session's transaction (no ORM objects are made, and none are flushed first):
+    for the statements that run for every message, where the ORM's bookkeeping would cost more than the work."""
+    result = await session.exec(statement, params=parameters)  # type: ignore[call-overload]
+    return cast(CursorResult[Any], result)
 
 
 def dialect_insert(session: AsyncSession) -> Any:

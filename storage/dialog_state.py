@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import execute
 from storage.models import DialogState, utcnow
-from storage.queue import execute
 
 TABLE: sa.Table = DialogState.__table__  # type: ignore[attr-defined]
 KEY = ("channel", "chat_id", "user_id")

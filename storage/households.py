@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, queue
+from storage import audit
+from storage.db import execute
 from storage.errors import InvalidInput, NotFound
 from storage.models import HOUSEHOLD_SEARCH, Area, Household, HouseholdCategory, RepArea, utcnow
 from storage.text import contains_pattern, normalise, prefix_pattern
@@ -148,7 +149,7 @@ async def search(
         # One FTS5 string (no query syntax inside it), or a LIKE pattern.
         **({"phrase": '"' + fragment.replace('"', '""') + '"'} if indexed else {"pattern": contains_pattern(fragment)}),
     }
-    rows = list(await queue.execute(session, _search(dialect, indexed=indexed), parameters))
+    rows = list(await execute(session, _search(dialect, indexed=indexed), parameters))
     audit.record(
         session, actor=actor, action="household.search", entity="household", households=[row.id for row in rows]
     )
@@ -163,7 +164,7 @@ async def exists_at(session: AsyncSession, *, address: str) -> bool:
 
 async def brief(session: AsyncSession, *, household_id: int, representative_id: int, actor: str) -> HouseholdBrief:
     parameters = {"household_id": household_id, "representative_id": representative_id}
-    row = (await queue.execute(session, _BRIEF, parameters)).first()
+    row = (await execute(session, _BRIEF, parameters)).first()
     if row is None:
         raise NotFound("error.household_not_found")
     record_opened(session, household_id=household_id, actor=actor)
@@ -180,7 +181,7 @@ async def categories_of(session: AsyncSession, *, household_ids: list[int]) -> d
     if not household_ids:
         return {}
     found: dict[int, list[str]] = {}
-    for row in await queue.execute(session, _CATEGORIES, {"household_ids": household_ids}):
+    for row in await execute(session, _CATEGORIES, {"household_ids": household_ids}):
         found.setdefault(row.household_id, []).append(row.code)
     return found
 

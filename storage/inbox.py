@@ -15,8 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queue
+from storage.db import execute
 from storage.models import InboxEvent, UTCDateTime
-from storage.queue import INBOX, execute
+from storage.queue import INBOX
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queue
+from storage.db import execute
 from storage.models import ChatIdentity, OutboxMessage, UTCDateTime
-from storage.queue import OUTBOX, execute
+from storage.queue import OUTBOX
 
 KINDS = frozenset({"message", "edit", "clear_buttons", "commands"})
 

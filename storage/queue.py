@@ -10,23 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import execute
 from storage.models import InboxEvent, OutboxMessage, UTCDateTime
 
 INBOX: sa.Table = InboxEvent.__table__  # type: ignore[attr-defined]
 OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 Record = TypeVar("Record")
-
-
-async def execute(session: AsyncSession, statement: sa.Executable, parameters: Any = None) -> sa.CursorResult[Any]:
-    """Run a Core statement in the session's transaction (no ORM objects are made, and none are flushed first)."""
-    result = await session.exec(statement, params=parameters)  # type: ignore[call-overload]
-    return cast(sa.CursorResult[Any], result)
 
 
 @cache

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, households, queue
+from storage import audit, households
+from storage.db import execute
 from storage.errors import InvalidInput, NotFound
 from storage.households import HouseholdBrief
 from storage.models import (
@@ -270,7 +271,7 @@ async def suggested_households(
         "must_visit": [label.code for label in settings.households.must_visit],
         "limit": limit,
     }
-    rows = list(await queue.execute(session, _SUGGESTED, parameters))
+    rows = list(await execute(session, _SUGGESTED, parameters))
     suggestions = await households.briefs(session, rows=rows)
     audit.record(
         session,
