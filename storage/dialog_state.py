@@ -59,7 +59,11 @@ def _save(dialect: str) -> Any:
 
 
 _DISCARD = sa.delete(TABLE).where(_where())
-_PRELOAD = sa.select(TABLE).where(sa.tuple_(*(TABLE.c[name] for name in KEY)).in_(sa.bindparam("keys", expanding=True)))
+_PRELOAD = (
+    sa.select(TABLE)
+    .where(sa.tuple_(*(TABLE.c[name] for name in KEY)).in_(sa.bindparam("keys", expanding=True)))
+    .order_by(*(TABLE.c[name] for name in KEY))  # PostgreSQL locks them in this order: no two batches crosswise
+)
 PRELOADED = "lianxin.preloaded_dialogs"  # session.info key: dialogs read ahead for this transaction, by key
 Key = tuple[str, str, str]
 
