@@ -149,7 +149,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # writer got there first, busy_timeout or not. Taking the write lock up front makes writers queue.
         # Only `Database.read()` transactions, which never write, begin deferred and run beside the writer.
         if connection.get_execution_options().get(READ_ONLY, False):
-            sqlite_inline.execute_plain(connection, "BEGIN")
+            sqlite_inline.execute_plain(connection, "BEGIN", in_transaction=False)
         else:
             _begin_immediate(connection)
 
@@ -162,7 +162,7 @@ def _begin_immediate(connection: Connection) -> None:
     pause = 0.002
     while True:
         try:
-            sqlite_inline.execute_plain(connection, "BEGIN IMMEDIATE")
+            sqlite_inline.execute_plain(connection, "BEGIN IMMEDIATE", in_transaction=False)
             return
         except OperationalError as error:
             if "locked" not in str(error.orig) or time.monotonic() > deadline:

@@ -55,6 +55,10 @@ class InlineCursor:
     def close(self) -> None:
         self._cursor.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._cursor.connection
+
     async def _async_soft_close(self) -> None:
         return None
 
@@ -82,7 +86,15 @@ class InlineConnection:
     def close(self) -> None:
         self.driver.close()
 
-    def __getattr__(self, name: str) -> Any:  # create_function, isolation_level, in_transaction
+    @property
+    def isolation_level(self) -> Any:
+        return self.driver.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: Any) -> None:  # SQLAlchemy's AUTOCOMMIT sets it
+        self.driver.isolation_level = value
+
+    def __getattr__(self, name: str) -> Any:  # create_function, in_transaction
         return getattr(self.driver, name)
 
 
@@ -109,48 +121,72 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
         options.update(timeout=0, isolation_level=None, check_same_thread=False)
         return args, options
 
-    # SQLAlchemy's AsyncConnection refuses a statement that awaited nothing (the sign of a sync driver used by
-    # mistake). This driver is sync on purpose, so each statement awaits a coroutine that is done at once: two
-    # greenlet switches, without a turn of the event loop.
+    # Before each statement: SQLAlchemy's AsyncConnection refuses a statement that awaited nothing (the sign of a
+    # sync driver used by mistake). This driver is sync on purpose, so each statement awaits a coroutine that is
+    # done at once: two greenlet switches, without a turn of the event loop. And a statement of a transaction
+    # SQLite rolled back by itself would run, and commit, on its own: it is refused.
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        _awaited()
+        _before(cursor, context)
         cursor.execute(statement, parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        _awaited()
+        _before(cursor, context)
         cursor.executemany(statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
-        _awaited()
+        _before(cursor, context)
         cursor.execute(statement)
 
     # Savepoints are SQLite statements of their own, run straight on the driver's connection: through the whole
     # execution of a compiled statement each pair cost 100 µs, and a batch of events takes two per event.
     def do_savepoint(self, connection: Connection, name: str) -> None:
-        execute_plain(connection, f'SAVEPOINT "{name}"')
+        execute_plain(connection, f'SAVEPOINT "{name}"', in_transaction=True)
 
     def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
-        execute_plain(connection, f'ROLLBACK TO SAVEPOINT "{name}"')
+        execute_plain(connection, f'ROLLBACK TO SAVEPOINT "{name}"', in_transaction=True)
 
     def do_release_savepoint(self, connection: Connection, name: str) -> None:
-        execute_plain(connection, f'RELEASE SAVEPOINT "{name}"')
+        execute_plain(connection, f'RELEASE SAVEPOINT "{name}"', in_transaction=True)
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        # Every transaction here begins with BEGIN (storage.db), so at its end SQLite must still be in it. If it is
+        # not, SQLite rolled it back by itself (a full disk, an I/O error), and what ran since then was committed
+        # statement by statement: saying "committed" would hide that the transaction's first part is gone.
+        if not dbapi_connection.driver.in_transaction:
+            raise sqlite3.OperationalError(TRANSACTION_LOST)
+        dbapi_connection.commit()
+
+    # The pool closes a connection it gives up on (one the garbage collector found, say) with this.
+    has_terminate = True
+
+    def do_terminate(self, dbapi_connection: Any) -> None:
+        dbapi_connection.close()
 
 
 async def _done() -> None:
     return None
 
 
-def _awaited() -> None:
+def _before(cursor: InlineCursor, context: Any) -> None:
+    if context is not None and context.root_connection.in_transaction() and not cursor.connection.in_transaction:
+        raise sqlite3.OperationalError(TRANSACTION_LOST)
     if in_greenlet():  # always, under the asyncio engine; a sync engine (a script, a test) has nothing to await
         await_(_done())
 
 
-def execute_plain(connection: Connection, statement: str) -> None:
+TRANSACTION_LOST = "SQLite rolled the transaction back by itself (a full disk, an I/O error)"
+
+
+def execute_plain(connection: Connection, statement: str, *, in_transaction: bool) -> None:
     """Run a statement without parameters or results (BEGIN, SAVEPOINT) straight on the driver's connection, its
-    errors turned into SQLAlchemy's as for any other statement."""
+    errors turned into SQLAlchemy's as for any other statement. `in_transaction`: whether SQLite must be in a
+    transaction already; a savepoint after SQLite rolled the transaction back by itself would start a new one
+    and commit what follows bit by bit, so it is refused."""
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
     try:
+        if driver.in_transaction != in_transaction:
+            raise sqlite3.OperationalError(TRANSACTION_LOST if in_transaction else "a transaction is open already")
         driver.execute(statement)
     except sqlite3.Error as error:
         raise OperationalError(statement, None, error) from error

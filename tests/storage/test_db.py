@@ -261,6 +261,30 @@ async def test_a_savepoint_undoes_only_what_was_done_inside_it(db: Database) -> 
     assert await station_names(db) == ["保留站", "嵌套后站"]
 
 
+@sqlite_only
+async def test_a_transaction_sqlite_rolled_back_by_itself_commits_nothing(db: Database) -> None:
+    """A full disk makes SQLite roll the whole transaction back by itself. Even a caller that swallows the error
+    and goes on writing commits nothing: the savepoint, the statements and the commit after it are refused."""
+    async with db.transaction() as session:
+        session.add(Station(name="旧站"))
+    with pytest.raises(StoreError):
+        async with db.transaction() as session:
+            session.add(Station(name="新站"))
+            await session.flush()
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert driver is not None
+            pages = driver.execute("PRAGMA page_count").fetchone()[0]
+            driver.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk is full
+            with pytest.raises(SQLAlchemyError):
+                async with session.begin_nested():
+                    for _ in range(100):
+                        session.add(Area(name="x" * 5000, station_id=1))
+                        await session.flush()
+            driver.execute("PRAGMA max_page_count = 1073741823")  # room again, too late for this transaction
+            session.add(Station(name="之后的站"))
+    assert await station_names(db) == ["旧站"]
+
+
 async def test_database_stays_usable_after_a_failed_transaction(db: Database) -> None:
     for _ in range(3):
         with pytest.raises(StoreError):
