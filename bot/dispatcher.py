@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.workers import QueueWorker
@@ -80,11 +81,15 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)
 
     async def claim(self, limit: int) -> list[QueuedEvent]:
+        now, in_work = self.clock(), self.in_work
         if self.db.is_sqlite:  # one worker per embedded store: its leases live in memory, and claiming is a read
             async with self.db.read() as session:
-                return await inbox.due(session, channel=self.channel, now=self.clock(), limit=limit, skip=self.in_work)
+                return await inbox.due(session, channel=self.channel, now=now, limit=limit, skip=in_work)
+        # Rows of this worker's own stay out even when a slow batch (photos to fetch) outlives their lease.
         async with self.db.transaction() as session:
-            return await inbox.claim(session, channel=self.channel, now=self.clock(), lease=self.lease, limit=limit)
+            return await inbox.claim(
+                session, channel=self.channel, now=now, lease=self.lease, limit=limit, skip=in_work
+            )
 
     async def work(self, rows: list[QueuedEvent]) -> None:
         ready: list[tuple[QueuedEvent, Prepared]] = []
@@ -93,8 +98,9 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
                 ready.append((row, await self.handler.prepare(row)))
             except Exception as error:
                 await self._fail_alone(row, error)
+        applied: list[tuple[QueuedEvent, Prepared]] = []
         try:
-            await self._handle(ready)
+            applied = await self._handle(ready)
         except Exception as error:
             if len(ready) == 1:
                 await self._fail_alone(ready[0][0], error)
@@ -107,14 +113,20 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
             )
             for one in ready:
                 try:
-                    await self._handle([one])
+                    applied += await self._handle([one])
                 except Exception as alone:
                     await self._fail_alone(one[0], alone)
+        if applied:
+            try:
+                self.handler.applied(applied)
+            except Exception as error:  # committed already: nothing to retry
+                log.error("%s: after handling\n%s", self.name, redacted_traceback(error))
 
-    async def _handle(self, ready: list[tuple[QueuedEvent, Prepared]]) -> None:
-        if not ready:
-            return
+    async def _handle(self, ready: list[tuple[QueuedEvent, Prepared]]) -> list[tuple[QueuedEvent, Prepared]]:
+        """Handle events in one transaction; returns those handled (the others failed, or were handled already)."""
         applied: list[tuple[QueuedEvent, Prepared]] = []
+        if not ready:
+            return applied
         async with self.db.transaction() as session:
             now = self.clock()
             # Taken already (by another worker, or before a crash): then nothing is changed for it.
@@ -130,13 +142,17 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
                     async with session.begin_nested():
                         messages += await self.handler.apply(session, row, prepared)
                     applied.append((row, prepared))
+                except SQLAlchemyError:
+                    # A database error ends the batch: after one, SQLite may have rolled the whole transaction back
+                    # by itself (a full disk), and nothing more may be written in it. Its events are then handled
+                    # one by one.
+                    raise
                 except Exception as error:
                     failed.append((row, error))
             await outbox.enqueue(session, messages=messages, now=now)
             for row, problem in failed:
                 await self._failed(session, row, problem, taken=True)
-        if applied:
-            self.handler.applied(applied)
+        return applied
 
     async def _fail_alone(self, row: QueuedEvent, error: Exception) -> None:
         async with self.db.transaction() as session:

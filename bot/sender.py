@@ -225,8 +225,9 @@ class Sender(QueueWorker[QueuedMessage]):
                         if outcome.record is not None:
                             await self._record(session, outcome.record)
                     if leasing:
+                        now = self.clock()
                         rows = await outbox.claim(
-                            session, channel=channel, now=self.clock(), lease=self.lease, limit=limit
+                            session, channel=channel, now=now, lease=self.lease, limit=limit, skip=self.in_work
                         )
                     elif reading:  # in the transaction that is open anyway
                         now = self.clock()

@@ -79,9 +79,17 @@ async def receive(session: AsyncSession, *, channel: str, events: Sequence[Recei
 
 
 async def claim(
-    session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
+    session: AsyncSession,
+    *,
+    channel: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    skip: Collection[int] = (),
 ) -> list[QueuedEvent]:
-    return await queue.claim_heads(session, INBOX, _event, COLUMNS, channel=channel, now=now, lease=lease, limit=limit)
+    return await queue.claim_heads(
+        session, INBOX, _event, COLUMNS, channel=channel, now=now, lease=lease, limit=limit, skip=skip
+    )
 
 
 async def due(

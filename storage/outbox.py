@@ -89,10 +89,16 @@ async def enqueue(session: AsyncSession, *, messages: Sequence[NewMessage], now:
 
 
 async def claim(
-    session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
+    session: AsyncSession,
+    *,
+    channel: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    skip: Collection[int] = (),
 ) -> list[QueuedMessage]:
     return await queue.claim_heads(
-        session, OUTBOX, _message, COLUMNS, channel=channel, now=now, lease=lease, limit=limit
+        session, OUTBOX, _message, COLUMNS, channel=channel, now=now, lease=lease, limit=limit, skip=skip
     )
 
 

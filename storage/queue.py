@@ -96,13 +96,15 @@ async def claim_heads(
     now: datetime,
     lease: timedelta,
     limit: int,
+    skip: Collection[int] = (),
 ) -> list[Record]:
-    """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row. A chat's later rows wait
-    until it is done, so one chat's events and messages keep their order even across workers; a lease that runs
-    out (its worker died) lets another worker take the row over."""
+    """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the
+    rows the calling worker has in work). A chat's later rows wait until it is done, so one chat's events and
+    messages keep their order even across workers; a lease that runs out (its worker died) lets another worker
+    take the row over."""
     locking = session.get_bind().dialect.name == "postgresql"
     statement = _heads(table, columns, locking=locking)
-    parameters = {"channel": channel, "now": now, "limit": limit, "skip": []}
+    parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
     rows = list(await execute(session, statement, parameters))
     if rows:
         await execute(session, _lease(table), {"ids": [row.id for row in rows], "until": now + lease})

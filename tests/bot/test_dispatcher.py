@@ -15,9 +15,10 @@ from bot.dispatcher import Dispatcher
 from storage import inbox
 from storage.db import Database
 from storage.inbox import QueuedEvent, Received
-from storage.models import InboxEvent, OutboxMessage, Station
+from storage.models import Area, InboxEvent, OutboxMessage, Station
 from storage.outbox import NewMessage
 from storage.settings import Settings
+from tests.conftest import POSTGRES_URL
 from tests.factories import NOW
 
 
@@ -44,6 +45,8 @@ class Recorder:
         await session.flush()
         if text.startswith("bad"):
             raise KeyError(text)
+        if text.startswith("full"):
+            await fill_the_disk(session)
         return [NewMessage("test", event.chat_key, {"text": f"re:{text}"}, inbox_id=event.id)]
 
     def applied(self, events: list[tuple[QueuedEvent, str]]) -> None:
@@ -51,6 +54,21 @@ class Recorder:
 
     async def parked(self, session: AsyncSession, event: QueuedEvent) -> None:
         self.parked_events.append(str(event.payload["text"]))
+
+
+async def fill_the_disk(session: AsyncSession) -> None:
+    """Write until SQLite's file may grow no more (SQLite then rolls the whole transaction back by itself), and
+    give the room back afterwards: the next transaction finds a disk with space again."""
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    pages = driver.execute("PRAGMA page_count").fetchone()[0]
+    driver.execute(f"PRAGMA max_page_count = {pages + 1}")
+    try:
+        for _ in range(100):
+            session.add(Area(name="x" * 5000, station_id=1))
+            await session.flush()
+    finally:
+        driver.execute("PRAGMA max_page_count = 1073741823")
 
 
 async def receive(db: Database, *texts: str) -> None:
@@ -122,6 +140,23 @@ async def test_a_batch_whose_transaction_fails_is_handled_one_by_one(
     assert sorted(replies) == ["re:a", "re:b", "re:c"]
     assert {status for status, _, _ in events.values()} == {"done"}
     assert all(attempts == 0 for _, attempts, _ in events.values())  # the batch's failure is nobody's attempt
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="a full disk is simulated with SQLite's max_page_count")
+async def test_a_full_disk_in_the_middle_of_a_batch_leaves_no_event_half_handled(
+    db: Database, dispatcher_settings: Settings
+) -> None:
+    """SQLite rolls the batch's transaction back by itself: the events before the full one must not stay done
+    while their changes are gone (or their changes stay while they are pending, to be handled twice)."""
+    handler = Recorder()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler, retry_seconds=0.05)
+    await receive(db, "a", "full", "b")
+    await run_until_settled(dispatcher, db)
+    stations, replies, events = await stored(db)
+    assert stations == ["站a", "站b"]
+    assert sorted(replies) == ["re:a", "re:b"]  # each answered once
+    assert events["a"][0] == events["b"][0] == "done"
+    assert events["full"][:2] == ("parked", 2)
 
 
 async def test_an_event_handled_already_changes_nothing(db: Database, dispatcher_settings: Settings) -> None:
