@@ -11,6 +11,7 @@ import html
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from bot.sender import Blocked, Rejected, Throttled, Unreachable
 from handlers.events import Inbound, Reply
@@ -46,10 +48,13 @@ log = logging.getLogger(__name__)
 # The polling loop asks for getUpdates through do_api_request to receive the updates as raw JSON (what the inbox
 # stores). Bot.get_updates would parse them first, and one update it cannot parse would stop polling for good,
 # after logging the whole batch, personal data included, at CRITICAL. The sender sends and edits the same way: of
-# the Message that comes back it needs only the id, and building the object cost more than the request. These
-# methods are named in lower case (the Bot API's method names ignore case): PTB warns at every do_api_request of
-# a name it has a method for, and the warning machinery cost as much as the call's parameters.
-GET_UPDATES, SEND_MESSAGE, EDIT_MESSAGE_TEXT = "getupdates", "sendmessage", "editmessagetext"
+# the Message that comes back it needs only the id, and building the object cost more than the request. Sends and
+# edits are named in lower case (the Bot API's method names ignore case): PTB warns at every do_api_request of a
+# name it has a method for, and the warning machinery cost as much as the call's parameters. getUpdates keeps its
+# name, by which PTB gives it a connection pool of its own (a long poll must not wait behind sends), and its
+# warning, once per poll, is silenced.
+GET_UPDATES, SEND_MESSAGE, EDIT_MESSAGE_TEXT = "getUpdates", "sendmessage", "editmessagetext"
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
