@@ -52,14 +52,18 @@ class Harness:
         """Wait until every received update is handled and every queued message is sent (or has failed)."""
         deadline = asyncio.get_running_loop().time() + within
         while True:
-            if not self.server.updates or self.server.webhook_url:
+            # Looked at before the store: an update leaves the server's queue only once the bot has committed it,
+            # so an empty queue now means the query below sees every update delivered so far. (Looked at after
+            # the query, an update delivered meanwhile would be missed.)
+            delivered = not self.server.updates
+            if delivered or self.server.webhook_url:
                 async with self.db.transaction() as session:
                     busy = (
                         await session.exec(select(InboxEvent.id).where(InboxEvent.status == "pending").limit(1))
                     ).first() or (
                         await session.exec(select(OutboxMessage.id).where(OutboxMessage.status == "pending").limit(1))
                     ).first()
-                if busy is None and not self.server.updates:
+                if busy is None and delivered:
                     return
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("the bot did not settle")
