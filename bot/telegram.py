@@ -93,18 +93,6 @@ def webhook_secret(token: str) -> str:
     return hmac.new(token.encode(), b"lianxin webhook", hashlib.sha256).hexdigest()
 
 
-def chat_key_of(update: dict[str, Any]) -> str:
-    """The chat an update belongs to, read from the raw JSON (an update PTB cannot parse still has a chat)."""
-    for kind in UPDATE_KINDS:
-        content = update.get(kind)
-        if not isinstance(content, dict):
-            continue
-        chat = content.get("chat") or (content.get("message") or {}).get("chat") or content.get("from") or {}
-        if isinstance(chat, dict) and "id" in chat:
-            return str(chat["id"])
-    return "-"
-
-
 UPDATE_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
 
 
@@ -130,6 +118,13 @@ def chat_of(update: dict[str, Any]) -> dict[str, Any] | None:
         return None
     chat = content.get("chat") or (content.get("message") or {}).get("chat")
     return chat if isinstance(chat, dict) else None
+
+
+def chat_key_of(update: dict[str, Any]) -> str:
+    """The chat an update belongs to, read from the raw JSON, or its sender where it has no chat (a button on a
+    message of an inline query): the key that keeps one chat's updates in order."""
+    chat = chat_of(update) or sender_of(update)
+    return str(chat["id"]) if chat is not None and "id" in chat else "-"
 
 
 def pressed_message_id(update: dict[str, Any]) -> int | None:

@@ -8,11 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
-from bot.telegram import CALLBACK_LIMIT, MENUS, button_rows, callback_data, split_text
+from bot.telegram import CALLBACK_LIMIT, MENUS, button_rows, callback_data, chat_key_of, split_text
 from storage import people
 from storage.db import Database
 from storage.models import ChatIdentity, InboxEvent, OutboxMessage, Visit, VisitPhoto, utcnow
@@ -423,6 +424,20 @@ def test_long_texts_are_split_at_line_breaks() -> None:
     assert len(pieces) > 1 and all(len(piece) <= 3500 for piece in pieces)
     assert "\n".join(pieces) == text
     assert split_text("x" * 8000) == ["x" * 3500, "x" * 3500, "x" * 1000]
+
+
+@pytest.mark.parametrize(
+    ("update", "key"),
+    [
+        ({"update_id": 1, "message": {"chat": {"id": 5}, "from": {"id": 6}}}, "5"),
+        ({"update_id": 1, "callback_query": {"from": {"id": 6}, "message": {"chat": {"id": -7}}}}, "-7"),
+        ({"update_id": 1, "callback_query": {"from": {"id": 6}, "inline_message_id": "x"}}, "6"),  # no chat
+        ({"update_id": 1, "my_chat_member": {"chat": {"id": 8}, "from": {"id": 8}}}, "8"),
+        ({"update_id": 1, "poll": {"id": "p"}}, "-"),  # nobody's chat
+    ],
+)
+def test_an_update_belongs_to_its_chat_or_else_its_sender(update: dict[str, Any], key: str) -> None:
+    assert chat_key_of(update) == key
 
 
 def test_callback_data_fits_telegram() -> None:
