@@ -51,9 +51,14 @@ async def execute(session: AsyncSession, statement: Executable, parameters: Any 
     return cast(CursorResult[Any], result)
 
 
+def insert_of(dialect: str) -> Any:
+    """The INSERT of a dialect (by name), which has ON CONFLICT (SQLite and PostgreSQL both)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def dialect_insert(session: AsyncSession) -> Any:
-    """The INSERT of the session's dialect, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL both)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    """The INSERT of the session's dialect, which has ON CONFLICT (SQLite and PostgreSQL both)."""
+    return insert_of(session.get_bind().dialect.name)
 
 
 class Database:

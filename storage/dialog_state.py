@@ -12,11 +12,10 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import execute
+from storage.db import execute, insert_of
 from storage.models import DialogState, utcnow
 
 TABLE: sa.Table = DialogState.__table__  # type: ignore[attr-defined]
@@ -51,7 +50,7 @@ def _load(locking: bool) -> sa.Select[Any]:
 
 @cache
 def _save(dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TABLE)
+    insert = insert_of(dialect)(TABLE)
     changing = ("flow", "step", "draft", "history", "choices", "updated_at")
     return insert.on_conflict_do_update(
         index_elements=list(KEY), set_={name: insert.excluded[name] for name in changing}

@@ -9,13 +9,12 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queue
-from storage.db import execute
+from storage.db import execute, insert_of
 from storage.models import InboxEvent, UTCDateTime
 from storage.queue import INBOX
 
@@ -50,7 +49,7 @@ def _event(row: Row[Any]) -> QueuedEvent:
 
 @cache
 def _receive(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_of(dialect)
     # Only the rows inserted come back, so a redelivered event is told apart from a new one on both stores
     # (psycopg reports no usable rowcount for INSERT ... ON CONFLICT DO NOTHING).
     return insert(INBOX).on_conflict_do_nothing(index_elements=["channel", "event_key"]).returning(INBOX.c.id)
