@@ -47,6 +47,9 @@ def _event(row: Row[Any]) -> QueuedEvent:
     return QueuedEvent(row.id, row.channel, row.event_key, row.chat_key, row.payload, row.attempts)
 
 
+EVENTS = queue.Queue(INBOX, COLUMNS, _event)
+
+
 @cache
 def _receive(dialect: str) -> Any:
     insert = insert_of(dialect)
@@ -86,15 +89,13 @@ async def claim(
     limit: int,
     skip: Collection[int] = (),
 ) -> list[QueuedEvent]:
-    return await queue.claim_heads(
-        session, INBOX, _event, COLUMNS, channel=channel, now=now, lease=lease, limit=limit, skip=skip
-    )
+    return await queue.heads(session, EVENTS, channel=channel, now=now, limit=limit, skip=skip, lease=lease)
 
 
 async def due(
     session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
 ) -> list[QueuedEvent]:
-    return await queue.due_heads(session, INBOX, _event, COLUMNS, channel=channel, now=now, limit=limit, skip=skip)
+    return await queue.heads(session, EVENTS, channel=channel, now=now, limit=limit, skip=skip)
 
 
 _TAKE = (

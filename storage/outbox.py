@@ -53,6 +53,9 @@ def _message(row: Row[Any]) -> QueuedMessage:
     return QueuedMessage(row.id, row.channel, row.chat_key, row.kind, row.priority, row.payload, row.attempts)
 
 
+MESSAGES = queue.Queue(OUTBOX, COLUMNS, _message)
+
+
 def to_identity(identity: ChatIdentity, payload: dict[str, Any], *, bulk: bool = False) -> NewMessage:
     """A message to a person in their own chat with the bot (for a private chat the chat is the user)."""
     return NewMessage(channel=identity.channel, chat_key=identity.external_id, payload=payload, bulk=bulk)
@@ -97,15 +100,13 @@ async def claim(
     limit: int,
     skip: Collection[int] = (),
 ) -> list[QueuedMessage]:
-    return await queue.claim_heads(
-        session, OUTBOX, _message, COLUMNS, channel=channel, now=now, lease=lease, limit=limit, skip=skip
-    )
+    return await queue.heads(session, MESSAGES, channel=channel, now=now, limit=limit, skip=skip, lease=lease)
 
 
 async def due(
     session: AsyncSession, *, channel: str, now: datetime, limit: int, skip: Collection[int]
 ) -> list[QueuedMessage]:
-    return await queue.due_heads(session, OUTBOX, _message, COLUMNS, channel=channel, now=now, limit=limit, skip=skip)
+    return await queue.heads(session, MESSAGES, channel=channel, now=now, limit=limit, skip=skip)
 
 
 _MARK_SENT = (

@@ -8,9 +8,10 @@ statements through the ORM, with its identity map and unit of work, cost three t
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -24,13 +25,23 @@ OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 Record = TypeVar("Record")
 
 
+@dataclass(frozen=True)
+class Queue(Generic[Record]):
+    """A queue table and how its workers read it: the columns they need, as the record they get."""
+
+    table: sa.Table
+    columns: tuple[str, ...]
+    record: Callable[[Row[Any]], Record]
+
+
 @cache
-def _heads(table: sa.Table, columns: tuple[str, ...], *, locking: bool) -> sa.Select[Any]:
+def _heads(queue: Queue[Any], *, locking: bool) -> sa.Select[Any]:
     """The due heads: with the channel, the time, the rows to skip and the limit as parameters."""
+    table = queue.table
     earlier = table.alias("earlier")
     now = sa.bindparam("now", type_=UTCDateTime)
     heads = (
-        sa.select(*(table.c[name] for name in columns))
+        sa.select(*(table.c[name] for name in queue.columns))
         .where(
             table.c.channel == sa.bindparam("channel"),
             table.c.status == "pending",
@@ -67,48 +78,29 @@ def _lease(table: sa.Table) -> sa.Update:
     )
 
 
-async def due_heads(
+async def heads(
     session: AsyncSession,
-    table: sa.Table,
-    record: Callable[[Row[Any]], Record],
-    columns: tuple[str, ...],
+    queue: Queue[Record],
     *,
     channel: str,
     now: datetime,
     limit: int,
     skip: Collection[int],
+    lease: timedelta | None = None,
 ) -> list[Record]:
     """Up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the rows
-    this worker has in work, whose chats therefore wait). A read: for the single worker of an embedded store,
-    which keeps its leases in memory."""
-    statement = _heads(table, columns, locking=False)
-    parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
-    return [record(row) for row in await execute(session, statement, parameters)]
+    the calling worker has in work, whose chats therefore wait). A chat's later rows wait until it is done, so one
+    chat's events and messages keep their order.
 
-
-async def claim_heads(
-    session: AsyncSession,
-    table: sa.Table,
-    record: Callable[[Row[Any]], Record],
-    columns: tuple[str, ...],
-    *,
-    channel: str,
-    now: datetime,
-    lease: timedelta,
-    limit: int,
-    skip: Collection[int] = (),
-) -> list[Record]:
-    """Lease up to `limit` due rows, at most one per chat: the chat's oldest pending row, leaving out `skip` (the
-    rows the calling worker has in work). A chat's later rows wait until it is done, so one chat's events and
-    messages keep their order even across workers; a lease that runs out (its worker died) lets another worker
-    take the row over."""
-    locking = session.get_bind().dialect.name == "postgresql"
-    statement = _heads(table, columns, locking=locking)
+    With a `lease` the rows are leased to the caller, so that several workers can share the queue; a lease that
+    runs out (its worker died) lets another worker take the row over. Without one this is a read: for the single
+    worker of an embedded store, which keeps its leases in memory."""
+    locking = lease is not None and session.get_bind().dialect.name == "postgresql"
     parameters = {"channel": channel, "now": now, "limit": limit, "skip": list(skip)}
-    rows = list(await execute(session, statement, parameters))
-    if rows:
-        await execute(session, _lease(table), {"ids": [row.id for row in rows], "until": now + lease})
-    return [record(row) for row in rows]
+    rows = list(await execute(session, _heads(queue, locking=locking), parameters))
+    if rows and lease is not None:
+        await execute(session, _lease(queue.table), {"ids": [row.id for row in rows], "until": now + lease})
+    return [queue.record(row) for row in rows]
 
 
 async def count_by_status(session: AsyncSession, table: sa.Table) -> dict[tuple[str, str], int]:
