@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from storage import outbox
 from storage.db import Database, sqlite_url
+from storage.delivery import outbox
 from storage.models import utcnow
 from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer

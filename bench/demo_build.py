@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from storage.db import Database, sqlite_url
-from storage.demo import build_demo
+from storage.exchange.demo import build_demo
 from storage.settings import load_settings
 
 

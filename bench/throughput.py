@@ -40,10 +40,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import col, delete, select
 
-from storage import people
 from storage.db import Database, sqlite_url
-from storage.demo import build_demo
+from storage.exchange.demo import build_demo
 from storage.models import DialogState, Household, RepArea, Representative
+from storage.records import people
 from storage.settings import load_settings
 from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer

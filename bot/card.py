@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from handlers.i18n import t
 from handlers.mailbox import card_lines
-from storage import mailbox
-from storage.mailbox import CardData
+from storage.records import mailbox
+from storage.records.mailbox import CardData
 
 WIDTH, HEIGHT = 1000, 600  # at 300 dpi about 85 x 51 mm, the size of a business card
 DPI = 300

@@ -19,11 +19,13 @@ from bot.console import CHANNEL, ConsoleChannel
 from bot.runtime import TelegramBot
 from handlers.i18n import both, t
 from handlers.router import Router
-from storage import demo, exports, inbox, outbox, people, roster
 from storage.db import Database, sqlite_url
+from storage.delivery import inbox, outbox
 from storage.errors import ConfigError, LianxinError
+from storage.exchange import demo, exports, roster
+from storage.exchange.roster import RosterInvalid
 from storage.models import InboxEvent, OutboxMessage, utcnow
-from storage.roster import RosterInvalid
+from storage.records import people
 from storage.settings import LANGUAGES, Settings, load_settings
 
 T = TypeVar("T")
@@ -356,7 +358,7 @@ def card_command(
 ) -> None:
     # Imported here: Pillow and the QR encoder are needed by this command only, not at every start.
     from bot import card as contact_card
-    from storage import mailbox
+    from storage.records import mailbox
 
     check_language(lang)
     setup = Setup(db, config)

@@ -12,7 +12,7 @@ from typing import TextIO
 from handlers.events import Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.router import Router
-from storage import people
+from storage.records import people
 
 CHANNEL = "console"
 

@@ -12,12 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.workers import QueueWorker
-from storage import inbox, outbox
 from storage.db import Database
+from storage.delivery import inbox, outbox
+from storage.delivery.inbox import QueuedEvent
+from storage.delivery.outbox import NewMessage
 from storage.errors import redacted_traceback
-from storage.inbox import QueuedEvent
 from storage.models import utcnow
-from storage.outbox import NewMessage
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class EventHandler(Protocol[Prepared]):
 class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
     """Claims the due heads of up to `delivery.handler_batch` chats and handles them in one transaction, each in a
     savepoint of its own: a commit is what an update costs most, and under load one commit carries many. The
-    batch is taken (storage.inbox.take) in one statement and its replies are written in one.
+    batch is taken (storage.delivery.inbox.take) in one statement and its replies are written in one.
 
     Exactly-once: an event's mark and its changes commit together or not at all. An event that raises is rolled
     back to its savepoint, given back and counted as a failed attempt in the same transaction; after

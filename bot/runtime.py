@@ -19,8 +19,8 @@ from bot.dispatcher import Dispatcher
 from bot.sender import Sender
 from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, webhook_secret
 from handlers.router import Router
-from storage import queue
 from storage.db import Database
+from storage.delivery import queue
 from storage.models import utcnow
 from storage.settings import Settings
 

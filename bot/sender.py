@@ -15,11 +15,11 @@ from typing import Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.workers import QueueWorker
-from storage import outbox
 from storage.db import Database
+from storage.delivery import outbox
+from storage.delivery.outbox import QueuedMessage
 from storage.errors import redacted_traceback
 from storage.models import utcnow
-from storage.outbox import QueuedMessage
 from storage.settings import Delivery
 
 log = logging.getLogger(__name__)

@@ -36,12 +36,13 @@ from handlers.events import Inbound, Reply
 from handlers.i18n import t
 from handlers.language import language_from_hint
 from handlers.router import Router
-from storage import inbox, outbox, people
 from storage.db import Database
+from storage.delivery import inbox, outbox
+from storage.delivery.inbox import QueuedEvent, Received
+from storage.delivery.outbox import NewMessage, QueuedMessage
 from storage.errors import StoreError
-from storage.inbox import QueuedEvent, Received
 from storage.models import ChatIdentity, utcnow
-from storage.outbox import NewMessage, QueuedMessage
+from storage.records import people
 from storage.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)

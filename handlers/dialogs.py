@@ -21,8 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.events import Ask, Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
-from storage import dialog_state
-from storage.dialog_state import Dialog
+from storage.delivery import dialog_state
+from storage.delivery.dialog_state import Dialog
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import ChatIdentity
 from storage.settings import Settings

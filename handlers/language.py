@@ -8,9 +8,9 @@ from handlers.dialogs import Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
-from storage import people
 from storage.errors import InvalidInput
-from storage.people import ROLES
+from storage.records import people
+from storage.records.people import ROLES
 from storage.settings import LANGUAGES
 
 NAMES = {"zh": "zh-CN", "zhcn": "zh-CN", "中文": "zh-CN", "汉语": "zh-CN", "chinese": "zh-CN",

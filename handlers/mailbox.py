@@ -8,11 +8,11 @@ from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import optional_phone, person_name, text_answer
-from storage import mailbox
 from storage.errors import InvalidInput, NotFound
-from storage.mailbox import CardData
 from storage.models import MailboxItem
-from storage.people import ROLES
+from storage.records import mailbox
+from storage.records.mailbox import CardData
+from storage.records.people import ROLES
 
 MIN_TEXT = 5  # fewer characters cannot say where and what
 MAX_TEXT = 2000

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers.dialogs import Context
-from storage.households import HouseholdBrief
-from storage.visits import Progress
+from storage.records.households import HouseholdBrief
+from storage.records.visits import Progress
 
 
 def progress_text(

@@ -16,10 +16,11 @@ from handlers.language import LanguageFlow, language_from_hint
 from handlers.mailbox import MailboxFlow
 from handlers.progress import progress_text
 from handlers.visit import VisitFlow
-from storage import dialog_state, mailbox, people, visits
 from storage.db import Database
+from storage.delivery import dialog_state
 from storage.errors import LianxinError, redacted_traceback
 from storage.models import ChatIdentity, utcnow
+from storage.records import mailbox, people, visits
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)

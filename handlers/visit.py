@@ -10,12 +10,12 @@ from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import optional_phone, person_name, text_answer, visit_day
 from handlers.progress import progress_text, round_label
-from storage import households, people, visits
 from storage.errors import InvalidInput
-from storage.households import HouseholdBrief
 from storage.models import Representative
+from storage.records import households, people, visits
+from storage.records.households import HouseholdBrief
+from storage.records.visits import NewHousehold, VisitRecord
 from storage.text import normalise
-from storage.visits import NewHousehold, VisitRecord
 
 MAX_PHOTOS = 10
 ADDRESS_LIMIT = 200

@@ -123,7 +123,7 @@ class Household(SQLModel, table=True):
 
 
 # The trigram index of addresses and head names (an FTS5 table and its shadow tables, migration 0003, SQLite only).
-# It has no model: storage.households queries it, and the migrations' comparison with the models leaves it out.
+# It has no model: storage.records.households queries it, and the migrations' comparison with the models leaves it out.
 HOUSEHOLD_SEARCH = "household_search"
 
 

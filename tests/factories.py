@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.console import CHANNEL, ConsoleChannel
 from handlers.router import Router
-from storage import people
 from storage.db import Database
 from storage.models import (
     Area,
@@ -20,6 +19,7 @@ from storage.models import (
     Staff,
     Station,
 )
+from storage.records import people
 from storage.settings import Settings
 
 # 10:00 in Shanghai on 2026-11-25: the second half-year, day 329 of 365.

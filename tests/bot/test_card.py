@@ -18,11 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import card as contact_card
 from bot import cli
 from bot.card import CjkFont, covers_chinese, deep_link, find_cjk_font, render_card
-from storage import mailbox
 from storage.db import Database
 from storage.errors import NotFound
-from storage.mailbox import CardData
 from storage.models import MailboxLink, Representative
+from storage.records import mailbox
+from storage.records.mailbox import CardData
 from tests.bot.test_cli import in_parallel, lianxin, query, shown
 from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.factories import build_district

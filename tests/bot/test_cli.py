@@ -29,9 +29,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import Inbound
 from handlers.router import Router
-from storage import roster
 from storage.db import Database
-from storage.exports import VISIT_HEADERS
+from storage.exchange import roster
+from storage.exchange.exports import VISIT_HEADERS
 from storage.models import (
     Area,
     AuditEntry,
@@ -600,8 +600,8 @@ def test_run_refuses_a_webhook_that_is_not_a_url(store: str) -> None:
 
 
 def test_outbox_shows_counts_and_failures_without_personal_data(store: str) -> None:
-    from storage import outbox
     from storage.db import Database
+    from storage.delivery import outbox
     from storage.models import utcnow
 
     async def fill() -> None:

@@ -12,11 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.dispatcher import Dispatcher
-from storage import inbox
 from storage.db import Database
-from storage.inbox import QueuedEvent, Received
+from storage.delivery import inbox
+from storage.delivery.inbox import QueuedEvent, Received
+from storage.delivery.outbox import NewMessage
 from storage.models import Area, InboxEvent, OutboxMessage, Station
-from storage.outbox import NewMessage
 from storage.settings import Settings
 from tests.conftest import POSTGRES_URL
 from tests.factories import NOW

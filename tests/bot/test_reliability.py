@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from storage import outbox
 from storage.db import Database
+from storage.delivery import outbox
 from storage.models import InboxEvent, OutboxMessage, utcnow
 from tests.fakes import bot_process
 from tests.fakes.telegram_api import FakeTelegramServer

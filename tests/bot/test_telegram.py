@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.telegram import CALLBACK_LIMIT, MENUS, button_rows, callback_data, chat_key_of, split_text
-from storage import people
 from storage.db import Database
 from storage.models import ChatIdentity, InboxEvent, OutboxMessage, Visit, VisitPhoto, utcnow
+from storage.records import people
 from storage.settings import Settings
 from tests.bot.telegram_harness import OPS_CHAT, Harness, post_update, running_bot
 from tests.factories import District, build_district
@@ -450,7 +450,7 @@ def test_callback_data_fits_telegram() -> None:
 
 async def test_outbox_rows_wait_for_the_sender_in_order(db: Database) -> None:
     """The head of each chat's queue only: a chat's second message waits for its first."""
-    from storage import outbox
+    from storage.delivery import outbox
 
     async with db.transaction() as session:
         messages = [
@@ -478,7 +478,7 @@ async def test_outbox_rows_wait_for_the_sender_in_order(db: Database) -> None:
 async def test_a_resident_scans_a_contact_card_and_the_representative_hears_of_it(
     telegram: Harness, db: Database
 ) -> None:
-    from storage import mailbox
+    from storage.records import mailbox
 
     await bound_representative(telegram)
     async with db.transaction() as session:
@@ -616,7 +616,7 @@ async def test_polling_survives_a_429_and_a_server_error(telegram: Harness) -> N
 
 
 async def test_an_answer_does_not_wait_behind_a_broadcast(telegram: Harness, db: Database) -> None:
-    from storage import outbox
+    from storage.delivery import outbox
 
     notices = []
     for number in range(120):  # four seconds of sending at Telegram's overall limit

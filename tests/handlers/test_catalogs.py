@@ -13,7 +13,7 @@ import handlers.i18n as i18n
 from handlers.events import Ask, InputKind
 from handlers.mailbox import MailboxFlow
 from handlers.visit import EDITABLE, VisitFlow
-from storage.people import ROLES
+from storage.records.people import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("bot", "handlers", "storage", "scheduler")
@@ -137,10 +137,10 @@ def test_scanner_finds_the_keys_used_in_code() -> None:
     used = used_keys()
     for key in (
         "error.store",  # StoreError("error.store") in storage/db.py
-        "invite.used",  # Conflict(...) in storage/people.py
+        "invite.used",  # Conflict(...) in storage/records/people.py
         "dialog.busy",  # key = ... if ... else ... in handlers/dialogs.py
         "progress.round_done",  # t("a" if done else "b")
-        "roster.error.required",  # problem(name, key) in storage/roster.py
+        "roster.error.required",  # problem(name, key) in storage/exchange/roster.py
         "roster.error.duplicate_column",  # RowProblem(row, column, key, params)
         "cli.demo.ready",  # setup.say(...)
         "cli.group.app",  # both(...)

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from storage import mailbox
 from storage.db import Database
 from storage.models import AuditEntry, DialogState, MailboxItem, OutboxMessage, Representative
+from storage.records import mailbox
 from storage.settings import Settings
 from tests.factories import NOW, Chat, District, build_district, chat_as
 

@@ -10,9 +10,9 @@ from sqlmodel import select
 
 from handlers.events import Inbound, InputKind, Reply
 from handlers.router import Router, parse_command
-from storage import people, visits
 from storage.db import Database
 from storage.models import ChatIdentity, Visit
+from storage.records import people, visits
 from storage.settings import Settings
 from tests.factories import NOW, Clock, build_district, chat_as
 

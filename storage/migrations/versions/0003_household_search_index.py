@@ -6,7 +6,7 @@ Create Date: 2026-11-25 23:15:00
 
 A search for part of an address scanned the whole ledger with LIKE '%...%' (8 ms for 30,000 households, with the
 event loop waiting, since SQLite runs on its thread). An FTS5 table with the trigram tokenizer answers the same
-question from an index in under a millisecond for fragments of three characters or more (storage.households).
+question from an index in under a millisecond for fragments of three characters or more (storage.records.households).
 It is an external-content table: it stores the index only, and triggers keep it in step with `household`.
 
 Keep in mind: a later batch migration that recreates `household` (SQLite's way to alter it) drops these triggers

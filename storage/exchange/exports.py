@@ -11,10 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput
-from storage.households import mask_name, mask_phone
+from storage.exchange.spreadsheets import SUFFIXES, write_table
 from storage.models import Area, Household, HouseholdCategory, Representative, Visit, VisitCompanion, VisitPhoto
+from storage.records.households import mask_name, mask_phone
 from storage.settings import Settings
-from storage.spreadsheets import SUFFIXES, write_table
 
 # The export's columns are a file format that other tools read: they stay fixed, in Chinese.
 VISIT_HEADERS = [

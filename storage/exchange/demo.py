@@ -610,7 +610,7 @@ class _District:
     # -- visits --
 
     def rounds(self) -> list[tuple[str, dict[int, tuple[date, date]]]]:
-        """The year's centralized rounds (ids as storage.visits names them), each with its groups' windows."""
+        """The year's centralized rounds (ids as storage.records.visits names them), each with its groups' windows."""
         per_year = self.settings.quota.centralized_rounds_per_year
         year = self.today.year
         result: list[tuple[str, dict[int, tuple[date, date]]]] = []

@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from storage import people
 from storage.db import Database
 from storage.errors import Conflict, InvalidInput, LianxinError, NotFound, StoreError
 from storage.models import (
@@ -26,6 +25,7 @@ from storage.models import (
     Staff,
     Station,
 )
+from storage.records import people
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 VALID = timedelta(days=14)

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from storage import inbox, outbox, queue
 from storage.db import Database
-from storage.inbox import Received
+from storage.delivery import inbox, outbox, queue
+from storage.delivery.inbox import Received
+from storage.delivery.outbox import NewMessage
 from storage.models import InboxEvent, OutboxMessage
-from storage.outbox import NewMessage
 from tests.factories import NOW
 
 

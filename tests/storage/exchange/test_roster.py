@@ -15,8 +15,7 @@ from sqlmodel import func, select
 from handlers.i18n import catalog, placeholders, t
 from storage.db import Database
 from storage.errors import InvalidInput
-from storage.models import Area, AuditEntry, RepArea, RepGroup, Representative, Station
-from storage.roster import (
+from storage.exchange.roster import (
     COLUMNS,
     ImportResult,
     RosterInvalid,
@@ -25,6 +24,7 @@ from storage.roster import (
     import_roster,
     read_roster,
 )
+from storage.models import Area, AuditEntry, RepArea, RepGroup, Representative, Station
 
 ZH = [column.chinese for column in COLUMNS]
 EN = [column.name for column in COLUMNS]
@@ -409,7 +409,7 @@ async def test_export_into_a_missing_folder_is_unwritable(db: Database, tmp_path
 
 
 def test_every_roster_key_has_both_languages_with_the_same_placeholders() -> None:
-    source = (Path(__file__).resolve().parents[2] / "storage" / "roster.py").read_text(encoding="utf-8")
+    source = (Path(__file__).resolve().parents[3] / "storage" / "exchange" / "roster.py").read_text(encoding="utf-8")
     used = set(re.findall(r'"(roster\.[a-z_.]+)"', source))
     used -= {"roster.import", "roster.export"}  # audit actions, not messages
     used |= {f"roster.error.{name}" for name in ("level", "group_role", "active")}  # built from the column name

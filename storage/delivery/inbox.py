@@ -13,10 +13,10 @@ from sqlalchemy.engine import Row
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import queue
 from storage.db import execute, insert_of
+from storage.delivery import queue
+from storage.delivery.queue import INBOX
 from storage.models import InboxEvent, UTCDateTime
-from storage.queue import INBOX
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from storage import households
 from storage.db import Database
 from storage.models import Household
+from storage.records import households
 from tests.factories import District, build_district
 
 REP = "D001"

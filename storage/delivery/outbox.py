@@ -12,10 +12,10 @@ from sqlalchemy.engine import Row
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import queue
 from storage.db import execute
+from storage.delivery import queue
+from storage.delivery.queue import OUTBOX
 from storage.models import ChatIdentity, OutboxMessage, UTCDateTime
-from storage.queue import OUTBOX
 
 KINDS = frozenset({"message", "edit", "clear_buttons", "commands"})
 

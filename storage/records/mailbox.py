@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, outbox, people
+from storage import audit
+from storage.delivery import outbox
 from storage.errors import Conflict, NotFound
 from storage.models import ChatIdentity, MailboxItem, MailboxLink, Representative, Station
+from storage.records import people
 
 # A Telegram start parameter is at most 64 characters of A-Za-z0-9_-; `m_` marks a mailbox link.
 START_PREFIX = "m_"

@@ -12,10 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.mailbox import notice
-from storage import mailbox
 from storage.db import Database
 from storage.errors import Conflict, LianxinError, NotFound
 from storage.models import AuditEntry, ChatIdentity, MailboxItem, MailboxLink, OutboxMessage, Representative
+from storage.records import mailbox
 from tests.factories import NOW, District, build_district
 
 START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what Telegram accepts after /start

@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput
+from storage.exchange.spreadsheets import SUFFIXES, restored, write_table
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
-from storage.spreadsheets import SUFFIXES, restored, write_table
 
 
 @dataclass(frozen=True)

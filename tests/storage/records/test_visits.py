@@ -7,13 +7,13 @@ from datetime import date
 import pytest
 from sqlmodel import func, select
 
-from storage import visits
 from storage.db import Database
 from storage.errors import InvalidInput
-from storage.households import HouseholdBrief
 from storage.models import Visit
+from storage.records import visits
+from storage.records.households import HouseholdBrief
+from storage.records.visits import VisitRecord
 from storage.settings import Settings
-from storage.visits import VisitRecord
 from tests.factories import TODAY, District, build_district
 
 

@@ -11,10 +11,9 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, households
+from storage import audit
 from storage.db import execute
 from storage.errors import InvalidInput, NotFound
-from storage.households import HouseholdBrief
 from storage.models import (
     Area,
     Household,
@@ -25,6 +24,8 @@ from storage.models import (
     VisitCompanion,
     VisitPhoto,
 )
+from storage.records import households
+from storage.records.households import HouseholdBrief
 from storage.settings import Settings
 
 ROUTINE = "routine"

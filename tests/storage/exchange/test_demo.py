@@ -13,7 +13,7 @@ from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database, sqlite_url
-from storage.demo import DemoSummary, build_demo, has_demo
+from storage.exchange.demo import DemoSummary, build_demo, has_demo
 from storage.models import (
     Area,
     AuditEntry,

@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage import dialog_state
 from storage.db import Database
-from storage.dialog_state import Dialog
+from storage.delivery import dialog_state
+from storage.delivery.dialog_state import Dialog
 from tests.factories import NOW
 
 
