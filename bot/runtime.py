@@ -16,8 +16,10 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.aiohttp_request import AiohttpRequest
 from bot.dispatcher import Dispatcher
+from bot.instance_lock import InstanceLock
 from bot.sender import Sender
-from bot.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, webhook_secret
+from bot.telegram import CHANNEL, TelegramChannel, webhook_secret
+from bot.telegram_updates import ALLOWED_UPDATES
 from handlers.router import Router
 from storage.db import Database
 from storage.delivery import queue
@@ -82,10 +84,23 @@ class TelegramBot:
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._site: web.AppRunner | None = None
+        # On SQLite one bot per file (see bot.instance_lock); PostgreSQL's workers share the queues through leases.
+        self.instance_lock = InstanceLock(db.file) if db.file is not None else None
 
     async def start(
         self, *, webhook_url: str | None = None, listen: str | None = None, port: int | None = None
     ) -> None:
+        """Raises AlreadyRunning, before anything starts, when another bot runs on the same SQLite file."""
+        if self.instance_lock is not None:
+            self.instance_lock.acquire()
+        try:
+            await self._start(webhook_url, listen, port)
+        except BaseException:
+            if self.instance_lock is not None:
+                self.instance_lock.release()
+            raise
+
+    async def _start(self, webhook_url: str | None, listen: str | None, port: int | None) -> None:
         await self.db.upgrade()
         await self.application.initialize()  # getMe: a wrong token fails here, before anything else starts
         self._tasks = [
@@ -159,10 +174,17 @@ class TelegramBot:
                 await task
         await self.channel.finish_answers()
         await self.application.shutdown()
+        if self.instance_lock is not None:
+            self.instance_lock.release()  # last: the rows in work are recorded, a new bot may take over
         self._stopped.set()
 
-    async def run_until_stopped(self, stop: asyncio.Event, **start_options: str | int | None) -> None:
+    async def run_until_stopped(
+        self, stop: asyncio.Event, *, started: Callable[[], None] = lambda: None, **start_options: str | int | None
+    ) -> None:
+        """`started` is called once the bot runs: a bot refused at start (another one runs on the SQLite file, a
+        wrong token) never says that it runs."""
         await self.start(**start_options)  # type: ignore[arg-type]
+        started()
         try:
             failed = asyncio.create_task(self._first_failure())
             waiting = asyncio.create_task(stop.wait())

@@ -12,10 +12,12 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Executable
 from sqlalchemy.util import await_only
@@ -61,6 +63,31 @@ def dialect_insert(session: AsyncSession) -> Any:
     return insert_of(session.get_bind().dialect.name)
 
 
+# SQLite's primary result codes for a file that is not a database, and for one whose pages are damaged.
+SQLITE_NOTADB, SQLITE_CORRUPT = 26, 11
+# PostgreSQL's SQLSTATEs of a connection that failed or was cut: class 08 (connection exception), and the server
+# shutting down or starting up (57P01-57P03). A connection that never opened (refused, wrong password) has none.
+POSTGRES_GONE = ("08", "57P01", "57P02", "57P03")
+
+
+class DatabaseDamaged(StoreError):
+    """The SQLite file is not a database, or it is damaged: nothing can be done with it until it is replaced."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__("error.store")
+        self.file = file
+
+
+class DatabaseUnreachable(StoreError):
+    """The PostgreSQL server cannot be reached, or refused the connection. Names host and port, never more of the
+    URL: it may hold the password."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__("error.store")
+        self.host = host
+        self.port = port
+
+
 class Database:
     """One engine and its sessions. Every unit of work runs in `transaction()`: all of it commits or none."""
 
@@ -90,8 +117,7 @@ class Database:
         except LianxinError:
             raise
         except SQLAlchemyError as error:
-            log.error("database error, transaction rolled back: %s", redacted_traceback(error))
-            raise StoreError("error.store") from error
+            raise self._failed(error, "database error, transaction rolled back") from error
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -101,8 +127,38 @@ class Database:
                 await session.connection(execution_options={READ_ONLY: True})
                 yield session
         except SQLAlchemyError as error:
-            log.error("database error in a read: %s", redacted_traceback(error))
-            raise StoreError("error.store") from error
+            raise self._failed(error, "database error in a read") from error
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite database file; None for PostgreSQL and for an in-memory database."""
+        name = make_url(self.url).database if self.is_sqlite else None
+        return Path(name) if name and name != ":memory:" else None
+
+    def _unavailable(self, error: SQLAlchemyError) -> StoreError | None:
+        """The database as a whole cannot be used (a damaged SQLite file, a PostgreSQL server out of reach), or
+        None when `error` is about one statement or transaction."""
+        original = error.orig if isinstance(error, DBAPIError) else None
+        if original is None:
+            return None
+        if self.is_sqlite:
+            code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # extended codes carry the primary in the low byte
+            return DatabaseDamaged(str(self.file or self.url)) if code in (SQLITE_NOTADB, SQLITE_CORRUPT) else None
+        state = getattr(original, "sqlstate", None)
+        if isinstance(error, OperationalError) and (state is None or state.startswith(POSTGRES_GONE)):
+            url = make_url(self.url)
+            return DatabaseUnreachable(url.host or "localhost", url.port or 5432)
+        return None
+
+    def _failed(self, error: SQLAlchemyError, what: str) -> StoreError:
+        """The StoreError to raise for `error`, logged. A database that cannot be used at all gets one line: its
+        traceback would say nothing more, and a command line shows the person what to check instead."""
+        problem = self._unavailable(error)
+        if problem is None:
+            log.error("%s: %s", what, redacted_traceback(error))
+            return StoreError("error.store")
+        log.warning("%s: the database cannot be used (%s)", what, type(problem).__name__)
+        return problem
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -129,9 +185,27 @@ class Database:
             yield
 
     async def upgrade(self) -> None:
-        """Bring the schema to the newest migration (creates it on an empty database)."""
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_run_migrations)
+        """Bring the schema to the newest migration (creates it on an empty database).
+
+        A schema already up to date is only read, so that a command that reads (an export, `lianxin outbox`)
+        neither waits for SQLite's write lock nor holds up the bot's writes. Raises DatabaseDamaged or
+        DatabaseUnreachable, without logging, when the database cannot be used at all: this is where every command
+        meets the database first, and the person at the terminal is told what to check.
+        """
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execution_options(**{READ_ONLY: True})
+                async with connection.begin():
+                    if await connection.run_sync(_is_current):
+                        return
+            async with self.engine.begin() as connection:
+                await connection.run_sync(_run_migrations)
+        except SQLAlchemyError as error:
+            problem = self._unavailable(error)
+            if problem is None:
+                log.error("database upgrade failed: %s", redacted_traceback(error))
+                raise StoreError("error.store") from error
+            raise problem from error
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -154,9 +228,28 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # writer got there first, busy_timeout or not. Taking the write lock up front makes writers queue.
         # Only `Database.read()` transactions, which never write, begin deferred and run beside the writer.
         if connection.get_execution_options().get(READ_ONLY, False):
-            sqlite_inline.execute_plain(connection, "BEGIN", in_transaction=False)
+            _begin_reading(connection)
         else:
             _begin_immediate(connection)
+
+
+def _begin_reading(connection: Connection) -> None:
+    """Begin a read and take its snapshot at once. A reader is refused ("database is locked") in the moment another
+    process's last connection checkpoints and resets the write-ahead log on closing: then it tries again, asleep,
+    like a writer (connections have no busy timeout, see sqlite_inline)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = 0.002
+    while True:
+        sqlite_inline.execute_plain(connection, "BEGIN", in_transaction=False)
+        try:
+            sqlite_inline.execute_plain(connection, "PRAGMA schema_version", in_transaction=True)  # reads: a snapshot
+            return
+        except OperationalError as error:
+            sqlite_inline.execute_plain(connection, "ROLLBACK", in_transaction=True)
+            if "locked" not in str(error.orig) or time.monotonic() > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
 
 
 def _begin_immediate(connection: Connection) -> None:
@@ -182,6 +275,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def _is_current(connection: Connection) -> bool:
+    newest = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return set(MigrationContext.configure(connection).get_current_heads()) == set(newest)
 
 
 def _run_migrations(connection: Connection) -> None:

@@ -39,12 +39,10 @@ VISIT_HEADERS = [
 ]
 
 
-async def export_visits(
-    session: AsyncSession, *, path: Path, start: date, end: date, settings: Settings, actor: str
-) -> int:
-    """Write the visits dated from `start` to `end` (inclusive) to .csv or .xlsx; returns how many."""
-    if path.suffix.lower() not in SUFFIXES:
-        raise InvalidInput("cli.bad_suffix", path=path.name)
+async def visit_table(session: AsyncSession, *, start: date, end: date, settings: Settings) -> list[list[str]]:
+    """The visits dated from `start` to `end` (inclusive) as the export's lines, the header first. Only reads: run it
+    in `Database.read()`, and write the file after that transaction has ended (`write_visits`), so that a long
+    export never holds up the bot's writes."""
     rows = (
         await session.exec(
             select(Visit, Representative, Household, col(Area.name))
@@ -115,17 +113,27 @@ async def export_visits(
                 "" if visit.longitude is None else f"{visit.longitude:.6f}",
             ]
         )
+    return lines
+
+
+def write_visits(path: Path, lines: list[list[str]]) -> None:
+    """Write `visit_table`'s lines to a .csv or .xlsx file (whole, or not at all)."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise InvalidInput("cli.bad_suffix", path=path.name)
     try:
         write_table(path, lines, sheet_title="走访记录")
     except OSError as error:
         raise InvalidInput("cli.unwritable", path=path.name) from error
+
+
+def record_visit_export(session: AsyncSession, *, actor: str, count: int, start: date, end: date) -> None:
+    """The export's audit row, in a short transaction of its own once the file is written."""
     audit.record(
         session,
         actor=actor,
         action="visit.export",
         entity="visit",
-        count=len(rows),
+        count=count,
         start=start.isoformat(),
         end=end.isoformat(),
     )
-    return len(rows)

@@ -7,7 +7,6 @@ import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import storage.models  # registers the tables on SQLModel.metadata; modelled() below
@@ -28,12 +27,14 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_from_url(url: str) -> None:
-    from storage.db import normalise_url
+    # The application's Database, not a bare engine: on SQLite its engine is what begins transactions (the driver
+    # leaves them to it), and a bare one's statements would be refused as run outside the transaction they are in.
+    from storage.db import Database
 
-    engine = create_async_engine(normalise_url(url))
-    async with engine.begin() as connection:
+    database = Database(url)
+    async with database.engine.begin() as connection:
         await connection.run_sync(run_on)
-    await engine.dispose()
+    await database.dispose()
 
 
 connection = context.config.attributes.get("connection")

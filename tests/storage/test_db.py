@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 import storage.db
-from storage.db import Database, normalise_url, sqlite_url
+from storage.db import Database, DatabaseDamaged, DatabaseUnreachable, normalise_url, sqlite_url
 from storage.errors import Conflict, StoreError
 from storage.models import Area, Station
 from tests.conftest import POSTGRES_URL, needs_postgres
@@ -145,6 +147,32 @@ async def test_sqlite_writer_waits_for_another_process_without_blocking_the_loop
 
 
 @sqlite_only
+async def test_sqlite_reader_waits_while_another_process_resets_the_log(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader is refused ("database is locked") in the moment another process's last connection checkpoints and
+    resets the write-ahead log on closing (seen when two `lianxin` commands start at once): it tries again, asleep,
+    instead of failing the command."""
+    async with db.transaction() as session:
+        session.add(Station(name="幸福社区党代表工作站"))
+    refusals = 2
+    plain = storage.sqlite_inline.execute_plain
+
+    def sometimes_locked(connection: Any, statement: str, *, in_transaction: bool) -> None:
+        nonlocal refusals
+        if statement == "PRAGMA schema_version" and refusals:
+            refusals -= 1
+            error = sqlite3.OperationalError("database is locked")
+            raise sa.exc.OperationalError(statement, None, error)
+        plain(connection, statement, in_transaction=in_transaction)
+
+    monkeypatch.setattr(storage.sqlite_inline, "execute_plain", sometimes_locked)
+    async with db.read() as session:
+        names = (await session.exec(select(Station.name))).all()
+    assert names == ["幸福社区党代表工作站"] and refusals == 0
+
+
+@sqlite_only
 async def test_sqlite_writer_gives_up_after_the_lock_wait(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage.db, "LOCK_WAIT_SECONDS", 0.2)
     path = sa.engine.make_url(db.url).database
@@ -159,6 +187,23 @@ async def test_sqlite_writer_gives_up_after_the_lock_wait(db: Database, monkeypa
         other.execute("ROLLBACK")
         other.close()
     assert await station_names(db) == []
+
+
+@sqlite_only
+async def test_upgrade_only_reads_a_schema_that_is_up_to_date(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command upgrades first: a read-only one (an export, `lianxin outbox`) must not wait for the writer."""
+    monkeypatch.setattr(storage.db, "LOCK_WAIT_SECONDS", 0.2)
+    path = sa.engine.make_url(db.url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        await db.upgrade()
+        async with db.read() as session:
+            assert (await session.exec(select(Station.name))).all() == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------------
@@ -238,6 +283,7 @@ async def test_integrity_error_becomes_store_error(db: Database) -> None:
     assert raised.value.params == {}  # nothing of the failed statement (personal data) travels with it
     assert not isinstance(raised.value, SQLAlchemyError)
     assert isinstance(raised.value.__cause__, sa.exc.IntegrityError)  # kept for the log, never shown
+    assert type(raised.value) is StoreError  # the statement failed, not the database
     assert await station_names(db) == ["幸福社区党代表工作站"]
 
 
@@ -293,6 +339,68 @@ async def test_database_stays_usable_after_a_failed_transaction(db: Database) ->
     async with db.transaction() as session:
         session.add(Station(name="幸福社区党代表工作站"))
     assert await station_names(db) == ["幸福社区党代表工作站"]
+
+
+# --- a database that cannot be used at all -------------------------------------------------------------------
+
+
+def damaged_copy(path: Path, tmp_path: Path) -> Path:
+    """A copy of an SQLite file whose pages after the first are overwritten: the header is fine, the rest is not."""
+    copy = tmp_path / "damaged.db"
+    data = bytearray(path.read_bytes())
+    data[4096:] = b"\xff" * (len(data) - 4096)
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+@pytest.mark.parametrize("kind", ["not a database", "damaged"])
+async def test_an_unusable_sqlite_file_is_named_with_one_line_of_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    if kind == "not a database":
+        path = tmp_path / "garbage.db"
+        path.write_bytes(bytes(range(256)) * 64)
+    else:
+        healthy = Database(sqlite_url(tmp_path / "healthy.db"))
+        await healthy.upgrade()
+        await healthy.dispose()
+        path = damaged_copy(tmp_path / "healthy.db", tmp_path)
+    database = Database(sqlite_url(path))
+    caplog.set_level(logging.INFO)
+    try:
+        with pytest.raises(DatabaseDamaged) as raised:
+            await database.upgrade()
+        assert raised.value.file == str(path.resolve())
+        assert raised.value.key == "error.store"  # a chat that meets it gets the usual apology
+        assert caplog.records == []  # upgrade is where commands meet the database first: they tell the person
+        with pytest.raises(DatabaseDamaged):
+            async with database.transaction() as session:
+                await session.exec(select(Station.name))
+        with pytest.raises(DatabaseDamaged):
+            async with database.read() as session:
+                await session.exec(select(Station.name))
+    finally:
+        await database.dispose()
+    # A running bot's log says so in one line each time, without a traceback that would say nothing more.
+    assert [(record.levelno, record.exc_info) for record in caplog.records] == [(logging.WARNING, None)] * 2
+    assert "Traceback" not in caplog.text and "File " not in caplog.text
+
+
+async def test_an_unreachable_postgresql_is_named_by_host_and_port_only(caplog: pytest.LogCaptureFixture) -> None:
+    database = Database("postgresql+psycopg://lianxin:secretpw@127.0.0.1:1/lianxin")  # nothing listens on port 1
+    caplog.set_level(logging.INFO)
+    try:
+        with pytest.raises(DatabaseUnreachable) as raised:
+            await database.upgrade()
+        assert (raised.value.host, raised.value.port) == ("127.0.0.1", 1)
+        assert caplog.records == []
+        with pytest.raises(DatabaseUnreachable):
+            async with database.transaction() as session:
+                await session.exec(select(Station.name))
+    finally:
+        await database.dispose()
+    assert "secretpw" not in caplog.text and "Traceback" not in caplog.text
+    assert "secretpw" not in str(raised.value) + repr(vars(raised.value))
 
 
 PG = "lianxin@db.example/lianxin"
