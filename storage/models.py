@@ -198,11 +198,12 @@ class ChatIdentity(SQLModel, table=True):
 
 
 class Invitation(SQLModel, table=True):
-    """A single-use code that binds a chat to a representative."""
+    """A single-use code that binds a chat to a representative or to a member of staff (one of the two)."""
 
     __tablename__ = "invitation"
     code: str = Field(primary_key=True, max_length=32)
-    representative_id: int = Field(foreign_key="representative.id", index=True)
+    representative_id: int | None = Field(default=None, foreign_key="representative.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     created_at: datetime = timestamp(default_factory=utcnow)
     expires_at: datetime = timestamp()
     used_at: datetime | None = timestamp(default=None)
@@ -239,19 +240,29 @@ class MailboxLink(SQLModel, table=True):
 
 
 class MailboxItem(SQLModel, table=True):
-    """A concern a resident sent to a representative's mailbox (党代表信箱). Anonymous items keep the writer's
-    chat identity so that the answer still reaches them, but show no name or phone to anyone."""
+    """A concern a resident sent to a representative's mailbox (党代表信箱). A named item keeps the writer's chat
+    identity; an anonymous one keeps no name, phone or identity: how to reach its writer is in MailboxRelay."""
 
     __tablename__ = "mailbox_item"
     id: int | None = Field(default=None, primary_key=True)
     representative_id: int = Field(foreign_key="representative.id", index=True)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
+    link_token: str | None = Field(default=None, max_length=32, foreign_key="mailbox_link.token", index=True)
     anonymous: bool = False
     name: str = Field(default="", max_length=50)
     phone: str = Field(default="", max_length=20)
     text: str = Field(sa_type=sa.Text)
     status: str = Field(default="new", max_length=16)
     created_at: datetime = timestamp(default_factory=utcnow)
+
+
+class MailboxRelay(SQLModel, table=True):
+    """How to reach the writer of an anonymous item, apart from everything representatives, departments, exports
+    and reports read: only storage.records.relay reads it, to pass answers on and to count a writer's items."""
+
+    __tablename__ = "mailbox_relay"
+    item_id: int = Field(foreign_key="mailbox_item.id", primary_key=True)
+    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
 
 
 # --- the inbox and the outbox -----------------------------------------------------------------------------
@@ -265,6 +276,7 @@ class InboxEvent(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel", "event_key"),
         sa.Index("ix_inbox_queue", "status", "channel", "chat_key", "id"),
+        sa.Index("ix_inbox_chat", "channel", "chat_key", "received_at"),  # a person's recent events (flood limit)
     )
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -285,7 +297,10 @@ class OutboxMessage(SQLModel, table=True):
     per chat by the sender, which records the platform's message id or why it failed."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_queue", "status", "channel", "chat_key", "id"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_queue", "status", "channel", "chat_key", "id"),
+        sa.Index("ix_outbox_chat", "channel", "chat_key", "id"),  # a chat's latest messages (buttons to retire)
+    )
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_key: str = Field(max_length=64)
@@ -297,6 +312,8 @@ class OutboxMessage(SQLModel, table=True):
     error: str = Field(default="", max_length=200)
     external_id: str = Field(default="", max_length=64)  # the platform's message id once sent
     inbox_id: int | None = Field(default=None, foreign_key="inbox.id", index=True)
+    # Emptied once sent: it ties an anonymous writer's chat to what they wrote (storage.records.relay).
+    scrub: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = timestamp(default_factory=utcnow)
     next_attempt_at: datetime = timestamp(default_factory=utcnow)
     claimed_until: datetime | None = timestamp(default=None)

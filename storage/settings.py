@@ -43,6 +43,13 @@ class Label(Section):
         return self.en if language == "en" else self.zh
 
 
+class Category(Label):
+    """A household category. A sensitive one (hardship, repeat petitioner) is personal information of a sensitive
+    kind under PIPL: shown only to those the policy lets read it."""
+
+    sensitive: bool = False
+
+
 class VisitMode(Label):
     in_home: bool = False
 
@@ -98,43 +105,47 @@ class Visits(Section):
         return next((mode for mode in self.modes if mode.code == code), None)
 
 
-def _default_focus_groups() -> list[Label]:
+def _default_focus_groups() -> list[Category]:
     return [
-        Label(code="model", zh="先进模范", en="Model worker"),
-        Label(code="youth", zh="青年", en="Youth"),
-        Label(code="hardship", zh="困难群体", en="Hardship"),
-        Label(code="four_olds", zh="四老", en="Four olds"),
+        Category(code="model", zh="先进模范", en="Model worker"),
+        Category(code="youth", zh="青年", en="Youth"),
+        Category(code="hardship", zh="困难群体", en="Hardship", sensitive=True),
+        Category(code="four_olds", zh="四老", en="Four olds"),
     ]
 
 
-def _default_must_visit() -> list[Label]:
+def _default_must_visit() -> list[Category]:
     return [
-        Label(code="party_center", zh="党员中心户", en="Party-member central household"),
-        Label(code="entrepreneur", zh="创业创新带头人", en="Entrepreneurship leader"),
-        Label(code="four_olds_member", zh="四老对象", en="Four-olds member"),
-        Label(code="repeat_petitioner", zh="重信重访群众", en="Repeat petitioner"),
-        Label(code="special_hardship", zh="特殊困难群众", en="Special hardship"),
+        Category(code="party_center", zh="党员中心户", en="Party-member central household"),
+        Category(code="entrepreneur", zh="创业创新带头人", en="Entrepreneurship leader"),
+        Category(code="four_olds_member", zh="四老对象", en="Four-olds member"),
+        Category(code="repeat_petitioner", zh="重信重访群众", en="Repeat petitioner", sensitive=True),
+        Category(code="special_hardship", zh="特殊困难群众", en="Special hardship", sensitive=True),
     ]
 
 
 class Households(Section):
-    focus_groups: list[Label] = Field(default_factory=_default_focus_groups)
-    must_visit: list[Label] = Field(default_factory=_default_must_visit)
+    focus_groups: list[Category] = Field(default_factory=_default_focus_groups)
+    must_visit: list[Category] = Field(default_factory=_default_must_visit)
 
     @model_validator(mode="after")
     def _distinct_codes(self) -> Households:
         _unique_codes([*self.focus_groups, *self.must_visit])
         return self
 
-    def categories(self) -> list[Label]:
+    def categories(self) -> list[Category]:
         """Focus groups then must-visit categories: every category a household can carry."""
         return [*self.focus_groups, *self.must_visit]
 
-    def category(self, code: str) -> Label | None:
+    def category(self, code: str) -> Category | None:
         return next((label for label in self.categories() if label.code == code), None)
 
+    def sensitive(self) -> frozenset[str]:
+        """The codes of the sensitive categories."""
+        return frozenset(label.code for label in self.categories() if label.sensitive)
 
-def _unique_codes(labels: list[VisitMode] | list[Label]) -> None:
+
+def _unique_codes(labels: list[VisitMode] | list[Category]) -> None:
     seen: set[str] = set()
     for label in labels:
         if label.code in seen:
@@ -169,6 +180,13 @@ class Delivery(Section):
     keep_days: int = Field(default=30, ge=2, le=3650)
 
 
+class Limits(Section):
+    """What one person may send, so that one chat (or a script behind it) cannot crowd out everyone else."""
+
+    messages_per_minute: int = Field(default=20, ge=1, le=1000)
+    mailbox_items_per_day: int = Field(default=5, ge=1, le=1000)
+
+
 class Card(Section):
     """The contact card (连心卡) drawn by `lianxin card`."""
 
@@ -191,6 +209,7 @@ class Settings(BaseSettings):
     households: Households = Field(default_factory=Households)
     telegram: Telegram = Field(default_factory=Telegram)
     delivery: Delivery = Field(default_factory=Delivery)
+    limits: Limits = Field(default_factory=Limits)
     card: Card = Field(default_factory=Card)
 
     @property

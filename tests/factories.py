@@ -19,6 +19,7 @@ from storage.models import (
     Staff,
     Station,
 )
+from storage.policy import GroupRole, Role, Standing
 from storage.records import people
 from storage.settings import Settings
 
@@ -42,6 +43,16 @@ class District:
     representatives: dict[str, int] = field(default_factory=dict)
     households: dict[str, int] = field(default_factory=dict)
     areas: dict[str, int] = field(default_factory=dict)
+    group_id: int = 0
+
+    def standing(self, code: str, group_role: GroupRole = GroupRole.MEMBER) -> Standing:
+        """A representative of this district as the policy sees them (for storage calls made directly)."""
+        return Standing(
+            Role.REPRESENTATIVE,
+            representative_id=self.representatives[code],
+            group_id=self.group_id,
+            group_role=group_role,
+        )
 
 
 async def build_district(db: Database) -> District:
@@ -55,6 +66,7 @@ async def build_district(db: Database) -> District:
         session.add_all([happy, east, group])
         await session.flush()
         assert happy.id and east.id and group.id
+        district.group_id = group.id
         for name, station_id in (
             ("幸福社区一区", happy.id),
             ("幸福社区二区", happy.id),

@@ -128,6 +128,14 @@ async def save(session: AsyncSession, *, state: Dialog) -> None:
     )
 
 
+async def discard_person(session: AsyncSession, *, channel: str, user_id: str) -> None:
+    """Drop every dialog of a person on a channel (in any chat): their rights changed under them."""
+    preloaded: dict[Key, Dialog | None] = session.info.get(PRELOADED, {})
+    for key in [key for key in preloaded if key[0] == channel and key[2] == user_id]:
+        preloaded[key] = None
+    await execute(session, sa.delete(TABLE).where(TABLE.c.channel == channel, TABLE.c.user_id == user_id))
+
+
 async def discard(session: AsyncSession, *, state: Dialog) -> None:
     session.info.get(PRELOADED, {}).pop((state.channel, state.chat_id, state.user_id), None)
     await execute(session, _DISCARD, {"channel": state.channel, "chat_id": state.chat_id, "user_id": state.user_id})

@@ -29,6 +29,7 @@ class QueuedEvent:
     chat_key: str
     payload: dict[str, Any]
     attempts: int
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class Received:
     payload: dict[str, Any]
 
 
-COLUMNS = ("id", "channel", "event_key", "chat_key", "payload", "attempts")
+COLUMNS = ("id", "channel", "event_key", "chat_key", "payload", "attempts", "received_at")
 
 
 def _event(row: Row[Any]) -> QueuedEvent:
-    return QueuedEvent(row.id, row.channel, row.event_key, row.chat_key, row.payload, row.attempts)
+    return QueuedEvent(row.id, row.channel, row.event_key, row.chat_key, row.payload, row.attempts, row.received_at)
 
 
 EVENTS = queue.Queue(INBOX, COLUMNS, _event)
@@ -153,6 +154,33 @@ async def record_failure(
     session.add(event)
     await session.flush()
     return Failure(parked=event.status == "parked", attempts=event.attempts)
+
+
+SCRUBBED: dict[str, Any] = {"scrubbed": True}  # what is left of an event emptied for privacy
+
+
+async def scrub_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
+    """Empty the handled events of a chat (what they quote is not kept); those still to handle are left alone."""
+    await execute(
+        session,
+        sa.update(INBOX)
+        .where(INBOX.c.channel == channel, INBOX.c.chat_key == chat_key, INBOX.c.status.in_(("done", "parked")))
+        .values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON)),
+    )
+
+
+_RECENT = sa.select(sa.func.count()).where(
+    INBOX.c.channel == sa.bindparam("channel"),
+    INBOX.c.chat_key == sa.bindparam("chat_key"),
+    INBOX.c.received_at > sa.bindparam("since", type_=UTCDateTime),
+    INBOX.c.id <= sa.bindparam("event_id"),
+)
+
+
+async def received_before(session: AsyncSession, *, channel: str, chat_key: str, event_id: int, since: datetime) -> int:
+    """How many events of this chat arrived since `since`, up to and including this one (a flood limit's count)."""
+    parameters = {"channel": channel, "chat_key": chat_key, "event_id": event_id, "since": since}
+    return int((await execute(session, _RECENT, parameters)).scalar_one())
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:

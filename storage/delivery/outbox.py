@@ -31,6 +31,7 @@ class NewMessage:
     kind: str = "message"
     inbox_id: int | None = None  # the event it answers
     bulk: bool = False
+    scrub: bool = False  # emptied once sent (it ties an anonymous writer's chat to what they wrote)
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,27 @@ class QueuedMessage:
     priority: int
     payload: dict[str, Any]
     attempts: int
+    scrub: bool = False
 
 
-COLUMNS = ("id", "channel", "chat_key", "kind", "priority", "payload", "attempts")
+COLUMNS = ("id", "channel", "chat_key", "kind", "priority", "payload", "attempts", "scrub")
+SCRUBBED: dict[str, Any] = {"scrubbed": True}  # what is left of a payload emptied for privacy
 
 
 def _message(row: Row[Any]) -> QueuedMessage:
-    return QueuedMessage(row.id, row.channel, row.chat_key, row.kind, row.priority, row.payload, row.attempts)
+    return QueuedMessage(
+        row.id, row.channel, row.chat_key, row.kind, row.priority, row.payload, row.attempts, bool(row.scrub)
+    )
 
 
 MESSAGES = queue.Queue(OUTBOX, COLUMNS, _message)
 
 
-def to_identity(identity: ChatIdentity, payload: dict[str, Any], *, bulk: bool = False) -> NewMessage:
+def to_identity(
+    identity: ChatIdentity, payload: dict[str, Any], *, bulk: bool = False, kind: str = "message"
+) -> NewMessage:
     """A message to a person in their own chat with the bot (for a private chat the chat is the user)."""
-    return NewMessage(channel=identity.channel, chat_key=identity.external_id, payload=payload, bulk=bulk)
+    return NewMessage(channel=identity.channel, chat_key=identity.external_id, payload=payload, kind=kind, bulk=bulk)
 
 
 _ENQUEUE = sa.insert(OUTBOX).returning(OUTBOX.c.id)
@@ -84,6 +91,7 @@ async def enqueue(session: AsyncSession, *, messages: Sequence[NewMessage], now:
                 "error": "",
                 "external_id": "",
                 "inbox_id": message.inbox_id,
+                "scrub": message.scrub,
                 "created_at": now,
                 "next_attempt_at": now,
             }
@@ -121,13 +129,35 @@ _MARK_SENT = (
 )
 
 
-async def mark_sent(session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
-    """Record sent messages: (outbox id, the platform's message id) each, in one statement."""
+_EMPTY = (
+    sa.update(OUTBOX)
+    .where(OUTBOX.c.id.in_(sa.bindparam("message_ids", expanding=True)))
+    .values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON))
+)
+
+
+async def mark_sent(
+    session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime, scrub: Collection[int] = ()
+) -> None:
+    """Record sent messages: (outbox id, the platform's message id) each, in one statement; the payloads of those
+    in `scrub` are emptied as they are recorded."""
     if sent:
         rows = [
             {"message_id": message_id, "external_id": external_id[:64], "now": now} for message_id, external_id in sent
         ]
         await execute(session, _MARK_SENT, rows)
+    if scrub:
+        await execute(session, _EMPTY, {"message_ids": list(scrub)})
+
+
+async def scrub_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
+    """Empty what was sent to a chat, and mark what is still to be sent there to be emptied once sent."""
+    here = sa.and_(OUTBOX.c.channel == channel, OUTBOX.c.chat_key == chat_key)
+    done = OUTBOX.c.status.in_(("sent", "failed"))
+    await execute(
+        session, sa.update(OUTBOX).where(here, done).values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON))
+    )
+    await execute(session, sa.update(OUTBOX).where(here, OUTBOX.c.status == "pending").values(scrub=True))
 
 
 async def retry_later(
@@ -141,11 +171,21 @@ async def retry_later(
 
 
 async def mark_failed(session: AsyncSession, *, message_id: int, error: str, now: datetime) -> None:
+    """A message that will not be sent; a payload to scrub is emptied all the same."""
     await execute(
         session,
         sa.update(OUTBOX)
         .where(OUTBOX.c.id == message_id)
-        .values(status="failed", error=error[:200], attempts=OUTBOX.c.attempts + 1, sent_at=now, claimed_until=None),
+        .values(
+            status="failed",
+            error=error[:200],
+            attempts=OUTBOX.c.attempts + 1,
+            sent_at=now,
+            claimed_until=None,
+            payload=sa.case(
+                (OUTBOX.c.scrub, sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON)), else_=OUTBOX.c.payload
+            ),
+        ),
     )
 
 
@@ -156,6 +196,76 @@ async def flag_blocked(session: AsyncSession, *, channel: str, chat_key: str, no
         .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == chat_key)
         .values(blocked_at=now)
     )
+
+
+@dataclass(frozen=True)
+class LastReply:
+    """The newest answer (message or edit) a chat was sent: where its live buttons, if any, are."""
+
+    id: int
+    has_buttons: bool
+    message_id: str  # the platform's id of the message it shows in; "" while a new message is not sent yet
+
+    def handle(self) -> dict[str, Any]:
+        """What a clear_buttons row names: the message, or else the outbox row whose message it will be."""
+        return {"message_id": self.message_id} if self.message_id else {"outbox_id": self.id}
+
+
+_LAST_REPLY = (
+    sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.external_id, OUTBOX.c.payload)
+    .where(
+        OUTBOX.c.channel == sa.bindparam("channel"),
+        OUTBOX.c.chat_key == sa.bindparam("chat_key"),
+        OUTBOX.c.kind.in_(("message", "edit")),
+        OUTBOX.c.inbox_id.is_not(None),  # answers, not notices: only answers carry a dialog's buttons
+    )
+    .order_by(OUTBOX.c.id.desc())
+    .limit(1)
+)
+
+
+async def last_reply(session: AsyncSession, *, channel: str, chat_key: str) -> LastReply | None:
+    """The newest answer sent (or to be sent) to a chat. Every answer retires the buttons of the one before it, so
+    only this one can still show live buttons."""
+    row = (await execute(session, _LAST_REPLY, {"channel": channel, "chat_key": chat_key})).first()
+    if row is None or row.status == "failed":
+        return None
+    payload = row.payload or {}
+    # Sent, it shows in the message the platform named (an edit that could not edit became a new message);
+    # not yet, an edit will show in the message it edits, and a new message's id is not known yet.
+    message_id = row.external_id if row.status == "sent" else ""
+    if not message_id and row.kind == "edit":
+        message_id = str(payload.get("message_id", ""))
+    return LastReply(id=row.id, has_buttons=bool(payload.get("buttons")), message_id=message_id)
+
+
+async def external_id_of(session: AsyncSession, *, message_id: int) -> str:
+    """The platform's id of a sent message ("" when it was not sent)."""
+    row = (
+        await execute(session, sa.select(OUTBOX.c.external_id, OUTBOX.c.status).where(OUTBOX.c.id == message_id))
+    ).first()
+    return row.external_id if row is not None and row.status == "sent" else ""
+
+
+async def deliver_here(session: AsyncSession, *, channel: str, chat_key: str, now: datetime) -> list[dict[str, Any]]:
+    """For a channel that shows what is waiting when the person opens it (the console): the payloads of the
+    messages waiting for this chat, oldest first, all marked sent (other kinds, such as menus, mean nothing
+    there)."""
+    rows = list(
+        await execute(
+            session,
+            sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload, OUTBOX.c.scrub)
+            .where(OUTBOX.c.channel == channel, OUTBOX.c.chat_key == chat_key, OUTBOX.c.status == "pending")
+            .order_by(OUTBOX.c.priority, OUTBOX.c.id),
+        )
+    )
+    await mark_sent(
+        session,
+        sent=[(row.id, "") for row in rows],
+        now=now,
+        scrub=[row.id for row in rows if row.scrub],
+    )
+    return [row.payload for row in rows if row.kind == "message"]
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:

@@ -34,6 +34,8 @@ TOWNSHIP_REPS = 125
 HOUSEHOLDS = 30_000
 AREAS = 212
 DEMO_REPRESENTATIVE = "D001"
+# A representative who has left office: in the roster, not active, so that the demo shows what they are told.
+LEFT_OFFICE = "T125"
 # The README's quick-form example (`走访 幸福路12号 入户 路灯坏了`) must find exactly one household of D001.
 EXAMPLE_ADDRESS = "幸福路12号1栋1单元101"
 EXAMPLE_STREET = "幸福路"
@@ -169,6 +171,8 @@ class DemoSummary:
     households: int
     visits: int
     demo_representative: str
+    group_leader: str  # the leader of the demo representative's group (a representative, not a staff leader)
+    left_office: str  # a representative no longer in office
     leader: str
     liaison: str
     department: str
@@ -195,6 +199,18 @@ async def demo_summary(session: AsyncSession) -> DemoSummary:
         found = (await session.exec(select(Staff.code).where(Staff.role == role).order_by(col(Staff.code)))).first()
         return found or ""
 
+    group = select(Representative.group_id).where(Representative.code == opens_as).scalar_subquery()
+    group_leader = (
+        await session.exec(
+            select(Representative.code).where(Representative.group_id == group, Representative.group_role == "leader")
+        )
+    ).first()
+    left_office = (
+        await session.exec(
+            select(Representative.code).where(col(Representative.active).is_(False)).order_by(col(Representative.code))
+        )
+    ).first()
+
     return DemoSummary(
         representatives=await count(Representative),
         groups=await count(RepGroup),
@@ -203,6 +219,8 @@ async def demo_summary(session: AsyncSession) -> DemoSummary:
         households=await count(Household),
         visits=await count(Visit),
         demo_representative=opens_as or "",
+        group_leader=group_leader or "",
+        left_office=left_office or "",
         leader=await first_staff("leader"),
         liaison=await first_staff("liaison"),
         department=await first_staff("department"),
@@ -458,7 +476,11 @@ class _District:
                     rep.area_ids.append(areas[(index + 1) % len(areas)])
 
         for group_id in range(1, len(self.group_names) + 1):
-            members = [rep for rep in self.reps if rep.group_id == group_id and rep.code != DEMO_REPRESENTATIVE]
+            members = [
+                rep
+                for rep in self.reps
+                if rep.group_id == group_id and rep.code not in (DEMO_REPRESENTATIVE, LEFT_OFFICE)
+            ]
             district = [rep for rep in members if rep.code.startswith("D")] or members
             leader = self.rng.choice(district)
             leader.role = "leader"
@@ -481,7 +503,7 @@ class _District:
                     "station_id": rep.station_id,
                     "phone": "139" + f"{self.rng.randrange(10**8):08d}",
                     "unit": template.format(place=station.place, town=station.town or "区"),
-                    "active": True,
+                    "active": rep.code != LEFT_OFFICE,
                     "updated_at": self.ledger_time,
                 }
             )
@@ -801,6 +823,10 @@ class _District:
             households=len(self.rows[Household]),
             visits=len(self.rows[Visit]),
             demo_representative=DEMO_REPRESENTATIVE,
+            group_leader=next(
+                rep.code for rep in self.reps if rep.group_id == self.demo_rep().group_id and rep.role == "leader"
+            ),
+            left_office=LEFT_OFFICE,
             leader=first("leader"),
             liaison=first("liaison"),
             department=first("department"),

@@ -9,6 +9,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,8 @@ from storage import audit
 from storage.errors import InvalidInput
 from storage.exchange.spreadsheets import SUFFIXES, restored, write_table
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
+from storage.policy import Role
+from storage.records import people
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    revoked: int = 0  # chats unbound because their representative left office
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -386,12 +390,22 @@ def _valid_phone(digits: str) -> bool:
 # --- importing --------------------------------------------------------------------------------------------
 
 
-async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: str) -> ImportResult:
+async def import_roster(
+    session: AsyncSession,
+    *,
+    rows: list[RosterRow],
+    actor: str,
+    now: datetime | None = None,
+    farewell: people.Farewell | None = None,
+    default_language: str = "zh-CN",
+) -> ImportResult:
     """Create or update the representatives of `rows` (keyed on code) in the caller's transaction.
 
     Groups and stations (by name) and areas (by station and name) are created when new. A representative's
-    areas are replaced by the row's when the roster has an areas column. Raises RosterInvalid, which rolls the
-    caller's transaction back, when the rows contradict each other or would leave a group with two leaders.
+    areas are replaced by the row's when the roster has an areas column. A representative the file takes out of
+    office has every chat unbound at once, each told so with `farewell` in its language. Raises RosterInvalid,
+    which rolls the caller's transaction back, when the rows contradict each other or would leave a group with
+    two leaders.
     """
     problems = check_rows(rows)
     if problems:
@@ -408,8 +422,11 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
 
     created = updated = unchanged = 0
     pending: list[tuple[Representative, RosterRow]] = []
+    leaving: list[Representative] = []
     for row in rows:
         rep = existing.get(row.code)
+        if rep is not None and rep.active and not row.active and "active" in row.columns:
+            leaving.append(rep)
         if rep is None:
             rep = Representative(code=row.code, name=row.name, level=row.level)
             _apply(rep, row, groups, stations)
@@ -438,6 +455,17 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
             await _replace_areas(session, rep.id, set(), wanted)
     await session.flush()
     await _check_leaders(session, rows, groups)
+    revoked = 0
+    for rep in leaving:
+        person = people.Person(rep.code, rep.name, Role.REPRESENTATIVE, representative_id=rep.id)
+        revoked += await people.revoke(
+            session,
+            person=person,
+            now=now or utcnow(),
+            actor=actor,
+            farewell=farewell,
+            default_language=default_language,
+        )
     audit.record(
         session,
         actor=actor,
@@ -446,8 +474,9 @@ async def import_roster(session: AsyncSession, *, rows: list[RosterRow], actor: 
         created=created,
         updated=updated,
         unchanged=unchanged,
+        revoked=revoked,
     )
-    return ImportResult(created=created, updated=updated, unchanged=unchanged)
+    return ImportResult(created=created, updated=updated, unchanged=unchanged, revoked=revoked)
 
 
 def _apply(rep: Representative, row: RosterRow, groups: dict[str, int], stations: dict[str, int]) -> bool:
@@ -576,19 +605,37 @@ async def export_roster(session: AsyncSession, *, path: Path, actor: str = "cli"
     """Write every representative to `path` (.csv or .xlsx) with Chinese headers; returns the number written.
 
     Re-importing the file changes nothing. Without phones the phone column is left out, and re-importing such
-    a file leaves the stored phones as they are.
+    a file leaves the stored phones as they are. All of it in the caller's transaction, the file written before
+    it commits: a write transaction held that long holds up every other writer on SQLite, so the command line
+    uses the three parts instead, `roster_table` in `Database.read()`, `write_roster`, then
+    `record_roster_export` in a transaction of its own.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
+    _check_format(path)
+    lines = await roster_table(session, include_phones=include_phones)
+    write_roster(path, lines)
+    record_roster_export(session, actor=actor, count=len(lines) - 1, include_phones=include_phones)
+    return len(lines) - 1
+
+
+async def roster_table(session: AsyncSession, *, include_phones: bool = True) -> list[list[str]]:
+    """Every representative as the roster's lines, the Chinese header first. Only reads."""
     columns = [column for column in COLUMNS if include_phones or column.name != "phone"]
     lines = [[column.chinese for column in columns]]
     lines.extend([record[column.name] for column in columns] for record in await _records(session))
+    return lines
+
+
+def write_roster(path: Path, lines: list[list[str]]) -> None:
+    """Write `roster_table`'s lines to a .csv or .xlsx file (whole, or not at all)."""
+    _check_format(path)
     try:
         write_table(path, lines, sheet_title="代表名册")
     except OSError as error:
         raise InvalidInput("roster.error.unwritable", file=path.name) from error
-    count = len(lines) - 1
+
+
+def record_roster_export(session: AsyncSession, *, actor: str, count: int, include_phones: bool) -> None:
+    """The export's audit row, in a short transaction of its own once the file is written."""
     audit.record(
         session,
         actor=actor,
@@ -597,7 +644,11 @@ async def export_roster(session: AsyncSession, *, path: Path, actor: str = "cli"
         count=count,
         phones=include_phones,
     )
-    return count
+
+
+def _check_format(path: Path) -> None:
+    if path.suffix.lower() not in SUFFIXES:
+        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
 
 
 async def _records(session: AsyncSession) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""The household ledger: finding households by address or name, registering new ones, their categories."""
+"""The household ledger: finding households by address (anywhere) or name (in one's own areas), registering new
+ones, correcting their categories; what of them a person may see is the policy's to say."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit
+from storage import audit, policy
 from storage.db import execute
 from storage.errors import InvalidInput, NotFound
 from storage.models import HOUSEHOLD_SEARCH, Area, Household, HouseholdCategory, RepArea, utcnow
+from storage.policy import Action, Standing
 from storage.text import contains_pattern, normalise, prefix_pattern
 
 TRIGRAM = 3  # the shortest fragment the search index can find
@@ -22,14 +24,15 @@ TRIGRAM = 3  # the shortest fragment the search index can find
 
 @dataclass(frozen=True)
 class HouseholdBrief:
-    """What a representative sees of a household in a list: the head's name is masked."""
+    """What a person sees of a household in a list. The head's name is masked, and empty where they may not read
+    it; party membership (None) and sensitive categories are left out where they may not read them."""
 
     id: int
     address: str
     head: str
     area: str
     own_area: bool
-    party_member: bool
+    party_member: bool | None
     categories: tuple[str, ...]
 
 
@@ -84,76 +87,102 @@ _BRIEF = (
 )
 
 
-async def briefs(session: AsyncSession, *, rows: Sequence[sa.Row[Any]]) -> list[HouseholdBrief]:
-    """Rows of the columns in _LISTED as a representative may see them, with their categories."""
+async def briefs(
+    session: AsyncSession, *, rows: Sequence[sa.Row[Any]], viewer: Standing, sensitive: frozenset[str]
+) -> list[HouseholdBrief]:
+    """Rows of the columns in _LISTED as the viewer may see them, with their categories."""
     categories = await categories_of(session, household_ids=[row.id for row in rows])
-    return [
-        HouseholdBrief(
-            id=row.id,
-            address=row.address,
-            head=mask_name(row.head_name),
-            area=row.area,
-            own_area=bool(row.own_area),
-            party_member=row.party_member,
-            categories=tuple(categories.get(row.id, ())),
+    found = []
+    for row in rows:
+        record = policy.Household(own_area=bool(row.own_area))
+        personal = policy.may(viewer, Action.READ_HOUSEHOLD, record)
+        shown = policy.may(viewer, Action.READ_SENSITIVE, record)
+        found.append(
+            HouseholdBrief(
+                id=row.id,
+                address=row.address,
+                head=mask_name(row.head_name) if personal else "",
+                area=row.area,
+                own_area=bool(row.own_area),
+                party_member=row.party_member if personal else None,
+                categories=tuple(code for code in categories.get(row.id, ()) if shown or code not in sensitive),
+            )
         )
-        for row in rows
-    ]
+    return found
 
 
 @cache
-def _search(dialect: str, *, indexed: bool) -> sa.Select[Any]:
-    """Households whose address or head's name contains the fragment, whatever the letter case (`a座` finds
-    `A座`), the best first: own areas, then an exact address, then addresses starting with the fragment. On
-    SQLite, for three characters or more, from the trigram index (migration 0003); else by LIKE, which on SQLite
-    scans the whole ledger and ignores case, and on PostgreSQL (as ILIKE) runs in the server."""
+def _search(dialect: str, *, indexed: bool, names_everywhere: bool) -> sa.Select[Any]:
+    """Households whose address contains the fragment, or whose head's name does in the areas where the asker may
+    read names (their own, unless `names_everywhere`): a name is not a way to find where someone lives. Letter
+    case is ignored (`a座` finds `A座`); the best come first: own areas, then an exact address, then addresses
+    starting with the fragment. On SQLite, for three characters or more, from the trigram index (migration 0003);
+    else by LIKE, which on SQLite scans the whole ledger and ignores case, and on PostgreSQL (as ILIKE) runs in the
+    server."""
     address, head = col(Household.address), col(Household.head_name)
-    containing: sa.ColumnElement[bool]
+    by_address: sa.ColumnElement[bool]
+    by_name: sa.ColumnElement[bool]
     if indexed:
         index = sa.table(HOUSEHOLD_SEARCH, sa.column("rowid"))
-        matching = sa.select(index.c.rowid).where(sa.text(f"{HOUSEHOLD_SEARCH} MATCH :phrase"))
-        containing = col(Household.id).in_(matching)
-    elif dialect == "postgresql":  # its LIKE minds letter case; SQLite's does not
-        pattern = sa.bindparam("pattern", type_=sa.String)
-        containing = sa.or_(address.ilike(pattern, escape="\\"), head.ilike(pattern, escape="\\"))
+
+        def matching(phrase: str) -> sa.ColumnElement[bool]:
+            return col(Household.id).in_(sa.select(index.c.rowid).where(sa.text(f"{HOUSEHOLD_SEARCH} MATCH :{phrase}")))
+
+        by_address, by_name = matching("address_phrase"), matching("head_phrase")
     else:
         pattern = sa.bindparam("pattern", type_=sa.String)
-        containing = sa.or_(address.like(pattern, escape="\\"), head.like(pattern, escape="\\"))
+        if dialect == "postgresql":  # its LIKE minds letter case; SQLite's does not
+            by_address, by_name = address.ilike(pattern, escape="\\"), head.ilike(pattern, escape="\\")
+        else:
+            by_address, by_name = address.like(pattern, escape="\\"), head.like(pattern, escape="\\")
+    if not names_everywhere:
+        by_name = sa.and_(col(Household.area_id).in_(_OWN_AREAS), by_name)
     own_rank = sa.case((col(Household.area_id).in_(_OWN_AREAS), 0), else_=1)
     exact_rank = sa.case((address == sa.bindparam("fragment"), 0), else_=1)
     prefix_rank = sa.case((address.like(sa.bindparam("prefix"), escape="\\"), 0), else_=1)
     return (
         sa.select(*_LISTED)
         .join(Area, col(Area.id) == Household.area_id)
-        .where(containing)
+        .where(sa.or_(by_address, by_name))
         .order_by(own_rank, exact_rank, prefix_rank, address, col(Household.id))
         .limit(sa.bindparam("limit"))
     )
 
 
 async def search(
-    session: AsyncSession, *, fragment: str, representative_id: int, limit: int, actor: str
+    session: AsyncSession, *, fragment: str, viewer: Standing, limit: int, sensitive: frozenset[str]
 ) -> list[HouseholdBrief]:
-    """The best `limit` households whose address or head's name contains the fragment: own areas first, then an
-    exact address, then addresses starting with the fragment."""
+    """The best `limit` households whose address (or, where the viewer may read names, head's name) contains the
+    fragment: own areas first, then an exact address, then addresses starting with the fragment."""
+    policy.require(viewer, Action.FIND_HOUSEHOLD)
     fragment = normalise(fragment)
     if not fragment:
         return []
     dialect = session.get_bind().dialect.name
     indexed = dialect == "sqlite" and len(fragment) >= TRIGRAM
+    names_everywhere = policy.may(viewer, Action.READ_HOUSEHOLD, policy.Household(own_area=False))
+    phrase = '"' + fragment.replace('"', '""') + '"'  # one FTS5 string: no query syntax inside it
     parameters = {
-        "representative_id": representative_id,
+        "representative_id": viewer.representative_id,
         "fragment": fragment,
         "prefix": prefix_pattern(fragment),
         "limit": limit,
-        # One FTS5 string (no query syntax inside it), or a LIKE pattern.
-        **({"phrase": '"' + fragment.replace('"', '""') + '"'} if indexed else {"pattern": contains_pattern(fragment)}),
+        **(
+            {"address_phrase": f"address : {phrase}", "head_phrase": f"head_name : {phrase}"}
+            if indexed
+            else {"pattern": contains_pattern(fragment)}
+        ),
     }
-    rows = list(await execute(session, _search(dialect, indexed=indexed), parameters))
+    statement = _search(dialect, indexed=indexed, names_everywhere=names_everywhere)
+    rows = list(await execute(session, statement, parameters))
     audit.record(
-        session, actor=actor, action="household.search", entity="household", households=[row.id for row in rows]
+        session,
+        actor=viewer.actor,
+        action="household.search",
+        entity="household",
+        households=[row.id for row in rows],
     )
-    return await briefs(session, rows=rows)
+    return await briefs(session, rows=rows, viewer=viewer, sensitive=sensitive)
 
 
 async def exists_at(session: AsyncSession, *, address: str) -> bool:
@@ -162,14 +191,27 @@ async def exists_at(session: AsyncSession, *, address: str) -> bool:
     return found.first() is not None
 
 
-async def brief(session: AsyncSession, *, household_id: int, representative_id: int, actor: str) -> HouseholdBrief:
-    parameters = {"household_id": household_id, "representative_id": representative_id}
+async def brief(
+    session: AsyncSession, *, household_id: int, viewer: Standing, sensitive: frozenset[str]
+) -> HouseholdBrief:
+    policy.require(viewer, Action.FIND_HOUSEHOLD)
+    parameters = {"household_id": household_id, "representative_id": viewer.representative_id}
     row = (await execute(session, _BRIEF, parameters)).first()
     if row is None:
         raise NotFound("error.household_not_found")
-    record_opened(session, household_id=household_id, actor=actor)
-    [found] = await briefs(session, rows=[row])
+    record_opened(session, household_id=household_id, actor=viewer.actor)
+    [found] = await briefs(session, rows=[row], viewer=viewer, sensitive=sensitive)
     return found
+
+
+async def in_own_areas(session: AsyncSession, *, household_id: int, representative_id: int | None) -> bool:
+    """Whether the household lies in one of the representative's areas."""
+    found = await session.exec(
+        select(Household.id)
+        .join(RepArea, col(RepArea.area_id) == Household.area_id)
+        .where(Household.id == household_id, RepArea.representative_id == representative_id)
+    )
+    return found.first() is not None
 
 
 def record_opened(session: AsyncSession, *, household_id: int, actor: str) -> None:
@@ -195,10 +237,16 @@ async def register(
     phone: str,
     party_member: bool,
     categories: list[str],
-    actor: str,
+    viewer: Standing,
 ) -> Household:
-    """A new household of the ledger. One address is one household: a second one at the same address is refused,
-    also when two representatives register it at the same moment."""
+    """A new household of the ledger, in one of the registering representative's own areas. One address is one
+    household: a second one at the same address is refused, also when two representatives register it at the
+    same moment."""
+    policy.require(viewer, Action.REGISTER_HOUSEHOLD)
+    if viewer.representative_id is None or area_id not in {
+        area.id for area in await representative_areas(session, representative_id=viewer.representative_id)
+    }:
+        raise policy.refusal(viewer, Action.CORRECT_HOUSEHOLD)  # not their area: they may not describe it
     address = normalise(address)
     if session.get_bind().dialect.name == "postgresql":
         # Serialises registrations of the same address until commit; SQLite's BEGIN IMMEDIATE already does.
@@ -217,7 +265,7 @@ async def register(
     assert household.id is not None
     for code in sorted(set(categories)):
         session.add(HouseholdCategory(household_id=household.id, code=code))
-    audit.record(session, actor=actor, action="household.create", entity="household", entity_id=household.id)
+    audit.record(session, actor=viewer.actor, action="household.create", entity="household", entity_id=household.id)
     return household
 
 
@@ -228,13 +276,18 @@ async def correct_categories(
     added: Sequence[str],
     removed: Sequence[str],
     party_member: bool | None,
-    actor: str,
+    viewer: Standing,
 ) -> bool:
     """Apply the representative's corrections from the door (not a whole new set: a correction someone else
-    made meanwhile stays). `party_member` None leaves it as it is. True when anything changed."""
+    made meanwhile stays). `party_member` None leaves it as it is. True when anything changed. Only where the
+    policy lets the viewer correct: the representatives of the household's own areas and the liaison office."""
+    if not (added or removed or party_member is not None):
+        return False
     household = await session.get(Household, household_id, with_for_update=True)
     if household is None:
         raise NotFound("error.household_not_found")
+    own = await in_own_areas(session, household_id=household_id, representative_id=viewer.representative_id)
+    policy.require(viewer, Action.CORRECT_HOUSEHOLD, policy.Household(own_area=own))
     current = set((await categories_of(session, household_ids=[household_id])).get(household_id, []))
     to_add = sorted(set(added) - current)
     to_remove = sorted(set(removed) & current)
@@ -255,7 +308,7 @@ async def correct_categories(
     session.add(household)
     audit.record(
         session,
-        actor=actor,
+        actor=viewer.actor,
         action="household.categories",
         entity="household",
         entity_id=household_id,

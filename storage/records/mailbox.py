@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,8 @@ from storage import audit
 from storage.delivery import outbox
 from storage.errors import Conflict, NotFound
 from storage.models import ChatIdentity, MailboxItem, MailboxLink, Representative, Station
-from storage.records import people
+from storage.policy import Role
+from storage.records import people, relay
 
 # A Telegram start parameter is at most 64 characters of A-Za-z0-9_-; `m_` marks a mailbox link.
 START_PREFIX = "m_"
@@ -151,11 +152,22 @@ async def card_by_code(session: AsyncSession, *, representative_code: str) -> Ca
     return await card_data(session, representative_id=representative.id)
 
 
+async def check_daily_limit(
+    session: AsyncSession, *, writer: ChatIdentity, link_token: str, now: datetime, per_day: int
+) -> None:
+    """Refuse a writer who has sent `per_day` items through this card's link in the last 24 hours: a card's QR
+    code is public, and a flood of letters would bury everyone else's."""
+    sent = await relay.items_since(session, writer=writer, link_token=link_token, since=now - timedelta(days=1))
+    if sent >= per_day:
+        raise Conflict("mailbox.error.daily_limit", limit=per_day)
+
+
 async def submit(
     session: AsyncSession,
     *,
     representative_id: int,
-    identity: ChatIdentity,
+    writer: ChatIdentity,
+    link_token: str | None,
     text: str,
     anonymous: bool,
     name: str,
@@ -163,17 +175,23 @@ async def submit(
     now: datetime,
     notice: Notice,
     default_language: str,
+    per_day: int,
 ) -> MailboxItem:
     """Store a concern for a representative, audit it, and queue `notice` to every chat the representative is
-    bound to (not to those who blocked the bot), each in its own language. An anonymous item keeps no name or
-    phone at all: the writer's chat identity is what lets the answer reach them."""
+    bound to (not to those who blocked the bot), each in its own language.
+
+    An anonymous item keeps no name, phone or writer: how to reach the writer goes to the relay, its audit row
+    names no actor, and the trail of the writer's chat is emptied (storage.records.relay)."""
     representative = await session.get(Representative, representative_id)
     if representative is None or not representative.active:
         raise NotFound("mailbox.error.left_office")
-    assert identity.id is not None
+    if link_token is not None:
+        await check_daily_limit(session, writer=writer, link_token=link_token, now=now, per_day=per_day)
+    assert writer.id is not None
     item = MailboxItem(
         representative_id=representative_id,
-        identity_id=identity.id,
+        identity_id=None if anonymous else writer.id,
+        link_token=link_token,
         anonymous=anonymous,
         name="" if anonymous else name,
         phone="" if anonymous else phone,
@@ -183,9 +201,12 @@ async def submit(
     session.add(item)
     await session.flush()
     assert item.id is not None
+    if anonymous:
+        relay.remember(session, item_id=item.id, writer=writer)
+        await relay.conceal(session, writer=writer)
     audit.record(
         session,
-        actor=f"identity:{identity.id}",
+        actor="anonymous" if anonymous else f"identity:{writer.id}",
         action="mailbox.submit",
         entity="mailbox_item",
         entity_id=item.id,
@@ -195,7 +216,7 @@ async def submit(
     recipients = await session.exec(
         select(ChatIdentity)
         .where(
-            ChatIdentity.role == "representative",
+            ChatIdentity.role == Role.REPRESENTATIVE,
             ChatIdentity.representative_id == representative_id,
             col(ChatIdentity.blocked_at).is_(None),
         )

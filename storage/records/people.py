@@ -1,11 +1,12 @@
-"""Who is talking: chat identities, their roles, and single-use invitations that bind a chat to a representative."""
+"""Who is talking: chat identities, their standing, and the invitations and revocations that bind and unbind them."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -13,12 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.db import dialect_insert
+from storage.delivery import dialog_state, outbox
 from storage.errors import Conflict, InvalidInput, NotFound
 from storage.models import ChatIdentity, Invitation, Representative, Staff, utcnow
+from storage.policy import STAFF_ROLES, Action, GroupRole, Role, Standing, may
 from storage.text import contains_pattern, normalise
 
-ROLES = ("resident", "representative", "liaison", "leader", "department")
-STAFF_ROLES = ("liaison", "leader", "department")
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
@@ -52,15 +54,28 @@ def looks_like_invitation(text: str) -> bool:
     return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
 
 
+_REPRESENTATIVES = (
+    select(Representative)
+    .where(col(Representative.id).in_(sa.bindparam("ids", expanding=True)))
+    .execution_options(populate_existing=True)
+)
+
+
 async def preload_identities(session: AsyncSession, *, channel: str, external_ids: Collection[str]) -> None:
     """Read (and lock) the identities of several people in one statement, for the `identity_for` calls that follow
-    in this transaction: a batch of events from many chats asks for them one after the other."""
+    in this transaction, and the representatives they are bound to in one more, for `standing_of`: a batch of
+    events from many chats asks for them one after the other."""
     if not external_ids:
         return
     parameters = {"channel": channel, "external_ids": sorted(set(external_ids))}
     preloaded = session.info.setdefault(PRELOADED, {})
+    representative_ids = set()
     for identity in (await session.exec(_IDENTITIES, params=parameters)).all():
         preloaded[(identity.channel, identity.external_id)] = identity
+        if identity.representative_id is not None:
+            representative_ids.add(identity.representative_id)
+    if representative_ids:  # kept in the session's identity map, where session.get finds them without a query
+        await session.exec(_REPRESENTATIVES, params={"ids": sorted(representative_ids)})
 
 
 async def identity_for(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
@@ -113,20 +128,53 @@ async def staff_by_code(session: AsyncSession, *, code: str) -> Staff:
     return found
 
 
+async def standing_of(session: AsyncSession, *, identity: ChatIdentity) -> Standing:
+    """Who the person is now. A representative's binding counts only while the roster has them in office: from the
+    moment they are not, they stand as a resident (lapsed), whatever their chats were bound to."""
+    try:
+        role = Role(identity.role)
+    except ValueError:
+        role = Role.RESIDENT
+    if role is Role.REPRESENTATIVE:
+        representative = (
+            await session.get(Representative, identity.representative_id) if identity.representative_id else None
+        )
+        if representative is None or not representative.active:
+            return Standing(Role.RESIDENT, identity_id=identity.id, lapsed=True)
+        try:
+            group_role = GroupRole(representative.group_role)
+        except ValueError:
+            group_role = GroupRole.MEMBER
+        return Standing(
+            role,
+            identity_id=identity.id,
+            representative_id=representative.id,
+            group_id=representative.group_id,
+            group_role=group_role,
+        )
+    if role in STAFF_ROLES:
+        if identity.staff_id is None:
+            return Standing(Role.RESIDENT, identity_id=identity.id, lapsed=True)
+        return Standing(role, identity_id=identity.id, staff_id=identity.staff_id)
+    return Standing(Role.RESIDENT, identity_id=identity.id)
+
+
 async def assume_role(
     session: AsyncSession, *, identity: ChatIdentity, role: str, code: str, actor: str
 ) -> ChatIdentity:
     """Give an identity a role directly. Only for trusted local operators (the console on the server)."""
-    if role not in ROLES:
-        raise InvalidInput("error.unknown_role", role=role, roles=", ".join(ROLES))
-    identity.role = role
+    try:
+        wanted = Role(role)
+    except ValueError:
+        raise InvalidInput("error.unknown_role", role=role, roles=", ".join(ROLES)) from None
+    identity.role = wanted.value
     identity.representative_id = None
     identity.staff_id = None
-    if role == "representative":
+    if wanted is Role.REPRESENTATIVE:
         identity.representative_id = (await representative_by_code(session, code=code)).id
-    elif role in STAFF_ROLES:
+    elif wanted in STAFF_ROLES:
         staff = await staff_by_code(session, code=code)
-        if staff.role != role:
+        if staff.role != wanted:
             raise InvalidInput("error.staff_role_mismatch", code=staff.code, role=role, actual=staff.role)
         identity.staff_id = staff.id
     session.add(identity)
@@ -135,55 +183,100 @@ async def assume_role(
 
 
 @dataclass(frozen=True)
+class Person:
+    """A representative or a member of staff, found by their roster code."""
+
+    code: str
+    name: str
+    role: Role
+    representative_id: int | None = None
+    staff_id: int | None = None
+
+
+async def person_by_code(session: AsyncSession, *, code: str) -> Person:
+    """The representative with this code, else the member of staff; refused when there is neither."""
+    wanted = code.strip().upper()
+    representative = (await session.exec(select(Representative).where(Representative.code == wanted))).first()
+    if representative is not None:
+        return Person(
+            representative.code, representative.name, Role.REPRESENTATIVE, representative_id=representative.id
+        )
+    staff = (await session.exec(select(Staff).where(Staff.code == wanted))).first()
+    if staff is not None:
+        return Person(staff.code, staff.name, Role(staff.role), staff_id=staff.id)
+    raise NotFound("error.person_not_found", code=code)
+
+
+@dataclass(frozen=True)
 class IssuedInvitation:
     code: str
-    representative_code: str
+    person_code: str
     expires_at: datetime
 
 
 async def create_invitation(
-    session: AsyncSession, *, representative_code: str, now: datetime, valid_for: timedelta, actor: str
+    session: AsyncSession, *, person_code: str, now: datetime, valid_for: timedelta, actor: str
 ) -> IssuedInvitation:
-    """A fresh single-use code for a representative; their earlier unused codes stop working."""
-    representative = await representative_by_code(session, code=representative_code)
-    if not representative.active:
-        raise Conflict("invite.inactive", code=representative.code)
+    """A fresh single-use code for a representative in office or a member of staff; their earlier unused codes stop
+    working."""
+    person = await person_by_code(session, code=person_code)
+    if person.representative_id is not None:
+        representative = await session.get(Representative, person.representative_id)
+        if representative is None or not representative.active:
+            raise Conflict("invite.inactive", code=person.code)
+    await _expire_invitations(session, person=person, now=now)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    invitation = Invitation(
+        code=code,
+        representative_id=person.representative_id,
+        staff_id=person.staff_id,
+        created_at=now,
+        expires_at=now + valid_for,
+    )
+    session.add(invitation)
+    entity = "representative" if person.representative_id is not None else "staff"
+    entity_id = person.representative_id if person.representative_id is not None else person.staff_id
+    audit.record(session, actor=actor, action="invite.create", entity=entity, entity_id=entity_id)
+    return IssuedInvitation(code=code, person_code=person.code, expires_at=invitation.expires_at)
+
+
+async def _expire_invitations(session: AsyncSession, *, person: Person, now: datetime) -> None:
+    whose = (
+        col(Invitation.representative_id) == person.representative_id
+        if person.representative_id is not None
+        else col(Invitation.staff_id) == person.staff_id
+    )
     await session.exec(
         sa.update(Invitation)
-        .where(col(Invitation.representative_id) == representative.id, col(Invitation.used_at).is_(None))
-        .where(col(Invitation.expires_at) > now)
+        .where(whose, col(Invitation.used_at).is_(None), col(Invitation.expires_at) > now)
         .values(expires_at=now)
     )
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    assert representative.id is not None
-    invitation = Invitation(code=code, representative_id=representative.id, created_at=now, expires_at=now + valid_for)
-    session.add(invitation)
-    audit.record(session, actor=actor, action="invite.create", entity="representative", entity_id=representative.id)
-    return IssuedInvitation(code=code, representative_code=representative.code, expires_at=invitation.expires_at)
 
 
-async def redeem_invitation(
-    session: AsyncSession, *, identity: ChatIdentity, code: str, now: datetime
-) -> Representative:
-    """Bind the identity to the invitation's representative. Raises with a clear reason when it cannot."""
+async def redeem_invitation(session: AsyncSession, *, identity: ChatIdentity, code: str, now: datetime) -> Person:
+    """Bind the identity to the invitation's representative or member of staff. Raises with a clear reason when
+    it cannot."""
     code = code.strip().upper()
     invitation = await session.get(Invitation, code)
     if invitation is None:
         raise NotFound("invite.unknown")
-    representative = await session.get(Representative, invitation.representative_id)
-    assert representative is not None
+    person = await _invited(session, invitation)
     if invitation.used_at is not None:
         if invitation.used_by == identity.id:
-            raise Conflict("invite.already_yours", name=representative.name)
+            raise Conflict("invite.already_yours", name=person.name)
         raise Conflict("invite.used")
     if invitation.expires_at <= now:
         raise Conflict("invite.expired")
-    if not representative.active:  # left office after the code was issued
-        raise Conflict("invite.inactive", code=representative.code)
-    if identity.role == "representative" and identity.representative_id not in (None, representative.id):
+    if person.representative_id is not None:
+        representative = await session.get(Representative, person.representative_id)
+        if representative is None or not representative.active:  # left office after the code was issued
+            raise Conflict("invite.inactive", code=person.code)
+    standing = await standing_of(session, identity=identity)
+    if person.role is Role.REPRESENTATIVE and not may(standing, Action.REDEEM_INVITATION):
+        raise Conflict("invite.staff_account")  # a leader's or department's account does not quietly change
+    bound_to = (identity.representative_id, identity.staff_id)
+    if bound_to != (None, None) and bound_to != (person.representative_id, person.staff_id):
         raise Conflict("invite.bound_elsewhere")
-    if identity.role in STAFF_ROLES:  # a leader's or department's account does not quietly become a representative
-        raise Conflict("invite.staff_account")
     # The conditional update is what makes the code single-use when two chats race for it.
     claimed = await session.exec(
         sa.update(Invitation)
@@ -192,18 +285,124 @@ async def redeem_invitation(
     )
     if claimed.rowcount != 1:
         raise Conflict("invite.used")
-    identity.role = "representative"
-    identity.representative_id = representative.id
+    identity.role = person.role.value
+    identity.representative_id = person.representative_id
+    identity.staff_id = person.staff_id
+    session.add(identity)
+    entity = "representative" if person.representative_id is not None else "staff"
+    entity_id = person.representative_id if person.representative_id is not None else person.staff_id
+    audit.record(session, actor=f"identity:{identity.id}", action="invite.redeem", entity=entity, entity_id=entity_id)
+    return person
+
+
+async def _invited(session: AsyncSession, invitation: Invitation) -> Person:
+    if invitation.representative_id is not None:
+        representative = await session.get(Representative, invitation.representative_id)
+        assert representative is not None
+        return Person(
+            representative.code, representative.name, Role.REPRESENTATIVE, representative_id=representative.id
+        )
+    staff = await session.get(Staff, invitation.staff_id)
+    assert staff is not None
+    return Person(staff.code, staff.name, Role(staff.role), staff_id=staff.id)
+
+
+# What a person whose chat is unbound is told, built by the caller in their language (storage does not hold the
+# words): the language -> an outbox payload.
+Farewell = Callable[[str], dict[str, Any]]
+
+
+async def identity_by_external_id(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
+    found = await _locked_identity(session, channel=channel, external_id=external_id)
+    if found is None:
+        raise NotFound("error.identity_not_found", channel=channel, external_id=external_id)
+    return found
+
+
+async def unbind(
+    session: AsyncSession,
+    *,
+    identity: ChatIdentity,
+    now: datetime,
+    actor: str,
+    farewell: Farewell | None,
+    default_language: str,
+) -> bool:
+    """Make a chat a resident's again: its representative or staff rights end now, its open dialogs are dropped
+    (a half-logged visit must not be saved later), and it is told so and given the residents' menu. False when it
+    was bound to nobody."""
+    if identity.representative_id is None and identity.staff_id is None and identity.role == Role.RESIDENT:
+        return False
+    was = identity.role
+    identity.role = Role.RESIDENT.value
+    identity.representative_id = None
     identity.staff_id = None
     session.add(identity)
+    await dialog_state.discard_person(session, channel=identity.channel, user_id=identity.external_id)
+    language = identity.language or default_language
+    messages = [outbox.to_identity(identity, {"role": Role.RESIDENT.value, "language": language}, kind="commands")]
+    if farewell is not None and identity.blocked_at is None:
+        messages.insert(0, outbox.to_identity(identity, farewell(language)))
+    await outbox.enqueue(session, messages=messages, now=now)
     audit.record(
-        session,
-        actor=f"identity:{identity.id}",
-        action="invite.redeem",
-        entity="representative",
-        entity_id=representative.id,
+        session, actor=actor, action="identity.unbind", entity="chat_identity", entity_id=identity.id, role=was
     )
-    return representative
+    return True
+
+
+async def revoke(
+    session: AsyncSession,
+    *,
+    person: Person,
+    now: datetime,
+    actor: str,
+    farewell: Farewell | None,
+    default_language: str,
+) -> int:
+    """Unbind every chat of a representative or member of staff (a lost phone, someone who left) and withdraw their
+    unused invitations; returns how many chats were unbound. A representative stays on the roster: a new
+    invitation binds a new phone."""
+    whose = (
+        col(ChatIdentity.representative_id) == person.representative_id
+        if person.representative_id is not None
+        else col(ChatIdentity.staff_id) == person.staff_id
+    )
+    chats = await session.exec(select(ChatIdentity).where(whose).order_by(col(ChatIdentity.id)).with_for_update())
+    count = 0
+    for identity in chats.all():
+        unbound = await unbind(
+            session, identity=identity, now=now, actor=actor, farewell=farewell, default_language=default_language
+        )
+        count += int(unbound)
+    await _expire_invitations(session, person=person, now=now)
+    return count
+
+
+@dataclass(frozen=True)
+class BoundChat:
+    external_id: str
+    role: Role  # as the policy sees it now: a representative no longer in office is a resident
+    language: str | None
+
+
+async def bound_chats(session: AsyncSession, *, channel: str) -> list[BoundChat]:
+    """The chats of a channel bound to a representative or staff (not those who blocked the bot), for their menus."""
+    # The representatives come along into the session, where standing_of finds them without a query each.
+    rows = await session.exec(
+        select(ChatIdentity, Representative)
+        .outerjoin(Representative, col(Representative.id) == ChatIdentity.representative_id)
+        .where(
+            ChatIdentity.channel == channel,
+            ChatIdentity.role != Role.RESIDENT,
+            col(ChatIdentity.blocked_at).is_(None),
+        )
+        .order_by(col(ChatIdentity.id))
+    )
+    chats = []
+    for identity, _representative in rows.all():
+        standing = await standing_of(session, identity=identity)
+        chats.append(BoundChat(identity.external_id, standing.role, identity.language))
+    return chats
 
 
 async def set_language(session: AsyncSession, *, identity: ChatIdentity, language: str) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit
+from storage import audit, policy
 from storage.db import execute
 from storage.errors import InvalidInput, NotFound
 from storage.models import (
@@ -24,6 +24,7 @@ from storage.models import (
     VisitCompanion,
     VisitPhoto,
 )
+from storage.policy import Action, Standing
 from storage.records import households
 from storage.records.households import HouseholdBrief
 from storage.settings import Settings
@@ -74,9 +75,13 @@ class VisitRecord:
 
 
 async def record_visit(
-    session: AsyncSession, *, record: VisitRecord, settings: Settings, today: date, actor: str
+    session: AsyncSession, *, record: VisitRecord, settings: Settings, today: date, viewer: Standing
 ) -> Visit:
-    """Save a visit, a new household or corrected categories, companions, photos and audit rows together."""
+    """Save a visit, a new household or corrected categories, companions, photos and audit rows together, as the
+    representative `viewer` (who may log only their own visits, and correct only what the policy allows)."""
+    policy.require(viewer, Action.LOG_VISIT)
+    if record.representative_id != viewer.representative_id:
+        raise policy.refusal(viewer, Action.LOG_VISIT)
     if record.visited_on > today:
         raise InvalidInput("visit.error.future_date")
     if record.visited_on.year < today.year - 1:
@@ -101,7 +106,7 @@ async def record_visit(
             phone=record.new_household.phone,
             party_member=bool(record.party_member),
             categories=list(record.categories_added),
-            actor=actor,
+            viewer=viewer,
         )
         household_id = created.id
     elif record.household_id is not None:
@@ -112,7 +117,7 @@ async def record_visit(
             added=record.categories_added,
             removed=record.categories_removed,
             party_member=record.party_member,
-            actor=actor,
+            viewer=viewer,
         )
     else:
         raise InvalidInput("visit.error.no_household")
@@ -140,7 +145,7 @@ async def record_visit(
         session.add(VisitPhoto(visit_id=visit.id, file_ref=file_ref))
     audit.record(
         session,
-        actor=actor,
+        actor=viewer.actor,
         action="visit.create",
         entity="visit",
         entity_id=visit.id,
@@ -258,12 +263,15 @@ async def progress(session: AsyncSession, *, representative_id: int, today: date
 
 
 async def suggested_households(
-    session: AsyncSession, *, representative_id: int, today: date, settings: Settings, actor: str
+    session: AsyncSession, *, viewer: Standing, today: date, settings: Settings
 ) -> list[HouseholdBrief]:
-    """Households with a focus or must-visit category in the representative's areas, not yet visited this year.
+    """Households with a focus or must-visit category in the representative's own areas, not yet visited this year.
 
     Must-visit households come first, then those whose head is not a party member (the programme's weight).
     """
+    policy.require(viewer, Action.OWN_PROGRESS)
+    assert viewer.representative_id is not None
+    representative_id = viewer.representative_id
     limit = settings.visits.progress_suggestions
     if limit <= 0:
         return []
@@ -273,10 +281,10 @@ async def suggested_households(
         "limit": limit,
     }
     rows = list(await execute(session, _SUGGESTED, parameters))
-    suggestions = await households.briefs(session, rows=rows)
+    suggestions = await households.briefs(session, rows=rows, viewer=viewer, sensitive=settings.households.sensitive())
     audit.record(
         session,
-        actor=actor,
+        actor=viewer.actor,
         action="household.suggest",
         entity="representative",
         entity_id=representative_id,

@@ -74,6 +74,8 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         households=30_000,
         visits=summary.visits,
         demo_representative="D001",
+        group_leader=summary.group_leader,
+        left_office="T125",
         leader="L01",
         liaison="O01",
         department="B01",
@@ -97,9 +99,21 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         reception_days = (await session.exec(select(Station.reception_day))).all()
         assert all(reception_days) and len(set(reception_days)) > 5  # every card shows one, and they vary
 
+        # One representative has left office: the demo shows what they are told. Every group keeps a leader in office.
+        gone = (await session.exec(select(Representative.code).where(col(Representative.active).is_(False)))).all()
+        assert gone == ["T125"]
+        leader = (await session.exec(select(Representative).where(Representative.code == summary.group_leader))).one()
+        demo = (await session.exec(select(Representative).where(Representative.code == "D001"))).one()
+        assert (leader.group_role, leader.group_id, leader.active) == ("leader", demo.group_id, True)
         for group_id in (await session.exec(select(RepGroup.id))).all():
             roles = list(
-                (await session.exec(select(Representative.group_role).where(Representative.group_id == group_id))).all()
+                (
+                    await session.exec(
+                        select(Representative.group_role).where(
+                            Representative.group_id == group_id, col(Representative.active).is_(True)
+                        )
+                    )
+                ).all()
             )
             assert roles.count("leader") == 1
             assert 1 <= roles.count("liaison") <= 2

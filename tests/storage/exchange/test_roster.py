@@ -337,7 +337,7 @@ async def test_import_and_export_are_audited_with_counts_only(db: Database, tmp_
     async with db.transaction() as session:
         entries = list(await session.exec(select(AuditEntry).order_by(AuditEntry.id)))  # type: ignore[arg-type]
     assert [(entry.actor, entry.action, entry.entity, entry.detail) for entry in entries] == [
-        ("test", "roster.import", "representative", {"created": 4, "updated": 0, "unchanged": 0}),
+        ("test", "roster.import", "representative", {"created": 4, "updated": 0, "unchanged": 0, "revoked": 0}),
         ("cli", "roster.export", "representative", {"count": 4, "phones": True}),
     ]
     logged = json.dumps([entry.detail for entry in entries], ensure_ascii=False)

@@ -30,7 +30,7 @@ FRAGMENTS = [
 async def search(db: Database, district: District, fragment: str, *, limit: int = 50) -> list[str]:
     async with db.transaction() as session:
         found = await households.search(
-            session, fragment=fragment, representative_id=district.representatives[REP], limit=limit, actor="test"
+            session, fragment=fragment, viewer=district.standing(REP), limit=limit, sensitive=frozenset()
         )
     return [brief.address for brief in found]
 

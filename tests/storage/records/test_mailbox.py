@@ -14,8 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.mailbox import notice
 from storage.db import Database
 from storage.errors import Conflict, LianxinError, NotFound
-from storage.models import AuditEntry, ChatIdentity, MailboxItem, MailboxLink, OutboxMessage, Representative
-from storage.records import mailbox
+from storage.models import (
+    AuditEntry,
+    ChatIdentity,
+    MailboxItem,
+    MailboxLink,
+    MailboxRelay,
+    OutboxMessage,
+    Representative,
+)
+from storage.records import mailbox, relay
 from tests.factories import NOW, District, build_district
 
 START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what Telegram accepts after /start
@@ -185,7 +193,8 @@ async def submit(db: Database, district: District, *, anonymous: bool) -> tuple[
         item = await mailbox.submit(
             session,
             representative_id=d001,
-            identity=writer,
+            writer=writer,
+            link_token=None,
             text="幸福路12号楼道灯坏了三个月，老人夜里出门不便。",
             anonymous=anonymous,
             name="陈小红",
@@ -193,6 +202,7 @@ async def submit(db: Database, district: District, *, anonymous: bool) -> tuple[
             now=NOW,
             notice=notice,
             default_language="zh-CN",
+            per_day=5,
         )
         assert writer.id is not None
         return item, writer.id
@@ -228,11 +238,19 @@ async def test_submit_stores_audits_and_notifies_each_bound_chat_in_its_language
 
 
 async def test_an_anonymous_item_keeps_and_sends_no_name_or_phone(db: Database, district: District) -> None:
-    item, _ = await submit(db, district, anonymous=True)
+    item, writer_id = await submit(db, district, anonymous=True)
     async with db.transaction() as session:
         [stored] = (await session.exec(select(MailboxItem))).all()
         messages = (await session.exec(select(OutboxMessage))).all()
-    assert (stored.anonymous, stored.name, stored.phone) == (True, "", "")
+        [entry] = (await session.exec(select(AuditEntry).where(AuditEntry.action == "mailbox.submit"))).all()
+        [relayed] = (await session.exec(select(MailboxRelay))).all()
+        assert stored.id is not None
+        writer = await relay.writer_of(session, item_id=stored.id)
+    assert (stored.anonymous, stored.name, stored.phone, stored.identity_id) == (True, "", "", None)
+    # Only the relay knows who wrote it; the audit names no actor that leads back to the chat.
+    assert (relayed.item_id, relayed.identity_id) == (item.id, writer_id)
+    assert writer is not None and writer.id == writer_id
+    assert entry.actor == "anonymous"
     assert len(messages) == 2
     for message in messages:
         text = json.dumps(message.payload, ensure_ascii=False)

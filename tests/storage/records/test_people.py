@@ -18,13 +18,16 @@ from storage.models import (
     Area,
     AuditEntry,
     ChatIdentity,
+    DialogState,
     Invitation,
+    OutboxMessage,
     RepArea,
     RepGroup,
     Representative,
     Staff,
     Station,
 )
+from storage.policy import Standing
 from storage.records import people
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -86,9 +89,7 @@ async def org(db: Database) -> Org:
 
 async def issue(db: Database, rep_code: str, *, now: datetime = NOW) -> people.IssuedInvitation:
     async with db.transaction() as session:
-        return await people.create_invitation(
-            session, representative_code=rep_code, now=now, valid_for=VALID, actor="cli"
-        )
+        return await people.create_invitation(session, person_code=rep_code, now=now, valid_for=VALID, actor="cli")
 
 
 async def redeem(db: Database, who: str, code: str, *, now: datetime = NOW) -> str:
@@ -124,7 +125,7 @@ async def test_create_invitation(db: Database, org: Org) -> None:
     issued = await issue(db, "D001")
     assert len(issued.code) == people.CODE_LENGTH == 10
     assert set(issued.code) <= set(people.CODE_ALPHABET)
-    assert issued.representative_code == "D001"
+    assert issued.person_code == "D001"
     assert issued.expires_at == NOW + VALID
     stored = await invitation(db, issued.code)
     assert stored.representative_id == org.representatives["D001"]
@@ -139,7 +140,7 @@ async def test_codes_are_random(db: Database, org: Org) -> None:
 @pytest.mark.parametrize(
     ("rep_code", "error", "key"),
     [
-        ("D999", NotFound, "error.rep_not_found"),
+        ("D999", NotFound, "error.person_not_found"),
         ("D003", Conflict, "invite.inactive"),
     ],
 )
@@ -501,3 +502,111 @@ async def test_assume_role_refused(
     assert stored is not None
     assert (stored.role, stored.representative_id, stored.staff_id) == ("resident", None, None)
     assert audit == []
+
+
+# --- standing, staff invitations, unbinding ---------------------------------------------------------------------
+
+
+async def standing(db: Database, who: str) -> Standing:
+    async with db.transaction() as session:
+        identity = await people.identity_for(session, channel=CHANNEL, external_id=who)
+        return await people.standing_of(session, identity=identity)
+
+
+async def test_standing_follows_the_roster_at_every_request(db: Database, org: Org) -> None:
+    await redeem(db, "alice", (await issue(db, "D001")).code)
+    now = await standing(db, "alice")
+    assert (now.role, now.representative_id, now.lapsed) == ("representative", org.representatives["D001"], False)
+    async with db.transaction() as session:
+        await session.exec(sa.update(Representative).where(Representative.code == "D001").values(active=False))  # type: ignore[arg-type]
+    lapsed = await standing(db, "alice")
+    assert (lapsed.role, lapsed.representative_id, lapsed.lapsed) == ("resident", None, True)
+    async with db.transaction() as session:
+        await session.exec(sa.update(Representative).where(Representative.code == "D001").values(active=True))  # type: ignore[arg-type]
+    assert (await standing(db, "alice")).is_representative  # back in office: the binding counts again
+
+
+async def test_a_group_role_comes_from_the_roster(db: Database, org: Org) -> None:
+    async with db.transaction() as session:
+        await session.exec(
+            sa.update(Representative).where(Representative.code == "D002").values(group_role="liaison")  # type: ignore[arg-type]
+        )
+    await redeem(db, "bob", (await issue(db, "D002")).code)
+    assert (await standing(db, "bob")).group_role == "liaison"
+
+
+@pytest.mark.parametrize("code", ["L001", "C001", "B001"])
+async def test_staff_bind_with_an_invitation_too(db: Database, org: Org, code: str) -> None:
+    issued = await issue(db, code)
+    assert issued.person_code == code
+    assert await redeem(db, "carol", issued.code) == code
+    bound = await standing(db, "carol")
+    assert (bound.role, bound.staff_id) == (STAFF[code][1], org.staff[code])
+    stored = await invitation(db, issued.code)
+    assert (stored.representative_id, stored.staff_id) == (None, org.staff[code])
+
+
+async def test_a_staff_account_cannot_take_a_representatives_code_nor_a_representative_a_staff_code(
+    db: Database, org: Org
+) -> None:
+    await redeem(db, "carol", (await issue(db, "C001")).code)
+    with pytest.raises(Conflict) as refused:
+        await redeem(db, "carol", (await issue(db, "D001")).code)
+    assert refused.value.key == "invite.staff_account"
+    await redeem(db, "alice", (await issue(db, "D001")).code)
+    with pytest.raises(Conflict) as elsewhere:
+        await redeem(db, "alice", (await issue(db, "B001")).code)
+    assert elsewhere.value.key == "invite.bound_elsewhere"
+
+
+def farewell(language: str) -> dict[str, Any]:
+    return {"text": f"unbound ({language})"}
+
+
+async def test_unbind_makes_a_chat_a_residents_and_tells_it(db: Database, org: Org) -> None:
+    await redeem(db, "alice", (await issue(db, "D001")).code)
+    async with db.transaction() as session:
+        identity = await people.identity_by_external_id(session, channel=CHANNEL, external_id="alice")
+        session.add(DialogState(channel=CHANNEL, chat_id="alice", user_id="alice", flow="visit", step="mode"))
+        await session.flush()
+        assert await people.unbind(
+            session, identity=identity, now=NOW, actor="cli", farewell=farewell, default_language="zh-CN"
+        )
+    async with db.transaction() as session:
+        assert not await people.unbind(
+            session,
+            identity=await people.identity_by_external_id(session, channel=CHANNEL, external_id="alice"),
+            now=NOW,
+            actor="cli",
+            farewell=farewell,
+            default_language="zh-CN",
+        )  # nobody to unbind the second time
+        messages = (await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[arg-type]
+        dialogs = (await session.exec(select(DialogState))).all()
+    stored = await identity_of(db, "alice")
+    assert stored is not None and (stored.role, stored.representative_id) == ("resident", None)
+    assert [(row.chat_key, row.kind, row.payload) for row in messages] == [
+        ("alice", "message", {"text": "unbound (zh-CN)"}),
+        ("alice", "commands", {"role": "resident", "language": "zh-CN"}),
+    ]
+    assert dialogs == []  # a half-logged visit is not saved later
+    assert [row.action for row in await audit_rows(db)].count("identity.unbind") == 1
+
+
+async def test_revoke_unbinds_every_chat_of_a_person_and_their_unused_codes(db: Database, org: Org) -> None:
+    await redeem(db, "alice", (await issue(db, "D001")).code)
+    await redeem(db, "alice-tablet", (await issue(db, "D001")).code)
+    await redeem(db, "bob", (await issue(db, "D002")).code)
+    unused = await issue(db, "D001")
+    async with db.transaction() as session:
+        person = await people.person_by_code(session, code="d001")
+        count = await people.revoke(
+            session, person=person, now=NOW, actor="cli", farewell=farewell, default_language="en"
+        )
+    assert count == 2
+    for who in ("alice", "alice-tablet"):
+        assert not (await standing(db, who)).is_representative
+    assert (await standing(db, "bob")).is_representative  # another representative's chat stays
+    with pytest.raises(Conflict) as expired:
+        await redeem(db, "mallory", unused.code)
+    assert expired.value.key == "invite.expired"

@@ -33,7 +33,7 @@ async def log(db: Database, settings: Settings, district: District, rep: str, ad
         **fields,  # type: ignore[arg-type]
     )
     async with db.transaction() as session:
-        await visits.record_visit(session, record=record, settings=settings, today=TODAY, actor="test")
+        await visits.record_visit(session, record=record, settings=settings, today=TODAY, viewer=district.standing(rep))
 
 
 async def progress_of(db: Database, settings: Settings, district: District, rep: str) -> visits.Progress:
@@ -45,9 +45,7 @@ async def progress_of(db: Database, settings: Settings, district: District, rep:
 
 async def suggestions_for(db: Database, settings: Settings, district: District, rep: str) -> list[HouseholdBrief]:
     async with db.transaction() as session:
-        return await visits.suggested_households(
-            session, representative_id=district.representatives[rep], today=TODAY, settings=settings, actor="test"
-        )
+        return await visits.suggested_households(session, viewer=district.standing(rep), today=TODAY, settings=settings)
 
 
 @pytest.mark.parametrize(
