@@ -21,17 +21,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.events import Ask, Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
+from storage import policy
 from storage.delivery import dialog_state
 from storage.delivery.dialog_state import Dialog
-from storage.errors import InvalidInput, NotAllowed
+from storage.errors import InvalidInput
 from storage.models import ChatIdentity
+from storage.policy import Action, Standing
 from storage.settings import Settings
 
 EDITING = "_editing"  # draft entry: the whole draft as it was when a change from the confirmation screen began
 KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "location", "contact", "button")
-CANCEL_WORDS = frozenset({"/cancel", "cancel", "取消", "退出"})  # the console quits only on /quit and /exit
-HELP_WORDS = frozenset({"/help", "help", "帮助", "?", "？"})
-BACK_WORDS = frozenset({"/back", "back", "返回", "上一步"})
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the engine answers at every step, as typed (lower case; commands with their slash): the command
+    table declares them."""
+
+    cancel: frozenset[str]
+    help: frozenset[str]
+    back: frozenset[str]
 
 
 class Outcome(enum.Enum):
@@ -48,6 +57,7 @@ class Context:
     session: AsyncSession
     settings: Settings
     identity: ChatIdentity
+    standing: Standing  # who they are now, as the policy sees them
     language: str
     now: datetime
     today: date
@@ -55,21 +65,18 @@ class Context:
 
     @property
     def actor(self) -> str:
-        return f"identity:{self.identity.id}"
+        return self.standing.actor
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(self.language, key, **params)
 
     @property
     def representative_id(self) -> int:
-        """The representative this person is; anyone else is told, in words that fit their role, that they cannot."""
-        if self.identity.representative_id is None:
-            raise self.representatives_only()
-        return self.identity.representative_id
-
-    def representatives_only(self) -> NotAllowed:
-        staff = self.identity.role in ("liaison", "leader", "department")
-        return NotAllowed("error.representatives_only_staff" if staff else "error.representatives_only")
+        """The representative this person is; anyone else is told, in words that fit who they are, that they
+        cannot."""
+        if self.standing.representative_id is None:
+            raise policy.refusal(self.standing, Action.LOG_VISIT)
+        return self.standing.representative_id
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class ConfirmStep(Step):
 
 class Flow(ABC):
     name: ClassVar[str]
-    roles: ClassVar[frozenset[str]]
+    action: ClassVar[Action]  # what the policy must allow, at the start and at every step
     steps: ClassVar[tuple[Step, ...]]
 
     @abstractmethod
@@ -179,11 +186,13 @@ def answered(step: Step, draft: dict[str, Any]) -> bool:
 class Engine:
     """Runs flows for one person: starts them, feeds them input, and keeps their state in the database."""
 
-    def __init__(self, flows: list[Flow]) -> None:
+    def __init__(self, flows: list[Flow], words: Words) -> None:
         self.flows = {flow.name: flow for flow in flows}
+        self.words = words
 
     async def start(self, ctx: Context, state_key: tuple[str, str, str], flow_name: str, arguments: str) -> list[Reply]:
         flow = self.flows[flow_name]
+        policy.require(ctx.standing, flow.action)
         ctx.draft = {}
         await flow.prefill(ctx, arguments)
         state = Dialog(channel=state_key[0], chat_id=state_key[1], user_id=state_key[2], flow=flow_name)
@@ -191,11 +200,15 @@ class Engine:
         state.history = [step.key for step in flow.steps if not step.silent and answered(step, ctx.draft)]
         return await self._advance(ctx, flow, state)
 
-    async def handle(self, ctx: Context, state: Dialog, inbound: Inbound, commands: frozenset[str]) -> list[Reply]:
+    async def handle(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
         flow = self.flows.get(state.flow)
         if flow is None:  # a flow removed by an upgrade: forget it rather than fail forever
             await dialog_state.discard(ctx.session, state=state)
             return [Reply(ctx.t("dialog.gone"))]
+        if not policy.may(ctx.standing, flow.action):  # their rights ended since the dialog began
+            await dialog_state.discard(ctx.session, state=state)
+            refused = policy.refusal(ctx.standing, flow.action)
+            return [Reply(ctx.t(refused.key, **refused.params)), Reply(ctx.t("dialog.dropped"))]
         ctx.draft = dict(state.draft)
         step = flow.current(ctx.draft)
         if step is None:
@@ -203,23 +216,22 @@ class Engine:
             return [Reply(ctx.t("dialog.gone"))]
 
         word = inbound.text.strip().lower() if inbound.kind == "text" else ""
-        if word in CANCEL_WORDS:
+        if word in self.words.cancel:
             await dialog_state.discard(ctx.session, state=state)
             return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
-        if word in HELP_WORDS:
+        if word in self.words.help:
             notes = [
                 Reply(ctx.t(f"{flow.name}.help.{step.key}", **step.help_params(ctx)) + "\n\n" + ctx.t("dialog.help"))
             ]
             return notes + await self._show(ctx, flow, state, step)
-        if word in BACK_WORDS:
+        if word in self.words.back:
             return await self._back(ctx, flow, state)
 
         try:
             inbound = self._as_choice(inbound, state, step)
             if inbound.kind == "text" and inbound.text.strip().startswith("/"):
                 command = inbound.text.strip().split()[0].lower()
-                key = "dialog.busy" if command.lstrip("/") in commands else "dialog.unknown_command"
-                raise InvalidInput(key, command=command[:32], flow=ctx.t(f"flow.{flow.name}"))
+                raise InvalidInput("dialog.unknown_command", command=command[:32], flow=ctx.t(f"flow.{flow.name}"))
             if inbound.kind == "text" and not inbound.text.strip():
                 raise InvalidInput("input.empty")
             if inbound.kind != "button" and inbound.kind not in step.accepts:
@@ -242,26 +254,60 @@ class Engine:
             state.history = [*state.history, step.key]
         return await self._advance(ctx, flow, state)
 
+    def is_word(self, text: str) -> bool:
+        """Whether the engine answers this text itself at any step (cancel, help, back)."""
+        word = text.strip().lower()
+        return word in self.words.cancel or word in self.words.help or word in self.words.back
+
+    def chosen(self, state: Dialog, text: str) -> str | None:
+        """The data of the choice shown last that a typed number or label picks, if it picks one."""
+        typed = text.strip()
+        if typed.isdigit() and typed.isascii() and 1 <= int(typed) <= len(state.choices):
+            return state.choices[int(typed) - 1][0]
+        wanted = comparable(typed)
+        for data, *names in state.choices:
+            if wanted and any(wanted == comparable(name) for name in names):
+                return data
+        return None
+
+    def takes_text(self, ctx: Context, state: Dialog) -> bool:
+        """Whether the step the dialog is at takes typed text as its answer."""
+        flow = self.flows.get(state.flow)
+        step = flow.current(dict(state.draft)) if flow is not None else None
+        return step is not None and "text" in step.accepts
+
+    async def ask(self, ctx: Context, state: Dialog, text: str, buttons: tuple[Button, ...]) -> list[Reply]:
+        """A question beside the flow's own (leave this dialog for another?): its choices are what a typed number
+        picks until it is answered; the dialog stays at its step."""
+        state.choices = [[button.data, button.label, *button.aliases] for button in buttons]
+        state.updated_at = ctx.now
+        await dialog_state.save(ctx.session, state=state)
+        return [Reply(text, buttons)]
+
+    async def show(self, ctx: Context, state: Dialog) -> list[Reply]:
+        """The current step's prompt again."""
+        flow = self.flows[state.flow]
+        ctx.draft = dict(state.draft)
+        step = flow.current(ctx.draft)
+        if step is None:
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.gone"))]
+        return await self._show(ctx, flow, state, step)
+
     def _as_choice(self, inbound: Inbound, state: Dialog, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
-        choices = [(choice[0], choice[1:]) for choice in state.choices]  # data, then the label and its aliases
         if inbound.kind == "button":
-            if inbound.data not in {data for data, _ in choices}:
+            if inbound.data not in {choice[0] for choice in state.choices}:
                 raise InvalidInput("dialog.stale_button")
             return inbound
-        if inbound.kind != "text" or not choices:
+        if inbound.kind != "text" or not state.choices:
             return inbound
+        data = self.chosen(state, inbound.text)
+        if data is not None:
+            return replace(inbound, kind="button", data=data)
         typed = inbound.text.strip()
-        if typed.isdigit() and typed.isascii():
-            number = int(typed)
-            if 1 <= number <= len(choices):
-                return replace(inbound, kind="button", data=choices[number - 1][0])
-            if "text" not in step.accepts:
-                raise InvalidInput("dialog.out_of_range", count=len(choices))
-        wanted = comparable(typed)
-        for data, names in choices:
-            if wanted and any(wanted == comparable(name) for name in names):
-                return replace(inbound, kind="button", data=data)
+        if typed.isdigit() and typed.isascii() and "text" not in step.accepts:
+            raise InvalidInput("dialog.out_of_range", count=len(state.choices))
         return inbound
 
     async def _back(self, ctx: Context, flow: Flow, state: Dialog) -> list[Reply]:

@@ -41,6 +41,7 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = field(default=())
     ask: Ask | None = None  # ask the person to share their location or contact, where the channel can
+    transient: bool = False  # not kept once sent: it ties an anonymous writer's chat to what they wrote
 
     def to_payload(self) -> dict[str, Any]:
         """The reply as an outbox payload (JSON), from which any channel renders it when it sends."""

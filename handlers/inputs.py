@@ -9,6 +9,14 @@ from datetime import date, timedelta
 from handlers.events import Inbound
 from storage.errors import InvalidInput
 
+# C0 control characters but tab and newline: a NUL saves on SQLite and fails every save on PostgreSQL, and none of
+# them is something a person meant to type. A carriage return goes too ("\r\n" becomes "\n").
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def without_control_characters(text: str) -> str:
+    return CONTROL.sub("", text) if CONTROL.search(text) else text
+
 
 def has_words(text: str) -> bool:
     """True when the text holds at least one letter or digit (emoji and punctuation alone say nothing)."""
@@ -22,12 +30,21 @@ def comparable(text: str) -> str:
     ).casefold()
 
 
+def utf16_length(text: str) -> int:
+    """The text's length as Telegram counts it (and JavaScript): in UTF-16 code units, so an emoji or a rare
+    character outside the Basic Multilingual Plane counts two. A limit counted this way holds on every channel."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def text_answer(text: str, *, limit: int) -> str:
+    """The text without surrounding blanks, if it says something and is at most `limit` long, counted in UTF-16
+    code units as Telegram counts the messages that will quote it back."""
     cleaned = text.strip()
     if not cleaned:
         raise InvalidInput("input.empty")
-    if len(cleaned) > limit:
-        raise InvalidInput("input.too_long", limit=limit, length=len(cleaned))
+    length = utf16_length(cleaned)
+    if length > limit:
+        raise InvalidInput("input.too_long", limit=limit, length=length)
     if not has_words(cleaned):
         raise InvalidInput("input.no_words")
     return cleaned

@@ -9,8 +9,8 @@ from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import comparable
 from storage.errors import InvalidInput
+from storage.policy import Action
 from storage.records import people
-from storage.records.people import ROLES
 from storage.settings import LANGUAGES
 
 NAMES = {"zh": "zh-CN", "zhcn": "zh-CN", "中文": "zh-CN", "汉语": "zh-CN", "chinese": "zh-CN",
@@ -49,7 +49,7 @@ class LanguageStep(Step):
 
 class LanguageFlow(Flow):
     name = "language"
-    roles = frozenset(ROLES)
+    action = Action.LANGUAGE
     steps = (LanguageStep(),)
 
     async def prefill(self, ctx: Context, arguments: str) -> None:

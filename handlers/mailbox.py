@@ -10,9 +10,9 @@ from handlers.i18n import t
 from handlers.inputs import optional_phone, person_name, text_answer
 from storage.errors import InvalidInput, NotFound
 from storage.models import MailboxItem
+from storage.policy import Action
 from storage.records import mailbox
 from storage.records.mailbox import CardData
-from storage.records.people import ROLES
 
 MIN_TEXT = 5  # fewer characters cannot say where and what
 MAX_TEXT = 2000
@@ -151,7 +151,7 @@ class MailboxFlow(Flow):
     """Opened by a contact card's deep link (/start m_<token>); anyone may write, residents above all."""
 
     name = "mailbox"
-    roles = frozenset(ROLES)
+    action = Action.WRITE_MAILBOX
     steps = (
         TEXT,
         ANONYMOUS,
@@ -167,6 +167,14 @@ class MailboxFlow(Flow):
             raise NotFound("mailbox.error.unknown_link")
         representative = await mailbox.representative_for_token(ctx.session, token=token)
         assert representative.id is not None
+        await mailbox.check_daily_limit(
+            ctx.session,
+            writer=ctx.identity,
+            link_token=token,
+            now=ctx.now,
+            per_day=ctx.settings.limits.mailbox_items_per_day,
+        )
+        ctx.draft["link"] = token
         card = await mailbox.card_data(ctx.session, representative_id=representative.id)
         ctx.draft["rep"] = {
             "representative_id": card.representative_id,
@@ -186,7 +194,8 @@ class MailboxFlow(Flow):
             item = await mailbox.submit(
                 ctx.session,
                 representative_id=card.representative_id,
-                identity=ctx.identity,
+                writer=ctx.identity,
+                link_token=draft.get("link"),
                 text=draft["text"],
                 anonymous=anonymous,
                 name="" if anonymous else draft.get("name", ""),
@@ -194,6 +203,7 @@ class MailboxFlow(Flow):
                 now=ctx.now,
                 notice=notice,
                 default_language=ctx.settings.general.default_language,
+                per_day=ctx.settings.limits.mailbox_items_per_day,
             )
         except NotFound as gone:  # left office since the card was scanned: no one to send it to, so the dialog ends
             return [Reply(ctx.t(gone.key, **gone.params))]
@@ -202,4 +212,5 @@ class MailboxFlow(Flow):
         text += "\n" + ctx.t("mailbox.next_anonymous" if anonymous else "mailbox.next_named")
         if card.reception_day and card.station:
             text += "\n" + ctx.t("mailbox.next_reception", **lines)
-        return [Reply(text)]
+        # An anonymous writer's acknowledgement names the item: it is not kept once sent (storage.records.relay).
+        return [Reply(text, transient=anonymous)]

@@ -1,12 +1,43 @@
-"""A representative's progress on the "one hundred households" as text: quota, in-home share, rounds, pace."""
+"""/progress (进度): a representative's progress on the "one hundred households" as text: quota, in-home share,
+rounds, pace; their own with households to visit next, or a colleague's figures for those the policy lets see them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from handlers.dialogs import Context
+from handlers.events import Reply
+from storage import policy
+from storage.policy import Action
+from storage.records import people, visits
 from storage.records.households import HouseholdBrief
 from storage.records.visits import Progress
+
+
+async def answer_progress(ctx: Context, argument: str) -> list[Reply]:
+    """Without a code: one's own progress and the households to visit next. With one: that representative's
+    figures only (the households are their own business), for the liaison office, leaders and the leader and
+    liaison officers of the representative's group."""
+    if not argument:
+        if not policy.may(ctx.standing, Action.OWN_PROGRESS):
+            return [Reply(ctx.t("progress.which"))]
+        progress = await visits.progress(
+            ctx.session, representative_id=ctx.representative_id, today=ctx.today, settings=ctx.settings
+        )
+        suggestions = await visits.suggested_households(
+            ctx.session, viewer=ctx.standing, today=ctx.today, settings=ctx.settings
+        )
+        return [Reply(progress_text(ctx, progress, detail=True, suggestions=suggestions))]
+    representative = await people.representative_by_code(ctx.session, code=argument)
+    assert representative.id is not None
+    colleague = policy.Colleague(representative_id=representative.id, group_id=representative.group_id)
+    policy.require(ctx.standing, Action.PROGRESS_OF, colleague)
+    progress = await visits.progress(
+        ctx.session, representative_id=representative.id, today=ctx.today, settings=ctx.settings
+    )
+    own = representative.id == ctx.standing.representative_id
+    header = ctx.t("progress.of", name=representative.name, code=representative.code)
+    return [Reply(header + "\n" + progress_text(ctx, progress, detail=True, own=own))]
 
 
 def progress_text(

@@ -1,71 +1,42 @@
-"""The router: who is writing, which dialog they are in, and which command or flow answers them."""
+"""The router: who is writing and what they may do now, which dialog they are in, and which command answers them."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import commands
+from handlers.commands import Parsed, StartFlow
 from handlers.dialogs import Context, Engine
-from handlers.events import Inbound, Reply
+from handlers.events import Button, Inbound, Reply
 from handlers.i18n import t
+from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
 from handlers.mailbox import MailboxFlow
-from handlers.progress import progress_text
 from handlers.visit import VisitFlow
+from storage import policy
 from storage.db import Database
 from storage.delivery import dialog_state
+from storage.delivery.dialog_state import Dialog
 from storage.errors import LianxinError, redacted_traceback
-from storage.models import ChatIdentity, utcnow
-from storage.records import mailbox, people, visits
+from storage.models import utcnow
+from storage.policy import Role
+from storage.records import people
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
-
-COMMANDS = frozenset({"start", "help", "visit", "progress", "lang"})
-# Chinese words work like commands, so that nobody has to type a slash on a phone keyboard.
-WORDS = {
-    "走访": "visit",
-    "进度": "progress",
-    "帮助": "help",
-    "语言": "lang",
-    "开始": "start",
-    "visit": "visit",
-    "progress": "progress",
-}
-FLOW_COMMANDS = {"visit": "visit", "lang": "language"}
-# What a dialog recognises as another command ("finish or cancel first") rather than an unknown one.
-KNOWN_COMMANDS = COMMANDS | frozenset(WORDS)
+SWITCH = "_switch"  # draft entry: a command that would leave the dialog, waiting for the person to confirm
 
 
 @dataclass(frozen=True)
 class Answer:
     replies: list[Reply]
-    before: tuple[str, str]  # (role, language) when the event arrived
-    after: tuple[str, str]  # and once it is handled
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    arguments: str
-
-
-def parse_command(text: str) -> Command | None:
-    """`/visit@bot 幸福路` and `走访 幸福路` both mean visit with arguments `幸福路`."""
-    stripped = text.strip()
-    if not stripped:
-        return None
-    head, _, rest = stripped.partition(" ")
-    if head.startswith("/"):
-        name = head[1:].split("@", 1)[0].lower()
-        return Command(name, rest.strip())
-    if head.lower() in WORDS:
-        return Command(WORDS[head.lower()], rest.strip())
-    return None
+    before: tuple[Role, str]  # (role as the policy sees it, language) when the event arrived
+    after: tuple[Role, str]  # and once it is handled
 
 
 class Router:
@@ -75,7 +46,7 @@ class Router:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.engine = Engine([VisitFlow(), LanguageFlow(), MailboxFlow()])
+        self.engine = Engine([VisitFlow(), LanguageFlow(), MailboxFlow()], commands.engine_words())
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Replies to one event in a transaction of its own (the console's way; channels with an inbox and an
@@ -98,7 +69,7 @@ class Router:
 
     async def preload(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
         """Read who is writing and where they are in a dialog, for a batch of events handled in one transaction,
-        in two statements instead of two per event."""
+        in a few statements instead of a few per event."""
         for channel in {inbound.channel for inbound in inbounds}:
             users = [inbound.user_id for inbound in inbounds if inbound.channel == channel]
             await people.preload_identities(session, channel=channel, external_ids=users)
@@ -116,116 +87,141 @@ class Router:
     async def answer(self, session: AsyncSession, inbound: Inbound) -> Answer:
         """`respond`, and who the person is before and after (an invitation makes a representative, /lang
         changes the language), for channels that keep a menu per role and language."""
+        if inbound.text:  # a NUL saves on SQLite and fails every save on PostgreSQL; no control character helps
+            inbound = replace(inbound, text=without_control_characters(inbound.text))
         identity = await people.identity_for(session, channel=inbound.channel, external_id=inbound.user_id)
         if identity.blocked_at is not None:  # writing again means they unblocked the bot
             identity.blocked_at = None
             session.add(identity)
+        standing = await people.standing_of(session, identity=identity)
         language = identity.language or self.hinted_language(inbound)
-        before = (identity.role, language)
-        try:
-            async with session.begin_nested():
-                replies = await self._handle(session, identity, language, inbound)
-                after = (identity.role, identity.language or language)
-        except LianxinError as problem:  # the savepoint is rolled back: the person is who they were
-            return Answer([Reply(t(language, problem.key, **problem.params))], before, before)
-        return Answer(replies, before, after)
-
-    async def _handle(
-        self, session: AsyncSession, identity: ChatIdentity, language: str, inbound: Inbound
-    ) -> list[Reply]:
+        before = (standing.role, language)
         now = self.clock()
         ctx = Context(
             session=session,
             settings=self.settings,
             identity=identity,
+            standing=standing,
             language=language,
             now=now,
             today=now.astimezone(self.settings.zone).date(),
         )
+        try:
+            async with session.begin_nested():
+                replies = await self._handle(ctx, inbound)
+        except LianxinError as problem:  # the savepoint is rolled back: the person is who they were
+            return Answer([Reply(t(language, problem.key, **problem.params))], before, before)
+        return Answer(replies, before, (ctx.standing.role, identity.language or language))
+
+    async def _handle(self, ctx: Context, inbound: Inbound) -> list[Reply]:
         notes: list[Reply] = []
         state = await dialog_state.load(
-            session, channel=inbound.channel, chat_id=inbound.chat_id, user_id=inbound.user_id
+            ctx.session, channel=inbound.channel, chat_id=inbound.chat_id, user_id=inbound.user_id
         )
         timeout = timedelta(minutes=self.settings.general.dialog_timeout_minutes)
-        if state is not None and now - state.updated_at > timeout:
-            await dialog_state.discard(session, state=state)
-            notes.append(
-                Reply(
-                    ctx.t(
-                        "dialog.expired",
-                        flow=ctx.t(f"flow.{state.flow}"),
-                        minutes=self.settings.general.dialog_timeout_minutes,
-                    )
-                )
-            )
+        if state is not None and ctx.now - state.updated_at > timeout:
+            await dialog_state.discard(ctx.session, state=state)
+            minutes = self.settings.general.dialog_timeout_minutes
+            notes.append(Reply(ctx.t("dialog.expired", flow=ctx.t(f"flow.{state.flow}"), minutes=minutes)))
             state = None
             if inbound.kind == "button":  # the button belonged to the discarded dialog
                 return notes
         if state is not None:
-            return await self.engine.handle(ctx, state, inbound, KNOWN_COMMANDS)
-
-        if inbound.kind == "button":
-            return notes + await self._button(ctx, inbound)
+            return await self._in_dialog(ctx, state, inbound)
+        if inbound.kind == "button":  # a button of a dialog that has ended (saved, cancelled, or timed out)
+            return [*notes, Reply(ctx.t("dialog.ended")), Reply(commands.help_text(ctx, short=True))]
         if inbound.kind != "text":
             return [*notes, Reply(ctx.t("router.not_in_dialog", kind=ctx.t(f"kind.{inbound.kind}")))]
-        command = parse_command(inbound.text)
-        if command is None:
+        parsed = commands.parse(inbound.text)
+        if parsed is None:
             if people.looks_like_invitation(inbound.text):
-                return notes + await self._redeem(ctx, inbound.text)
-            return [*notes, self._help(ctx, short=True)]
-        return notes + await self._command(ctx, inbound, command)
+                return notes + await commands.redeem(ctx, inbound.text)
+            return [*notes, Reply(commands.help_text(ctx, short=True))]
+        return notes + await self._run(ctx, inbound, parsed)
 
-    async def _command(self, ctx: Context, inbound: Inbound, command: Command) -> list[Reply]:
-        if command.name == "start":
-            if command.arguments.startswith(mailbox.START_PREFIX):  # a contact card's deep link: its mailbox
-                key = (inbound.channel, inbound.chat_id, inbound.user_id)
-                return await self.engine.start(ctx, key, MailboxFlow.name, command.arguments)
-            if command.arguments:
-                return await self._redeem(ctx, command.arguments)
-            return [Reply(ctx.t(f"start.{ctx.identity.role}")), self._help(ctx)]
-        if command.name == "help":
-            return [self._help(ctx)]
-        if command.name == "progress":
-            return await self._progress(ctx, command.arguments)
-        if command.name in FLOW_COMMANDS:
-            flow = self.engine.flows[FLOW_COMMANDS[command.name]]
-            if ctx.identity.role not in flow.roles:
-                raise ctx.representatives_only()
-            key = (inbound.channel, inbound.chat_id, inbound.user_id)
-            return await self.engine.start(ctx, key, flow.name, command.arguments)
-        return [
-            Reply(ctx.t("router.unknown_command", command=("/" + command.name)[:32])),
-            self._help(ctx, short=True),
+    async def _run(self, ctx: Context, inbound: Inbound, parsed: Parsed) -> list[Reply]:
+        command = parsed.command
+        if command is None:
+            return [
+                Reply(ctx.t("router.unknown_command", command=("/" + parsed.name)[:32])),
+                Reply(commands.help_text(ctx, short=True)),
+            ]
+        policy.require(ctx.standing, command.action)
+        key = (inbound.channel, inbound.chat_id, inbound.user_id)
+        if command.flow is not None:
+            return await self.engine.start(ctx, key, command.flow, parsed.arguments)
+        assert command.answer is not None
+        answered = await command.answer(ctx, parsed.arguments)
+        if isinstance(answered, StartFlow):
+            return await self.engine.start(ctx, key, answered.flow, answered.arguments)
+        return answered
+
+    async def _in_dialog(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
+        """Input while a dialog is open. Cancel, help, back and the choices shown are the dialog's; another
+        command that would open a dialog asks first whether to leave this one; one that only answers is answered
+        and the dialog goes on; a command word typed where the step takes text may be the answer itself."""
+        if SWITCH in state.draft:
+            return await self._switch_answer(ctx, state, inbound)
+        text = inbound.text if inbound.kind == "text" else ""
+        parsed = commands.parse(text) if text else None
+        if (
+            parsed is None
+            or self.engine.is_word(text)
+            or self.engine.chosen(state, text) is not None
+            or (parsed.command is None)  # an unknown slash command: the engine says what it can do
+        ):
+            return await self.engine.handle(ctx, state, inbound)
+        command = parsed.command
+        takes_text = self.engine.takes_text(ctx, state)
+        if not parsed.slash and takes_text and not command.opens_dialog:
+            return await self.engine.handle(ctx, state, inbound)  # "进度 很慢" is a note, not /progress
+        if not policy.may(ctx.standing, command.action):
+            if not parsed.slash and takes_text:
+                return await self.engine.handle(ctx, state, inbound)
+            refused = policy.refusal(ctx.standing, command.action)
+            return [Reply(ctx.t(refused.key, **refused.params)), *await self.engine.show(ctx, state)]
+        if command.opens_dialog:
+            return await self._offer_switch(ctx, state, text, as_answer=takes_text and not parsed.slash)
+        answered = await self._run(ctx, inbound, parsed)
+        return answered + await self.engine.show(ctx, state)
+
+    async def _offer_switch(self, ctx: Context, state: Dialog, text: str, *, as_answer: bool) -> list[Reply]:
+        state.draft = {**state.draft, SWITCH: text}
+        flow = ctx.t(f"flow.{state.flow}")
+        buttons = [
+            Button("switch:go", ctx.t("dialog.switch.go")),
+            Button("switch:stay", ctx.t("dialog.switch.stay", flow=flow)),
         ]
+        if as_answer:
+            buttons.append(Button("switch:answer", ctx.t("dialog.switch.answer")))
+        question = ctx.t("dialog.switch.ask", flow=flow, text=text[:40])
+        return await self.engine.ask(ctx, state, question, tuple(buttons))
 
-    async def _button(self, ctx: Context, inbound: Inbound) -> list[Reply]:
-        return [Reply(ctx.t("dialog.stale_button")), self._help(ctx, short=True)]
-
-    async def _redeem(self, ctx: Context, code: str) -> list[Reply]:
-        representative = await people.redeem_invitation(ctx.session, identity=ctx.identity, code=code, now=ctx.now)
-        return [Reply(ctx.t("invite.welcome", name=representative.name)), self._help(ctx)]
-
-    async def _progress(self, ctx: Context, argument: str) -> list[Reply]:
-        """Representatives see their own progress with households to visit next; leaders and the liaison office
-        name a representative and see the figures only (the households are the representative's business)."""
-        if ctx.identity.role in ("leader", "liaison"):
-            if not argument:
-                return [Reply(ctx.t("progress.which"))]
-            representative = await people.representative_by_code(ctx.session, code=argument)
-            assert representative.id is not None
-            progress = await visits.progress(
-                ctx.session, representative_id=representative.id, today=ctx.today, settings=ctx.settings
+    async def _switch_answer(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
+        """The answer to "leave this dialog for that command?"."""
+        text = str(state.draft[SWITCH])
+        state.draft = {key: value for key, value in state.draft.items() if key != SWITCH}
+        if inbound.kind == "text" and self.engine.is_word(inbound.text):
+            return await self.engine.handle(ctx, state, inbound)
+        if inbound.kind == "button":
+            choice = inbound.data if inbound.data in {data for data, *_ in state.choices} else None
+        else:
+            choice = self.engine.chosen(state, inbound.text) if inbound.kind == "text" else None
+        if choice == "switch:go":
+            await dialog_state.discard(ctx.session, state=state)
+            parsed = commands.parse(text)
+            assert parsed is not None
+            return [Reply(ctx.t("dialog.left", flow=ctx.t(f"flow.{state.flow}")))] + await self._run(
+                ctx, replace(inbound, kind="text", text=text, data=""), parsed
             )
-            header = ctx.t("progress.of", name=representative.name, code=representative.code)
-            return [Reply(header + "\n" + progress_text(ctx, progress, detail=True, own=False))]
-        representative_id = ctx.representative_id
-        progress = await visits.progress(
-            ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings
+        if choice == "switch:stay":
+            return await self.engine.show(ctx, state)
+        if choice == "switch:answer":
+            await dialog_state.save(ctx.session, state=state)
+            return await self.engine.handle(ctx, state, replace(inbound, kind="text", text=text, data=""))
+        state.draft = {**state.draft, SWITCH: text}  # still waiting for an answer: ask again
+        flow = ctx.t(f"flow.{state.flow}")
+        buttons = tuple(Button(data, label) for data, label, *_ in state.choices)
+        return [Reply(ctx.t("dialog.switch.choose"))] + await self.engine.ask(
+            ctx, state, ctx.t("dialog.switch.ask", flow=flow, text=text[:40]), buttons
         )
-        suggestions = await visits.suggested_households(
-            ctx.session, representative_id=representative_id, today=ctx.today, settings=ctx.settings, actor=ctx.actor
-        )
-        return [Reply(progress_text(ctx, progress, detail=True, suggestions=suggestions))]
-
-    def _help(self, ctx: Context, *, short: bool = False) -> Reply:
-        return Reply(ctx.t(f"help.{ctx.identity.role}.{'short' if short else 'full'}"))

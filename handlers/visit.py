@@ -12,6 +12,7 @@ from handlers.inputs import optional_phone, person_name, text_answer, visit_day
 from handlers.progress import progress_text, round_label
 from storage.errors import InvalidInput
 from storage.models import Representative
+from storage.policy import Action
 from storage.records import households, people, visits
 from storage.records.households import HouseholdBrief
 from storage.records.visits import NewHousehold, VisitRecord
@@ -22,8 +23,11 @@ ADDRESS_LIMIT = 200
 
 
 def household_label(ctx: Context, brief: HouseholdBrief) -> str:
+    """The address, the head's masked name where the representative may read it, and a mark when it lies
+    outside their areas."""
     own = "" if brief.own_area else ctx.t("visit.other_area")
-    return f"{brief.address} {brief.head}{own}"
+    head = f" {brief.head}" if brief.head else ""
+    return f"{brief.address}{head}{own}"
 
 
 def category_names(ctx: Context, codes: list[str]) -> str:
@@ -35,7 +39,7 @@ def category_names(ctx: Context, codes: list[str]) -> str:
 
 def choose_household(ctx: Context, brief: HouseholdBrief) -> None:
     """The household the visit is to."""
-    ctx.draft["household"] = {"id": brief.id, "label": household_label(ctx, brief)}
+    ctx.draft["household"] = {"id": brief.id, "label": household_label(ctx, brief), "own": brief.own_area}
     # The ledger as it was when the household was chosen: on saving, only the representative's own
     # corrections are applied, so that someone else's correction in the meantime is not undone.
     ctx.draft["ledger"] = {"categories": list(brief.categories), "party_member": brief.party_member}
@@ -44,11 +48,22 @@ def choose_household(ctx: Context, brief: HouseholdBrief) -> None:
     ctx.draft.pop("categories_ok", None)
 
 
+def correctable(draft: dict[str, Any]) -> bool:
+    """Whether the representative may correct the household's categories: only in their own areas (a household
+    they register is in one of them)."""
+    household = draft.get("household", {})
+    return bool(household.get("new") or household.get("own"))
+
+
 async def search_households(ctx: Context, fragment: str) -> list[HouseholdBrief]:
     """The best matches; one more is fetched only to know whether to ask for a more precise fragment."""
     shown = ctx.settings.visits.search_results
     found = await households.search(
-        ctx.session, fragment=fragment, representative_id=ctx.representative_id, limit=shown + 1, actor=ctx.actor
+        ctx.session,
+        fragment=fragment,
+        viewer=ctx.standing,
+        limit=shown + 1,
+        sensitive=ctx.settings.households.sensitive(),
     )
     ctx.draft["query"] = fragment
     ctx.draft["more"] = len(found) > shown
@@ -92,7 +107,7 @@ class HouseholdStep(Step):
                 ctx.draft["new_area"] = {"id": areas[0].id, "name": areas[0].name}
             return Outcome.NEXT
         brief = await households.brief(
-            ctx.session, household_id=int(choice), representative_id=ctx.representative_id, actor=ctx.actor
+            ctx.session, household_id=int(choice), viewer=ctx.standing, sensitive=ctx.settings.households.sensitive()
         )
         choose_household(ctx, brief)
         return Outcome.NEXT
@@ -196,6 +211,13 @@ class CategoriesStep(Step):
 
     async def prompt(self, ctx: Context) -> Prompt:
         chosen = set(ctx.draft.get("categories", []))
+        if not correctable(ctx.draft):  # outside their areas: what may be shown, to confirm, not to change
+            text = ctx.t(
+                "visit.ask.categories_elsewhere",
+                household=household_text(ctx),
+                current=category_names(ctx, sorted(chosen)),
+            )
+            return Prompt(text, (Button("visit:cat:ok", ctx.t("button.confirm")),))
         mark = ctx.t("visit.mark.on")
         must_visit = {label.code for label in ctx.settings.households.must_visit}
         buttons = [
@@ -227,6 +249,8 @@ class CategoriesStep(Step):
         if choice == "ok":
             ctx.draft["categories_ok"] = True
             return Outcome.NEXT
+        if not correctable(ctx.draft):
+            raise InvalidInput("dialog.stale_button")
         if choice == "party":
             ctx.draft["party_member"] = not ctx.draft.get("party_member", False)
             return Outcome.STAY
@@ -481,7 +505,9 @@ def summary(ctx: Context) -> str:
             "visit.summary.categories",
             categories=category_names(ctx, draft.get("categories", [])),
             party=ctx.t("visit.party_member") if draft.get("party_member") else ctx.t("visit.non_party"),
-        ),
+        )
+        if correctable(draft)
+        else ctx.t("visit.summary.categories_elsewhere", categories=category_names(ctx, draft.get("categories", []))),
         ctx.t("visit.summary.collective", how=ctx.t("visit.group_with", names=companions))
         if draft.get("collective")
         else ctx.t("visit.summary.collective", how=ctx.t("visit.solo")),
@@ -507,7 +533,7 @@ EDITABLE = (DATE, HOUSEHOLD, NEW_ADDRESS, NEW_HEAD, NEW_PHONE, NEW_AREA, MODE, C
 
 class VisitFlow(Flow):
     name = "visit"
-    roles = frozenset({"representative"})
+    action = Action.LOG_VISIT
     steps = (
         HOUSEHOLD,
         NEW_ADDRESS,
@@ -559,9 +585,11 @@ class VisitFlow(Flow):
     async def finish(self, ctx: Context) -> list[Reply]:
         draft = ctx.draft
         rep_id = ctx.representative_id
-        chosen = set(draft.get("categories", []))
         ledger = draft.get("ledger", {"categories": [], "party_member": None})
-        party = bool(draft.get("party_member"))
+        if correctable(draft):
+            chosen, party = set(draft.get("categories", [])), bool(draft.get("party_member"))
+        else:  # outside their areas there is nothing they may correct
+            chosen, party = set(ledger["categories"]), ledger["party_member"]
         new = None
         if registering(draft):
             new = NewHousehold(
@@ -589,7 +617,7 @@ class VisitFlow(Flow):
             longitude=location[1] if location else None,
         )
         visit = await visits.record_visit(
-            ctx.session, record=record, settings=ctx.settings, today=ctx.today, actor=ctx.actor
+            ctx.session, record=record, settings=ctx.settings, today=ctx.today, viewer=ctx.standing
         )
         progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
         text = ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress)

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 import handlers.i18n as i18n
+from handlers.commands import COMMANDS
 from handlers.events import Ask, InputKind
 from handlers.mailbox import MailboxFlow
 from handlers.visit import EDITABLE, VisitFlow
-from storage.records.people import ROLES
+from storage.policy import Role
+
+ROLE_KEYS = [role.value for role in Role] + ["lapsed"]  # handlers.commands.role_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("bot", "handlers", "storage", "scheduler")
@@ -71,7 +74,7 @@ def used_keys(root: Path = ROOT) -> dict[str, list[str]]:
                 elif isinstance(node, ast.Assign) and any(
                     isinstance(target, ast.Name) and target.id == "key" for target in node.targets
                 ):
-                    candidates.append(node.value)  # key = "dialog.busy" if ... else "dialog.unknown_command"
+                    candidates.append(node.value)  # key = "invite.welcome" if ... else "invite.welcome_staff"
                 for candidate in candidates:
                     for text in texts(candidate):
                         if looks_like_key(text):
@@ -84,8 +87,11 @@ def expanded_keys() -> list[str]:
     """Keys the code builds with f-strings, expanded from the values those f-strings can take."""
     keys = [f"kind.{kind}" for kind in typing.get_args(InputKind)]
     keys += [f"flow.{VisitFlow.name}"]
-    keys += [f"start.{role}" for role in ROLES]
-    keys += [f"help.{role}.{size}" for role in ROLES for size in ("full", "short")]
+    keys += [f"start.{role}" for role in ROLE_KEYS]
+    keys += [f"help.{role}.{size}" for role in ROLE_KEYS for size in ("intro", "hint")]
+    keys += [f"command.{command.name}.help" for command in COMMANDS]
+    keys += [f"command.{command.name}.menu" for command in COMMANDS if command.menu is not None]
+    keys += [f"flow.{command.flow}" for command in COMMANDS if command.flow is not None]
     keys += [f"{VisitFlow.name}.help.{step.key}" for step in VisitFlow.steps]
     keys += [f"visit.edit.{step.key}" for step in EDITABLE]
     keys += [f"visit.half.{half}" for half in ("H1", "H2")]
@@ -138,7 +144,7 @@ def test_scanner_finds_the_keys_used_in_code() -> None:
     for key in (
         "error.store",  # StoreError("error.store") in storage/db.py
         "invite.used",  # Conflict(...) in storage/records/people.py
-        "dialog.busy",  # key = ... if ... else ... in handlers/dialogs.py
+        "invite.welcome_staff",  # key = ... if ... else ... in handlers/commands.py
         "progress.round_done",  # t("a" if done else "b")
         "roster.error.required",  # problem(name, key) in storage/exchange/roster.py
         "roster.error.duplicate_column",  # RowProblem(row, column, key, params)

@@ -167,7 +167,7 @@ async def test_bad_input_at_every_step(db: Database, settings: Settings, token: 
             ("灯" * 10_000, ["内容太长了：最多2000字，您发送了10000字", "请写下您想反映的问题"]),
             ("！！！？？？。。。", "没有看到文字内容"),
             (f"/photo {photo}", "这一步需要文字，收到的是图片"),
-            ("/visit", "您正在填写「给党代表写信」。请先完成，或发送 /cancel 取消后再使用 /visit"),
+            ("/visit", ["这项功能只对党代表开放", "请写下您想反映的问题"]),  # refused; the letter goes on
             ("灯" * 2000, "要署名吗？"),  # exactly the limit is accepted
             ("随便", "这一步需要选项，收到的是文字"),
             ("3", "请回复 1 到 2 之间的编号"),

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from handlers.commands import parse
 from handlers.events import Inbound, InputKind, Reply
-from handlers.router import Router, parse_command
+from handlers.router import Router
 from storage.db import Database
 from storage.models import ChatIdentity, Visit
 from storage.records import people, visits
@@ -40,7 +41,7 @@ def joined(replies: list[Reply]) -> str:
 async def invite(db: Database, code: str = "D001") -> str:
     async with db.transaction() as session:
         issued = await people.create_invitation(
-            session, representative_code=code, now=NOW, valid_for=timedelta(days=14), actor="test"
+            session, person_code=code, now=NOW, valid_for=timedelta(days=14), actor="test"
         )
     return issued.code
 
@@ -64,12 +65,12 @@ async def router(db: Database, settings: Settings) -> Router:
     ],
 )
 def test_parse_command(text: str, command: str | None, arguments: str | None) -> None:
-    parsed = parse_command(text)
+    parsed = parse(text)
     assert (parsed.name if parsed else None, parsed.arguments if parsed else None) == (command, arguments)
 
 
 async def test_a_stranger_is_a_resident(router: Router, db: Database) -> None:
-    assert "党代表请发送邀请码完成绑定" in joined(await router.handle(telegram("7", "你好")))
+    assert "党代表和工作人员请发送邀请码完成绑定" in joined(await router.handle(telegram("7", "你好")))
     assert "欢迎使用连心" in joined(await router.handle(telegram("7", "/start")))
     async with db.transaction() as session:
         identity = (await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == "7"))).one()
@@ -149,7 +150,11 @@ async def test_inputs_outside_a_dialog(router: Router) -> None:
         await router.handle(telegram("7", kind="photo", photo="f1"))
     )
     assert "不认识命令 /foo" in joined(await router.handle(telegram("7", "/foo")))
-    assert "这个按钮已经过期了" in joined(await router.handle(telegram("7", kind="button", data="visit:mode:home")))
+    assert "这段对话已经结束了" in joined(await router.handle(telegram("7", kind="button", data="visit:mode:home")))
+    assert "现在没有正在填写的内容，不需要取消" in joined(await router.handle(telegram("7", "/cancel")))
+    assert "现在没有正在填写的内容，不需要取消" in joined(await router.handle(telegram("7", "取消")))
+    assert "没有上一步可以返回" in joined(await router.handle(telegram("7", "/back")))
+    assert "没有上一步可以返回" in joined(await router.handle(telegram("7", "返回")))
 
 
 async def test_unexpected_failure_apologises_commits_nothing_and_logs_no_text(

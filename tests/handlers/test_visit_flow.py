@@ -465,22 +465,22 @@ async def test_back_after_a_quick_form_reaches_what_it_filled(
 
 
 async def test_a_correction_made_meanwhile_is_not_undone(db: Database, settings: Settings, district: District) -> None:
+    # Both serve 幸福社区一区, where this household lives: both may correct its categories.
+    address = "幸福路12号1栋1单元101"
     first = await chat_as(db, settings, "representative:D001")
-    await first.talk([("走访 幸福路14号 入户 看望", "这户的类别：困难群体、特殊困难群众")])
+    await first.talk([(f"走访 {address} 入户 看望", "这户的类别：四老、党员中心户")])
     second = await chat_as(db, settings, "representative:T001")
-    for line in ["走访 幸福路14号 电话 回访", "青年", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
+    for line in [f"走访 {address} 电话 回访", "青年", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
         await second.send(line)
-    for line in ["困难群体", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
+    for line in ["四老", "确认", "个人走访", "日常走访", "跳过", "跳过", "保存"]:
         await first.send(line)
     async with db.transaction() as session:
         codes = (
             await session.exec(
-                select(HouseholdCategory.code).where(
-                    HouseholdCategory.household_id == district.households["幸福路14号"]
-                )
+                select(HouseholdCategory.code).where(HouseholdCategory.household_id == district.households[address])
             )
         ).all()
-    assert sorted(codes) == ["special_hardship", "youth"]  # T001's 青年 stays, D001's removal applies
+    assert sorted(codes) == ["party_center", "youth"]  # T001's 青年 stays, D001's removal applies
 
 
 async def test_quick_form_note_that_is_too_long_is_asked_again(
@@ -577,7 +577,8 @@ async def test_one_persons_messages_are_handled_one_at_a_time(
     inbound = chat.console.to_inbound("走访 幸福路14号 入户 看望")
     assert not isinstance(inbound, str)
     answers = [joined(replies) for replies in await asyncio.gather(*(chat.router.handle(inbound) for _ in range(3)))]
-    assert sum("这一步需要选项" in answer for answer in answers) == 2  # one dialog started; the others were inside it
+    # One dialog started; the others arrived inside it, and were asked whether to leave it for a new one.
+    assert sum("还没有保存。要放弃它" in answer for answer in answers) == 2
     async with db.transaction() as session:
         opened = (await session.exec(select(AuditEntry).where(AuditEntry.action == "household.open"))).all()
     assert len(opened) == 1
