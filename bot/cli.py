@@ -16,10 +16,12 @@ from telegram.error import InvalidToken
 
 from bot import logs
 from bot.console import CHANNEL, ConsoleChannel
+from bot.instance_lock import AlreadyRunning
 from bot.runtime import TelegramBot
+from handlers import notices
 from handlers.i18n import both, t
 from handlers.router import Router
-from storage.db import Database, sqlite_url
+from storage.db import Database, DatabaseDamaged, DatabaseUnreachable, sqlite_url
 from storage.delivery import inbox, outbox
 from storage.errors import ConfigError, LianxinError
 from storage.exchange import demo, exports, roster
@@ -82,6 +84,11 @@ class Setup:
             for problem in invalid.problems:
                 typer.echo("  " + t(self.language, problem.key, **problem.message_params()), err=True)
             raise typer.Exit(1) from None
+        # A database that cannot be used at all: what is wrong and what to check, rather than the driver's traceback.
+        except DatabaseDamaged as damaged:
+            raise self.fail("cli.db.damaged", file=damaged.file) from None
+        except DatabaseUnreachable as unreachable:
+            raise self.fail("cli.db.unreachable", host=unreachable.host, port=unreachable.port) from None
         except LianxinError as problem:
             raise self.fail(problem.key, **problem.params) from None
 
@@ -152,6 +159,8 @@ def demo_command(
             "cli.demo.switch",
             db=db_hint,
             rep=summary.demo_representative,
+            group_leader=summary.group_leader,
+            left_office=summary.left_office,
             leader=summary.leader,
             liaison=summary.liaison,
             department=summary.department,
@@ -201,14 +210,21 @@ def run(
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
-        setup.say("cli.run.started", mode=webhook or "polling")
-        await telegram_bot.run_until_stopped(stop, webhook_url=webhook, listen=listen, port=port)
+        await telegram_bot.run_until_stopped(
+            stop,
+            started=lambda: setup.say("cli.run.started", mode=webhook or "polling"),
+            webhook_url=webhook,
+            listen=listen,
+            port=port,
+        )
         setup.say("cli.run.stopped")
 
     try:
         setup.run(work)
     except InvalidToken:
         raise setup.fail("cli.run.bad_token", 2) from None
+    except AlreadyRunning as running:
+        raise setup.fail("cli.run.already_running", file=str(running.database)) from None
 
 
 @app.command("outbox", help=both("cli.outbox.help"))
@@ -223,7 +239,7 @@ def outbox_command(
         dict[tuple[str, str], int], dict[tuple[str, str], int], list[OutboxMessage], list[InboxEvent]
     ]:
         await setup.database.upgrade()
-        async with setup.database.transaction() as session:
+        async with setup.database.read() as session:
             return (
                 await outbox.counts(session),
                 await inbox.counts(session),
@@ -300,10 +316,19 @@ def roster_import(file: ExistingFile, db: DbOption = None, config: ConfigOption 
         rows = roster.read_roster(file)
         await setup.database.upgrade()
         async with setup.database.transaction() as session:
-            return await roster.import_roster(session, rows=rows, actor="cli")
+            return await roster.import_roster(
+                session,
+                rows=rows,
+                actor="cli",
+                now=utcnow(),
+                farewell=notices.unbound,
+                default_language=setup.settings.general.default_language,
+            )
 
     result = setup.run(work)
     setup.say("roster.imported", created=result.created, updated=result.updated, unchanged=result.unchanged)
+    if result.revoked:
+        setup.say("roster.revoked", count=result.revoked)
 
 
 @roster_app.command("export", help=both("cli.roster.export"))
@@ -313,19 +338,24 @@ def roster_export(file: OutputFile, db: DbOption = None, config: ConfigOption = 
 
     async def work() -> int:
         await setup.database.upgrade()
+        # Read beside the bot, write the file once the read has ended, then a short write for the audit row: a
+        # write transaction held for the whole export would hold up every write of the bot on SQLite.
+        async with setup.database.read() as session:
+            lines = await roster.roster_table(session)
+        roster.write_roster(file, lines)
         async with setup.database.transaction() as session:
-            return await roster.export_roster(session, path=file)
+            roster.record_roster_export(session, actor="cli", count=len(lines) - 1, include_phones=True)
+        return len(lines) - 1
 
     count = setup.run(work)
     setup.say("roster.exported", count=count, file=str(file))
 
 
+PersonArgument = Annotated[str, typer.Argument(metavar="CODE", help=both("cli.option.person"))]
+
+
 @app.command(help=both("cli.invite.help"))
-def invite(
-    rep_id: Annotated[str, typer.Argument(metavar="REP_ID", help=both("cli.option.rep"))],
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
+def invite(code: PersonArgument, db: DbOption = None, config: ConfigOption = None) -> None:
     setup = Setup(db, config)
 
     async def work() -> people.IssuedInvitation:
@@ -333,7 +363,7 @@ def invite(
         async with setup.database.transaction() as session:
             return await people.create_invitation(
                 session,
-                representative_code=rep_id,
+                person_code=code,
                 now=utcnow(),
                 valid_for=timedelta(days=setup.settings.general.invitation_days),
                 actor="cli",
@@ -342,7 +372,58 @@ def invite(
     issued = setup.run(work)
     link = f"https://t.me/{setup.settings.general.bot_username}?start={issued.code}"
     expires = issued.expires_at.astimezone(setup.settings.zone).strftime("%Y-%m-%d %H:%M")
-    setup.say("cli.invite.issued", code=issued.code, rep=issued.representative_code, link=link, expires=expires)
+    setup.say("cli.invite.issued", code=issued.code, rep=issued.person_code, link=link, expires=expires)
+
+
+@app.command(help=both("cli.unbind.help"))
+def unbind(
+    chat: Annotated[str, typer.Argument(metavar="CHANNEL:ID", help=both("cli.option.chat"))],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    setup = Setup(db, config)
+    channel, _, external_id = chat.partition(":")
+    if not channel.strip() or not external_id.strip():
+        raise setup.fail("cli.unbind.bad_chat", 2, chat=chat)
+
+    async def work() -> bool:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            identity = await people.identity_by_external_id(
+                session, channel=channel.strip(), external_id=external_id.strip()
+            )
+            return await people.unbind(
+                session,
+                identity=identity,
+                now=utcnow(),
+                actor="cli",
+                farewell=notices.unbound,
+                default_language=setup.settings.general.default_language,
+            )
+
+    setup.say("cli.unbind.done" if setup.run(work) else "cli.unbind.nothing", chat=chat)
+
+
+@app.command(help=both("cli.revoke.help"))
+def revoke(code: PersonArgument, db: DbOption = None, config: ConfigOption = None) -> None:
+    setup = Setup(db, config)
+
+    async def work() -> tuple[people.Person, int]:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            person = await people.person_by_code(session, code=code)
+            count = await people.revoke(
+                session,
+                person=person,
+                now=utcnow(),
+                actor="cli",
+                farewell=notices.unbound,
+                default_language=setup.settings.general.default_language,
+            )
+            return person, count
+
+    person, count = setup.run(work)
+    setup.say("cli.revoke.done", code=person.code, name=person.name, count=count)
 
 
 @app.command("card", help=both("cli.card.help"))
@@ -425,10 +506,13 @@ def export_visits(
 
     async def work() -> int:
         await setup.database.upgrade()
+        # As `roster export`: read, write the file, then record the export in a transaction of its own.
+        async with setup.database.read() as session:
+            lines = await exports.visit_table(session, start=start, end=end, settings=setup.settings)
+        exports.write_visits(file, lines)
         async with setup.database.transaction() as session:
-            return await exports.export_visits(
-                session, path=file, start=start, end=end, settings=setup.settings, actor="cli"
-            )
+            exports.record_visit_export(session, actor="cli", count=len(lines) - 1, start=start, end=end)
+        return len(lines) - 1
 
     count = setup.run(work)
     setup.say("cli.export.done", count=count, path=str(file), start=start.isoformat(), end=end.isoformat())

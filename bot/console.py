@@ -12,6 +12,8 @@ from typing import TextIO
 from handlers.events import Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.router import Router
+from storage.delivery import outbox
+from storage.models import utcnow
 from storage.records import people
 
 CHANNEL = "console"
@@ -86,6 +88,17 @@ class ConsoleChannel:
         self.language = await self._current_language()  # the console's own hints follow a /lang choice
         return replies
 
+    async def waiting(self) -> list[Reply]:
+        """Notices queued for this console identity (a resident's letter to the demo representative, say), now
+        shown and marked sent: a console has no sender that would deliver them."""
+        async with self.router.db.transaction() as session:
+            payloads = await outbox.deliver_here(session, channel=CHANNEL, chat_key=self.user, now=utcnow())
+        if not payloads:
+            return []
+        return [Reply(t(self.language, "console.waiting", count=len(payloads)))] + [
+            Reply.from_payload(payload) for payload in payloads
+        ]
+
     async def _current_language(self) -> str:
         async with self.router.db.transaction() as session:
             return await people.language_of(session, channel=CHANNEL, external_id=self.user) or self.language
@@ -97,7 +110,9 @@ class ConsoleChannel:
         self.output.flush()
 
     async def run_script(self, lines: Iterable[str]) -> None:
-        """Scripted use: every message is echoed after "> " and followed by every reply."""
+        """Scripted use: what waited is shown first; every message is echoed after "> " and followed by every
+        reply."""
+        self.show(await self.waiting())
         for line in lines:
             if not line.strip():
                 continue
@@ -106,6 +121,7 @@ class ConsoleChannel:
 
     async def run_interactive(self) -> None:
         print(t(self.language, "console.intro"), file=self.output)
+        self.show(await self.waiting())
         while True:
             try:
                 line = await asyncio.to_thread(input, "> ")

@@ -3,6 +3,7 @@ and then parked."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,6 +27,11 @@ Prepared = TypeVar("Prepared")
 
 class EventHandler(Protocol[Prepared]):
     """What a channel provides to the dispatcher."""
+
+    def fetches(self, event: QueuedEvent) -> bool:
+        """Whether preparing the event may fetch something over the network (a photo): then it is prepared apart,
+        so that a slow download holds up no other chat's events."""
+        ...
 
     async def prepare(self, event: QueuedEvent) -> Prepared:
         """What must happen before the transaction (reading the event, fetching a photo)."""
@@ -57,7 +63,13 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
     Exactly-once: an event's mark and its changes commit together or not at all. An event that raises is rolled
     back to its savepoint, given back and counted as a failed attempt in the same transaction; after
     `delivery.inbox_attempts` it is parked. Should the transaction itself fail, its events are handled again one
-    by one, so that one bad event cannot hold up the others."""
+    by one, so that one bad event cannot hold up the others.
+
+    An event whose preparation fetches something (a photo: seconds, sometimes many) is prepared in a task of its
+    own, outside any batch and outside the store's writer slot, and handled in a later batch once it is ready.
+    Meanwhile it stays out of the claims, and so do its chat's later events: a claim returns only each chat's
+    oldest pending event. On PostgreSQL a fetch that outlasts the lease may let another worker take the event
+    too; `inbox.take` lets only one of them handle it."""
 
     def __init__(
         self,
@@ -79,25 +91,40 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
         self.clock = clock
         self.retry = timedelta(seconds=retry_seconds)
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)
+        self._fetching: dict[int, asyncio.Task[None]] = {}  # events being prepared apart
+        self._fetched: dict[int, tuple[QueuedEvent, Prepared]] = {}  # prepared apart, waiting for a batch
 
     async def claim(self, limit: int) -> list[QueuedEvent]:
-        now, in_work = self.clock(), self.in_work
+        # Events fetched apart come first (their chats have waited longest), unless a batch has them already.
+        fetched = [row for row, _ in self._fetched.values() if row.id not in self.in_work][:limit]
+        limit -= len(fetched)
+        if limit <= 0:
+            return fetched
+        now = self.clock()
+        # This worker's own rows stay out, and with them their chats' later rows: those in work, being fetched or
+        # fetched, even once their lease has run out.
+        skip = self.in_work.union(self._fetching, self._fetched)
         if self.db.is_sqlite:  # one worker per embedded store: its leases live in memory, and claiming is a read
             async with self.db.read() as session:
-                return await inbox.due(session, channel=self.channel, now=now, limit=limit, skip=in_work)
-        # Rows of this worker's own stay out even when a slow batch (photos to fetch) outlives their lease.
+                return fetched + await inbox.due(session, channel=self.channel, now=now, limit=limit, skip=skip)
         async with self.db.transaction() as session:
-            return await inbox.claim(
-                session, channel=self.channel, now=now, lease=self.lease, limit=limit, skip=in_work
+            claimed = await inbox.claim(
+                session, channel=self.channel, now=now, lease=self.lease, limit=limit, skip=skip
             )
+        return fetched + claimed
 
     async def work(self, rows: list[QueuedEvent]) -> None:
         ready: list[tuple[QueuedEvent, Prepared]] = []
         for row in rows:
-            try:
-                ready.append((row, await self.handler.prepare(row)))
-            except Exception as error:
-                await self._fail_alone(row, error)
+            if row.id in self._fetched:
+                ready.append(self._fetched.pop(row.id))
+            elif self.handler.fetches(row):
+                self._fetching[row.id] = asyncio.create_task(self._fetch(row), name=f"{self.name}-fetch")
+            else:
+                try:
+                    ready.append((row, await self.handler.prepare(row)))
+                except Exception as error:
+                    await self._fail_alone(row, error)
         applied: list[tuple[QueuedEvent, Prepared]] = []
         try:
             applied = await self._handle(ready)
@@ -121,6 +148,29 @@ class Dispatcher(QueueWorker[QueuedEvent], Generic[Prepared]):
                 self.handler.applied(applied)
             except Exception as error:  # committed already: nothing to retry
                 log.error("%s: after handling\n%s", self.name, redacted_traceback(error))
+
+    async def _fetch(self, row: QueuedEvent) -> None:
+        """Prepare an event apart; once it is ready (or its failure recorded), wake the worker to hand it on."""
+        try:
+            prepared = await self.handler.prepare(row)
+        except Exception as error:
+            try:
+                await self._fail_alone(row, error)
+            except Exception as unrecorded:  # the store is away: the event stays pending, to be tried again
+                log.error("%s: recording a failure\n%s", self.name, redacted_traceback(unrecorded))
+        else:
+            self._fetched[row.id] = (row, prepared)
+        finally:
+            self._fetching.pop(row.id, None)
+            self.wake()
+
+    async def drain(self) -> None:
+        """A stop is graceful for fetches too: those under way finish (their requests have time-outs) and what they
+        fetched is handled, as the batches in work are; a crash is what leases are for."""
+        await super().drain()  # first the batches in work, which may start fetches
+        await asyncio.gather(*self._fetching.values())
+        if self._fetched:
+            await self.work([row for row, _ in self._fetched.values()])
 
     async def _handle(self, ready: list[tuple[QueuedEvent, Prepared]]) -> list[tuple[QueuedEvent, Prepared]]:
         """Handle events in one transaction; returns those handled (the others failed, or were handled already)."""

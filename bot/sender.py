@@ -8,7 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,6 +27,7 @@ WINDOW_MARGIN = 0.05  # seconds added to the overall one-second window
 OVERALL_BURST = 5  # sends that may go out back to back before the overall rate spaces them
 PUT_OFF_AFTER = 2.0  # seconds: a message that must wait longer for its chat goes back to the outbox meanwhile
 RECORD_WITHIN = 0.02  # seconds an outcome may wait for others to be recorded with it in one transaction
+PRUNE_FROM = 1024  # chats the limiter keeps before it first looks for ones it can forget
 
 
 class Throttled(Exception):
@@ -87,6 +88,7 @@ class RateLimiter:
         self.limits = limits
         self.clock = clock
         self._chats: dict[str, _ChatBudget] = {}
+        self._prune_at = PRUNE_FROM  # the size of `_chats` at which idle chats are next forgotten
         self._overall = _ChatBudget(tokens=float(OVERALL_BURST), at=clock())
         self._recent: deque[float] = deque()  # start times of the last sends, for the overall window
         self._paused_until = 0.0
@@ -134,8 +136,28 @@ class RateLimiter:
     def _budget(self, chat_key: str) -> _ChatBudget:
         budget = self._chats.get(chat_key)
         if budget is None:
+            if len(self._chats) >= self._prune_at:
+                self._prune()
             budget = self._chats[chat_key] = _ChatBudget(tokens=float(self.limits.private_burst), at=self.clock())
         return budget
+
+    def _prune(self) -> None:
+        """Forget the chats whose budget says nothing: the bucket refilled to the burst, no group send within the
+        minute. Such a chat, met again, gets a new budget exactly like the one forgotten, so no limit is weakened;
+        without this a broadcast to 30,000 residents would leave 30,000 budgets behind for good. The next pruning
+        waits until the chats have doubled, so that the sweep costs O(1) per chat added."""
+        now = self.clock()
+        burst = float(self.limits.private_burst)
+        rate = self.limits.private_per_second
+        idle = [
+            key
+            for key, budget in self._chats.items()
+            if budget.tokens + (now - budget.at) * rate >= burst
+            and (not budget.recent or budget.recent[-1] <= now - 60.0)
+        ]
+        for key in idle:
+            del self._chats[key]
+        self._prune_at = max(PRUNE_FROM, 2 * len(self._chats))
 
     def _chat_wait(self, chat_key: str, *, group: bool) -> float:
         budget = self._budget(chat_key)
@@ -170,10 +192,12 @@ class Outcome:
         record: Callable[[AsyncSession], Awaitable[None]] | None = None,
         *,
         sent: tuple[int, str] | None = None,
+        scrub: bool = False,
         retry_in: float | None = None,
     ) -> None:
         self.record = record
         self.sent = sent
+        self.scrub = scrub  # the message's text is emptied as it is recorded (see storage.records.relay)
         self.retry_in = retry_in  # look again after this many seconds: the row is due again then
         self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -217,9 +241,11 @@ class Sender(QueueWorker[QueuedMessage]):
             if outcomes or leasing:
                 async with self.db.transaction() as session:
                     sent = [outcome.sent for outcome in outcomes if outcome.sent is not None]
+                    scrub = [outcome.sent[0] for outcome in outcomes if outcome.sent is not None and outcome.scrub]
                     if sent:
                         await self._record(
-                            session, lambda session: outbox.mark_sent(session, sent=sent, now=self.clock())
+                            session,
+                            lambda session: outbox.mark_sent(session, sent=sent, now=self.clock(), scrub=scrub),
                         )
                     for outcome in outcomes:
                         if outcome.record is not None:
@@ -286,6 +312,8 @@ class Sender(QueueWorker[QueuedMessage]):
                 await put_off.recorded
                 return
             await self.limiter.acquire(row.chat_key, group=group, bulk=row.priority > 0)
+        if row.kind == "clear_buttons" and "outbox_id" in row.payload:
+            row = await self._resolved(row)
         try:
             external_id = await self.transport.send(row)
         except Throttled as throttled:
@@ -313,9 +341,16 @@ class Sender(QueueWorker[QueuedMessage]):
             outcome = self._fail(row, f"Rejected: {error}")
         else:
             self.sent += 1
-            outcome = Outcome(sent=(message_id, external_id))
+            outcome = Outcome(sent=(message_id, external_id), scrub=row.scrub)
         self._add_outcome(outcome)
         await outcome.recorded
+
+    async def _resolved(self, row: QueuedMessage) -> QueuedMessage:
+        """A clear_buttons row written before the message it clears was sent names that message's outbox row; it was
+        sent before this one (a chat's rows go in order), so its platform id is known now ("" if it failed)."""
+        async with self.db.read() as session:
+            external_id = await outbox.external_id_of(session, message_id=int(row.payload["outbox_id"]))
+        return replace(row, payload={"message_id": external_id})
 
     def _retry(self, row: QueuedMessage, error: str, seconds: float, *, count_attempt: bool) -> Outcome:
         message_id = row.id

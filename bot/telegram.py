@@ -1,5 +1,6 @@
-"""The Telegram channel: updates into the inbox and into Inbound events, replies into outbox rows, outbox rows into
-Bot API calls, command menus, and the two ways updates arrive (our own getUpdates loop, or a webhook)."""
+"""The Telegram channel, the Bot API's side only: updates into the inbox and into Inbound events, files fetched,
+outbox rows into Bot API calls, menus as BotCommands, and the two ways updates arrive (our own getUpdates loop, or a
+webhook). What every channel shares (answers into outbox rows, notices, apologies, ops notes) is bot/channel.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,17 +32,29 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
+from bot.channel import Conversations, Notice, Shape
 from bot.sender import Blocked, Rejected, Throttled, Unreachable
-from handlers.events import Inbound, Reply
+from bot.telegram_updates import (
+    ALLOWED_UPDATES,
+    added_to_group,
+    chat_key_of,
+    chat_of,
+    essentials,
+    pressed_message_id,
+    sender_of,
+)
+from handlers import commands
+from handlers.events import Inbound
 from handlers.i18n import t
-from handlers.language import language_from_hint
+from handlers.inputs import utf16_length
 from handlers.router import Router
 from storage.db import Database
-from storage.delivery import inbox, outbox
+from storage.delivery import inbox
 from storage.delivery.inbox import QueuedEvent, Received
 from storage.delivery.outbox import NewMessage, QueuedMessage
 from storage.errors import StoreError
 from storage.models import ChatIdentity, utcnow
+from storage.policy import Role
 from storage.records import people
 from storage.settings import LANGUAGES, Settings
 
@@ -58,29 +71,17 @@ GET_UPDATES, SEND_MESSAGE, EDIT_MESSAGE_TEXT = "getUpdates", "sendmessage", "edi
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 CHANNEL = "telegram"
-ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CALLBACK_LIMIT = 64  # bytes of callback data Telegram accepts
-CHUNK = 3500  # characters per message; Telegram takes 4096, and an edit must fit in one
-# The menu of each role, in the order shown. Residents get the default scope; everyone else their own chat's.
-MENUS: dict[str, tuple[str, ...]] = {
-    "resident": ("start", "help", "lang"),
-    "representative": ("visit", "progress", "help", "lang", "cancel"),
-    "liaison": ("progress", "help", "lang"),
-    "leader": ("progress", "help", "lang"),
-    "department": ("help", "lang"),
-}
+# A message's length as Telegram counts it, in UTF-16 code units: 4096 at most, and an edit must fit in one.
+SHAPE = Shape(chunk=3500, measure=utf16_length, editable_buttons=True)
+DOWNLOADS = 4  # files fetched at once: downloads share the Bot API connection pool with the sender
+# What a message in a group says to the bot (answered with the private-chat line); edits, stickers, people joining
+# and leaving are the group's own business.
+SAID = ("text", "caption", "photo", "document", "location", "contact")
 NO_PREVIEW = {"is_disabled": True}  # LinkPreviewOptions: what people type is never turned into a preview
 # Telegram's language codes for the default-scope menus, and the catalog each one reads.
 MENU_LANGUAGES = {"zh": "zh-CN", "en": "en"}
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A reply the channel gives by itself, without the router: a file too large, a sticker it cannot read."""
-
-    key: str
-    params: dict[str, Any]
 
 
 def _seconds(error: RetryAfter) -> float:
@@ -94,49 +95,6 @@ def webhook_secret(token: str) -> str:
     return hmac.new(token.encode(), b"lianxin webhook", hashlib.sha256).hexdigest()
 
 
-UPDATE_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
-
-
-def _content(update: dict[str, Any]) -> dict[str, Any] | None:
-    for kind in UPDATE_KINDS:
-        content = update.get(kind)
-        if isinstance(content, dict):
-            return content
-    return None
-
-
-def sender_of(update: dict[str, Any]) -> dict[str, Any] | None:
-    """Who sent an update (its `from`), as the Bot API's JSON gives it."""
-    content = _content(update)
-    user = content.get("from") if content is not None else None
-    return user if isinstance(user, dict) else None
-
-
-def chat_of(update: dict[str, Any]) -> dict[str, Any] | None:
-    """The chat an update happened in; a button on a message of an inline query has none."""
-    content = _content(update)
-    if content is None:
-        return None
-    chat = content.get("chat") or (content.get("message") or {}).get("chat")
-    return chat if isinstance(chat, dict) else None
-
-
-def chat_key_of(update: dict[str, Any]) -> str:
-    """The chat an update belongs to, read from the raw JSON, or its sender where it has no chat (a button on a
-    message of an inline query): the key that keeps one chat's updates in order."""
-    chat = chat_of(update) or sender_of(update)
-    return str(chat["id"]) if chat is not None and "id" in chat else "-"
-
-
-def pressed_message_id(update: dict[str, Any]) -> int | None:
-    """The message whose button was pressed, if the bot can still edit it (Telegram sends an old message as
-    "inaccessible", with date 0)."""
-    message = (update.get("callback_query") or {}).get("message")
-    if isinstance(message, dict) and message.get("date") and "message_id" in message:
-        return int(message["message_id"])
-    return None
-
-
 @dataclass(frozen=True)
 class Incoming:
     """An update read and its photo fetched, ready to be handled in the dispatcher's transaction."""
@@ -148,26 +106,6 @@ class Incoming:
 def escape(text: str) -> str:
     """Everything the bot says is sent as HTML; the texts are plain, so all of it is escaped, user data included."""
     return html.escape(text, quote=False)
-
-
-def split_text(text: str, limit: int = CHUNK) -> list[str]:
-    """Cut a long text at line breaks (or hard, for one enormous line) into pieces Telegram accepts."""
-    pieces: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            pieces.append(current)
-            current = ""
-        current += line
-    if current or not pieces:
-        pieces.append(current)
-    return [piece.rstrip("\n") or "…" for piece in pieces]
 
 
 def callback_data(data: str, index: int) -> str:
@@ -206,8 +144,9 @@ def reply_markup(payload: dict[str, Any], *, editing: bool = False) -> dict[str,
     return None if editing else {"remove_keyboard": True}
 
 
-def menu(role: str, language: str) -> list[BotCommand]:
-    return [BotCommand(command, t(language, f"menu.{command}")) for command in MENUS.get(role, MENUS["resident"])]
+def bot_commands(role: Role, language: str) -> list[BotCommand]:
+    """A role's command menu (from the command table) as Telegram's BotCommands."""
+    return [BotCommand(name, description) for name, description in commands.menu(role, language)]
 
 
 def _write_atomically(target: Path, content: bytes) -> None:
@@ -272,12 +211,15 @@ class TelegramTransport:
                 raise
             return str(edited["message_id"]) if isinstance(edited, dict) else str(payload["message_id"])
         if row.kind == "clear_buttons":
+            if not payload.get("message_id"):
+                return ""  # the message it would clear was never sent
             with contextlib.suppress(BadRequest):  # already without buttons, or gone
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(payload["message_id"]))
             return ""
         if row.kind == "commands":
+            role = Role(str(payload["role"])) if payload["role"] in tuple(Role) else Role.RESIDENT
             await self.bot.set_my_commands(
-                menu(str(payload["role"]), str(payload["language"])), scope=BotCommandScopeChat(chat_id)
+                bot_commands(role, str(payload["language"])), scope=BotCommandScopeChat(chat_id)
             )
             return ""
         raise Rejected(f"unknown outbox kind {row.kind}")
@@ -312,9 +254,10 @@ class TelegramChannel:
     ) -> None:
         self.bot = bot
         self.db = db
-        self.router = router
         self.settings = settings
         self.clock = clock
+        ops_chat = str(settings.telegram.ops_chat_id) if settings.telegram.ops_chat_id else None
+        self.conversations = Conversations(CHANNEL, router, settings, SHAPE, ops_chat=ops_chat, clock=clock)
         self.transport = TelegramTransport(bot)
         self.files = Path(settings.telegram.files_dir) / CHANNEL
         self.max_bytes = settings.telegram.max_file_mb * 1024 * 1024
@@ -322,15 +265,17 @@ class TelegramChannel:
         self.queued: Callable[[], None] = lambda: None  # wakes the sender
         self._stopping = asyncio.Event()
         self._answers: set[asyncio.Task[None]] = set()
+        self._downloads = asyncio.Semaphore(DOWNLOADS)
 
     # -- receiving ---------------------------------------------------------------------------------------------
 
     async def receive(self, updates: list[dict[str, Any]]) -> int:
         """Commit updates to the inbox (a redelivered one changes nothing); returns how many were new."""
+        kept = [essentials(update) for update in updates]
         events = [
             # Update ids count per bot: a new token starts again from low numbers.
             Received(f"{self.bot.id}:{update['update_id']}", chat_key_of(update), update)
-            for update in updates
+            for update in kept
         ]
         async with self.db.transaction() as session:
             new = await inbox.receive(session, channel=CHANNEL, events=events, now=self.clock())
@@ -415,6 +360,15 @@ class TelegramChannel:
 
     # -- handling ----------------------------------------------------------------------------------------------
 
+    def fetches(self, event: QueuedEvent) -> bool:
+        """A photo or a file sent in a private chat is fetched before it is handled (in a group it is not read)."""
+        message = event.payload.get("message")
+        return (
+            isinstance(message, dict)
+            and ("photo" in message or "document" in message)
+            and (message.get("chat") or {}).get("type") == "private"
+        )
+
     async def prepare(self, event: QueuedEvent) -> Incoming:
         """Read the update and fetch its photo, before the transaction (a download must not hold the store)."""
         update = event.payload
@@ -422,30 +376,28 @@ class TelegramChannel:
 
     async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Incoming]]) -> None:
         inbounds = [incoming.converted for _, incoming in events if isinstance(incoming.converted, Inbound)]
-        await self.router.preload(session, inbounds)
+        await self.conversations.preload(session, inbounds)
 
     async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> list[NewMessage]:
         """Handle an update inside the dispatcher's transaction (the event is taken already): the router's
         answer, and every reply as a message to send."""
         update, converted = incoming.update, incoming.converted
-        if "my_chat_member" in update:
-            await self._membership(session, update["my_chat_member"], self.clock())
-            return []
+        pressed = pressed_message_id(update)
+        pressed_id = None if pressed is None else str(pressed)
         if isinstance(converted, Inbound):
-            answer = await self.router.answer(session, converted)
-            messages = self._messages(event, update, answer.replies, answer.after[1])
-            # Residents start with the default menu; a new role or language brings this chat its own.
-            if answer.after != answer.before:
-                menu_payload = {"role": answer.after[0], "language": answer.after[1]}
-                messages.append(
-                    NewMessage(CHANNEL, converted.user_id, menu_payload, kind="commands", inbox_id=event.id)
-                )
-            return messages
+            return await self.conversations.answer(session, event, converted, pressed=pressed_id)
         if isinstance(converted, Notice):
             user = sender_of(update) or {}
-            language = await self._language(session, str(user.get("id", "")), user.get("language_code"))
-            reply = Reply(t(language, converted.key, **converted.params))
-            return self._messages(event, update, [reply], language)
+            return await self.conversations.notice(
+                session,
+                event,
+                converted,
+                user_id=str(user.get("id", "")),
+                hint=user.get("language_code"),
+                pressed=pressed_id,
+            )
+        if "my_chat_member" in update:
+            await self._membership(session, update["my_chat_member"], self.clock())
         return []
 
     def applied(self, events: list[tuple[QueuedEvent, Incoming]]) -> None:
@@ -478,6 +430,8 @@ class TelegramChannel:
         chat = chat_of(update)
         if user is None or chat is None or user.get("is_bot"):
             return None
+        if chat.get("type") != "private":
+            return self._in_group(update)
 
         def event(**fields: Any) -> Inbound:
             return Inbound(
@@ -497,7 +451,11 @@ class TelegramChannel:
             return event(kind="button", data=data)
         message = update.get("message")
         if message is None:
-            return None  # edited messages, channel posts: nothing to answer
+            edited = update.get("edited_message")
+            # A live location moves by edits of its message: those are no corrections.
+            if edited is not None and "location" not in edited:
+                return Notice("telegram.edited")
+            return None  # the bot's membership of the chat: see _membership
         if message.get("text") is not None:
             return event(kind="text", text=str(message["text"]))
         if message.get("location") is not None:
@@ -513,10 +471,23 @@ class TelegramChannel:
         if document is not None:
             mime_type = str(document.get("mime_type") or "")
             if not mime_type.startswith("image/"):
-                return Notice("telegram.not_a_photo", {})
+                return Notice("telegram.not_a_photo")
             suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(mime_type, ".jpg")
             return await self._photo(event, document, suffix, caption)
-        return Notice("telegram.unsupported", {})
+        return Notice("telegram.unsupported")
+
+    def _in_group(self, update: dict[str, Any]) -> Notice | None:
+        """In a group or a channel the bot says one fixed line and does nothing else, whoever writes: any answer
+        there (a household found, a progress, a dialog's step) would show one person's records to the whole group."""
+        message = update.get("message")
+        change = update.get("my_chat_member")
+        if (
+            "callback_query" in update
+            or (message is not None and any(key in message for key in SAID))
+            or (change is not None and added_to_group(change))
+        ):
+            return Notice("telegram.private_only", {"bot": self.settings.general.bot_username}, group=True)
+        return None
 
     async def _photo(
         self, event: Callable[..., Inbound], file: dict[str, Any], suffix: str, caption: str | None
@@ -528,51 +499,19 @@ class TelegramChannel:
         target = self.files / f"{file['file_unique_id']}{suffix}"
         if not await asyncio.to_thread(target.exists):  # the same file again (a retry, a resend) is fetched once
             try:
-                found = await self.bot.get_file(str(file["file_id"]))
+                async with self._downloads:
+                    found = await self.bot.get_file(str(file["file_id"]))
+                    content = await found.download_as_bytearray()
             except BadRequest as error:
                 if "too big" in error.message:
                     return Notice("telegram.file_too_large", {"size": f">{limit_mb}", "limit": limit_mb})
                 raise
-            content = await found.download_as_bytearray()
             if len(content) > self.max_bytes:
                 return Notice(
                     "telegram.file_too_large", {"size": f"{len(content) / 1024 / 1024:.1f}", "limit": limit_mb}
                 )
             await asyncio.to_thread(_write_atomically, target, bytes(content))
         return event(kind="photo", photo=f"file:{target.resolve()}", text=caption or "")
-
-    def _messages(
-        self, event: QueuedEvent, update: dict[str, Any], replies: list[Reply], language: str
-    ) -> list[NewMessage]:
-        """Replies as outbox rows. The message whose button was pressed is edited into the first reply, so that a
-        dialog stays one message instead of a pile of them."""
-        pressed = pressed_message_id(update)
-        messages: list[NewMessage] = []
-        for number, piece in enumerate(self._pieces(replies, language)):
-            kind = "message"
-            if number == 0 and pressed is not None:
-                if piece.get("ask"):  # a reply keyboard cannot be edited in: clear the old buttons, send anew
-                    cleared = {"message_id": pressed}
-                    messages.append(NewMessage(CHANNEL, event.chat_key, cleared, "clear_buttons", event.id))
-                else:
-                    kind = "edit"
-                    piece["message_id"] = pressed
-            messages.append(NewMessage(CHANNEL, event.chat_key, piece, kind, event.id))
-        return messages
-
-    @staticmethod
-    def _pieces(replies: list[Reply], language: str) -> Iterator[dict[str, Any]]:
-        for reply in replies:
-            texts = split_text(reply.text)
-            for index, text in enumerate(texts):
-                last = index == len(texts) - 1
-                piece = Reply(text, reply.buttons if last else (), reply.ask if last else None).to_payload()
-                piece["language"] = language
-                yield piece
-
-    async def _language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
-        chosen = await people.language_of(session, channel=CHANNEL, external_id=user_id) if user_id else None
-        return chosen or language_from_hint(hint) or self.settings.general.default_language
 
     async def _membership(self, session: AsyncSession, change: dict[str, Any], now: datetime) -> None:
         """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""
@@ -593,55 +532,39 @@ class TelegramChannel:
     # -- when things go wrong ----------------------------------------------------------------------------------
 
     async def parked(self, session: AsyncSession, event: QueuedEvent) -> None:
-        """An event failed every attempt: apologise to the person and tell the ops chat (ids only)."""
+        """An event failed every attempt: the person gets an apology, the ops chat a note (ids only)."""
         user = sender_of(event.payload) if isinstance(event.payload, dict) else None
-        messages: list[NewMessage] = []
-        if user is not None and not user.get("is_bot") and "id" in user:
-            language = await self._language(session, str(user["id"]), user.get("language_code"))
-            apology = {"text": t(language, "telegram.apology"), "language": language}
-            messages.append(NewMessage(CHANNEL, event.chat_key, apology, inbox_id=event.id))
-        messages += self._ops(
-            "ops.parked", channel=CHANNEL, event=event.event_key, id=event.id, attempts=event.attempts + 1
+        person = user is not None and not user.get("is_bot") and "id" in user
+        await self.conversations.parked(
+            session,
+            event,
+            user_id=str(user["id"]) if user is not None and person else None,
+            hint=user.get("language_code") if user is not None else None,
         )
-        await outbox.enqueue(session, messages=messages, now=self.clock())
         self.queued()
 
     async def report_failure(self, session: AsyncSession, row: QueuedMessage, error: str) -> None:
-        if row.payload.get("ops"):
-            return  # a report that could not be sent is not reported again
-        messages = self._ops("ops.send_failed", id=row.id, kind=row.kind, error=error[:100])
-        await outbox.enqueue(session, messages=messages, now=self.clock())
-
-    def _ops(self, key: str, **params: Any) -> list[NewMessage]:
-        """A note for the ops chat, if one is configured (ids and error types only)."""
-        ops_chat = self.settings.telegram.ops_chat_id
-        if not ops_chat:
-            return []
-        language = self.settings.general.default_language
-        payload = {"text": t(language, key, **params), "language": language, "ops": True}
-        return [NewMessage(CHANNEL, str(ops_chat), payload)]
+        await self.conversations.report_failure(session, row, error)
 
     # -- command menus -----------------------------------------------------------------------------------------
 
     async def set_menus(self) -> None:
-        """The residents' menu as the default (per language), and each other role's menu in its people's chats."""
+        """The residents' menu as the default (per language), and each other role's menu in its people's chats (a
+        representative no longer in office gets the residents')."""
         for code, language in MENU_LANGUAGES.items():
             await self.bot.set_my_commands(
-                menu("resident", language), scope=BotCommandScopeDefault(), language_code=code
+                bot_commands(Role.RESIDENT, language), scope=BotCommandScopeDefault(), language_code=code
             )
         await self.bot.set_my_commands(
-            menu("resident", self.settings.general.default_language), scope=BotCommandScopeDefault()
+            bot_commands(Role.RESIDENT, self.settings.general.default_language), scope=BotCommandScopeDefault()
         )
-        async with self.db.transaction() as session:
-            statement = select(ChatIdentity.external_id, ChatIdentity.role, ChatIdentity.language).where(
-                ChatIdentity.channel == CHANNEL,
-                ChatIdentity.role != "resident",
-                ChatIdentity.blocked_at == None,  # noqa: E711  (SQL NULL)
-            )
-            people_with_menus = (await session.exec(statement)).all()
-        for external_id, role, chosen_language in people_with_menus:
-            chosen = chosen_language if chosen_language in LANGUAGES else self.settings.general.default_language
+        async with self.db.read() as session:
+            bound = await people.bound_chats(session, channel=CHANNEL)
+        for chat in bound:
+            chosen = chat.language if chat.language in LANGUAGES else self.settings.general.default_language
             try:
-                await self.bot.set_my_commands(menu(role, str(chosen)), scope=BotCommandScopeChat(int(external_id)))
+                await self.bot.set_my_commands(
+                    bot_commands(chat.role, str(chosen)), scope=BotCommandScopeChat(int(chat.external_id))
+                )
             except TelegramError as error:  # one chat's menu must not stop the bot from starting
                 log.warning("could not set the menu of telegram identity (%s)", type(error).__name__)

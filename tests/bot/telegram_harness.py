@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,14 @@ from sqlmodel import col, select
 
 from bot.runtime import TelegramBot
 from storage.db import Database
-from storage.models import InboxEvent, OutboxMessage
+from storage.models import InboxEvent, OutboxMessage, Visit, utcnow
+from storage.records import people
 from storage.settings import Settings
 from tests.fakes.telegram_api import FakeTelegramServer
+
+REP_CHAT = 7001
+RESIDENT_CHAT = 7002
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 
 
 def settings_for(
@@ -104,6 +110,24 @@ class Harness:
     async def inbox(self) -> list[InboxEvent]:
         async with self.db.transaction() as session:
             return list((await session.exec(select(InboxEvent).order_by(col(InboxEvent.id)))).all())
+
+
+async def invitation(db: Database, code: str = "D001") -> str:
+    async with db.transaction() as session:
+        issued = await people.create_invitation(
+            session, person_code=code, now=utcnow(), valid_for=timedelta(days=14), actor="test"
+        )
+    return issued.code
+
+
+async def bound_representative(harness: Harness, chat_id: int = REP_CHAT) -> None:
+    code = await invitation(harness.db)
+    assert "王建国" in await harness.say(chat_id, f"/start {code}")
+
+
+async def visits(db: Database) -> list[Visit]:
+    async with db.transaction() as session:
+        return list((await session.exec(select(Visit))).all())
 
 
 def render(message: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,13 +41,17 @@ from storage.models import (
     DialogState,
     Household,
     Invitation,
+    OutboxMessage,
     RepArea,
     Representative,
+    Station,
     Visit,
 )
 from storage.settings import load_settings
 from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.factories import District, build_district, chat_as
+from tests.fakes import bot_process
+from tests.fakes.telegram_api import FakeTelegramServer
 
 ROOT = Path(__file__).parents[2]
 T = TypeVar("T")
@@ -66,8 +72,9 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def lianxin(*args: str, stdin: str = "") -> Result:
-    """`lianxin ARGS...` in a new process, with `stdin` as its (non-terminal) standard input."""
+def lianxin(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
+    """`lianxin ARGS...` in a new process, with `stdin` as its (non-terminal) standard input and `env` added to
+    its environment."""
     return subprocess.run(
         [sys.executable, "-c", "from bot.cli import main; main()", *args],
         cwd=ROOT,
@@ -76,7 +83,7 @@ def lianxin(*args: str, stdin: str = "") -> Result:
         text=True,
         encoding="utf-8",
         timeout=120,
-        env=child_environment(),
+        env=child_environment() | (env or {}),
     )
 
 
@@ -409,14 +416,14 @@ def test_invite_code_binds_one_telegram_chat_once(district: tuple[str, District]
     code = found.group(1)
     assert len(code) == 10 and not set(code) & set("01OIL")
     assert f"https://t.me/lianxin_demo_bot?start={code}" in issued.stdout
-    assert "党代表 D001 的邀请码" in issued.stdout
+    assert "D001 的邀请码" in issued.stdout
     [invitation] = rows(url, Invitation)
     assert invitation.code == code and invitation.used_at is None
     assert invitation.representative_id == built.representatives["D001"]
     assert timedelta(days=13) < invitation.expires_at - invitation.created_at <= timedelta(days=14)
 
     assert unknown.returncode == 1, shown(unknown)
-    assert "找不到编号为 D999 的党代表" in unknown.stderr, shown(unknown)
+    assert "找不到编号为 D999 的党代表或工作人员" in unknown.stderr, shown(unknown)
 
     async def redeem() -> tuple[str, str]:
         database = Database(url)
@@ -447,6 +454,91 @@ def test_invite_code_binds_one_telegram_chat_once(district: tuple[str, District]
     ]
     [invitation] = rows(url, Invitation)
     assert invitation.used_by == bound.id and invitation.used_at is not None
+
+
+def bind(url: str, user: str, code: str) -> str:
+    """`user` sends an invitation code to the bot (Telegram, through the router); returns what they read."""
+
+    async def send() -> str:
+        database = Database(url)
+        try:
+            router = Router(database, load_settings())
+            inbound = Inbound(channel="telegram", chat_id=user, user_id=user, kind="text", text=f"/start {code}")
+            return "\n".join(reply.text for reply in await router.handle(inbound))
+        finally:
+            await database.dispose()
+
+    return asyncio.run(send())
+
+
+def issued_code(result: Result) -> str:
+    found = re.search(r"邀请码：([A-Z0-9]+)", result.stdout)
+    assert found, shown(result)
+    return found.group(1)
+
+
+def test_staff_get_invitations_too_and_unbind_and_revoke_end_chats(district: tuple[str, District]) -> None:
+    url, _ = district
+    for_staff, for_phone, for_tablet = in_parallel(
+        lambda: lianxin("invite", "B01", "--db", url),
+        lambda: lianxin("invite", "D001", "--db", url),
+        lambda: lianxin("invite", "D002", "--db", url),
+    )
+    assert "B01 的邀请码" in for_staff.stdout, shown(for_staff)
+    assert "绑定成功！欢迎您，承办人甲" in bind(url, "51", issued_code(for_staff))
+    assert "王建国" in bind(url, "52", issued_code(for_phone))
+    assert "李红梅" in bind(url, "53", issued_code(for_tablet))
+    [department] = rows(url, ChatIdentity, ChatIdentity.external_id == "51")
+    assert (department.role, department.staff_id) == ("department", 3)
+
+    # A lost phone: that one chat is unbound, and told so; the representative stays on the roster.
+    unbound, again, malformed = in_parallel(
+        lambda: lianxin("unbind", "telegram:52", "--db", url),
+        lambda: lianxin("unbind", "telegram:9999", "--db", url),
+        lambda: lianxin("unbind", "52", "--db", url),
+    )
+    assert unbound.returncode == 0 and "已解除 telegram:52 的身份" in unbound.stdout, shown(unbound)
+    assert again.returncode == 1 and "找不到 telegram:9999 这个聊天身份" in again.stderr, shown(again)
+    assert malformed.returncode == 2 and "渠道:编号" in malformed.stderr, shown(malformed)
+    [phone] = rows(url, ChatIdentity, ChatIdentity.external_id == "52")
+    assert (phone.role, phone.representative_id) == ("resident", None)
+    told = rows(url, OutboxMessage, OutboxMessage.chat_key == "52")
+    assert [row.kind for row in told] == ["message", "commands"]
+    assert "身份已解除" in told[0].payload["text"]
+    assert "绑定成功" not in bind(url, "52", issued_code(for_phone))  # its code was used: a new one is needed
+
+    # Someone who left: every chat of theirs, and their unused codes.
+    unused = issued_code(lianxin("invite", "B01", "--db", url))
+    revoked = lianxin("revoke", "b01", "--db", url)
+    assert revoked.returncode == 0 and "已解除 B01 承办人甲 的 1 个聊天" in revoked.stdout, shown(revoked)
+    [department] = rows(url, ChatIdentity, ChatIdentity.external_id == "51")
+    assert (department.role, department.staff_id) == ("resident", None)
+    assert "过期" in bind(url, "54", unused)
+    assert [row.action for row in rows(url, AuditEntry) if row.action == "identity.unbind"] == ["identity.unbind"] * 2
+
+
+def test_a_roster_import_that_takes_someone_out_of_office_unbinds_their_chats(
+    district: tuple[str, District], tmp_path: Path
+) -> None:
+    url, _ = district
+    code = issued_code(lianxin("invite", "T001", "--db", url))
+    assert "张伟" in bind(url, "61", code)
+    exported = lianxin("roster", "export", str(tmp_path / "roster.csv"), "--db", url)
+    assert exported.returncode == 0, shown(exported)
+    with (tmp_path / "roster.csv").open(encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.reader(handle))
+    active = table[0].index("在任")
+    for line in table[1:]:
+        if line[0] == "T001":
+            line[active] = "否"
+    with (tmp_path / "roster.csv").open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(table)
+    imported = lianxin("roster", "import", str(tmp_path / "roster.csv"), "--db", url)
+    assert imported.returncode == 0, shown(imported)
+    assert "1个聊天因代表已不在任而解除了身份" in imported.stdout, shown(imported)
+    [chat] = rows(url, ChatIdentity, ChatIdentity.external_id == "61")
+    assert (chat.role, chat.representative_id) == ("resident", None)
+    assert "身份已解除" in rows(url, OutboxMessage, OutboxMessage.chat_key == "61")[0].payload["text"]
 
 
 # --- 7. visit export ---------------------------------------------------------------------------------------
@@ -516,6 +608,122 @@ def test_export_visits_masks_names_and_phones(district: tuple[str, District], tm
     assert backwards.returncode == 2, shown(backwards)
     assert "起始日期 2026-12-31 晚于截止日期 2026-01-01" in backwards.stderr, shown(backwards)
     assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
+# --- 7b. reading commands leave the bot's writes alone --------------------------------------------------------
+
+EXPORT_SECONDS = 3.0
+
+
+def slow_export(marker: Path, *args: str) -> subprocess.Popen[str]:
+    """`lianxin ARGS...` whose spreadsheet writer touches `marker`, then takes EXPORT_SECONDS: an export of a
+    city's year of visits (26,612 of them took 17 s as .xlsx)."""
+    code = (
+        "import pathlib, time\n"
+        "from storage.exchange import exports, roster, spreadsheets\n"
+        "def slow(*args, **kwargs):\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+        f"    time.sleep({EXPORT_SECONDS})\n"
+        "    spreadsheets.write_table(*args, **kwargs)\n"
+        "exports.write_table = roster.write_table = slow\n"
+        "from bot.cli import main\n"
+        "main()\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=child_environment(),
+    )
+
+
+def timed_write(url: str) -> float:
+    """Seconds a small write takes from a second Database on the store, as the running bot's would."""
+
+    async def write() -> float:
+        database = Database(url)
+        try:
+            started = time.monotonic()
+            async with database.transaction() as session:
+                session.add(Station(name="新建工作站"))
+            return time.monotonic() - started
+        finally:
+            await database.dispose()
+
+    return asyncio.run(write())
+
+
+def test_exports_write_their_file_without_holding_up_the_bots_writes(
+    district: tuple[str, District], tmp_path: Path
+) -> None:
+    url, built = district
+
+    async def add_visits(session: AsyncSession) -> None:
+        for day in range(1, 41):
+            session.add(
+                Visit(
+                    representative_id=built.representatives["D001"],
+                    household_id=built.households["幸福路14号"],
+                    visited_on=date(2026, 3, 1) + timedelta(days=day),
+                    mode="home",
+                    notes=f"第{day}次",
+                )
+            )
+
+    query(url, add_visits)
+    visits_file, roster_file = tmp_path / "visits.xlsx", tmp_path / "roster.xlsx"
+    visits_marker, roster_marker = tmp_path / "visits.writing", tmp_path / "roster.writing"
+    exporting = [
+        slow_export(visits_marker, "export", "visits", str(visits_file), "--db", url, "--from", "2026-01-01"),
+        slow_export(roster_marker, "roster", "export", str(roster_file), "--db", url),
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not (visits_marker.exists() and roster_marker.exists()):
+            assert time.monotonic() < deadline and all(process.poll() is None for process in exporting)
+            time.sleep(0.05)
+        # Both are writing their files now: a write of the bot's goes through at once.
+        assert timed_write(url) < 0.5
+        outputs = [process.communicate(timeout=60) for process in exporting]
+    finally:
+        for process in exporting:
+            process.kill()
+    for process, (out, err) in zip(exporting, outputs, strict=True):
+        assert process.returncode == 0, f"{out}\n{err}"
+    assert "的走访记录40条" in outputs[0][0] and "已导出3名代表" in outputs[1][0]
+    visit_lines = list(openpyxl.load_workbook(visits_file, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert list(visit_lines[0]) == VISIT_HEADERS and [line[-4] for line in visit_lines[1:]] == [
+        f"第{day}次" for day in range(1, 41)
+    ]
+    roster_lines = list(openpyxl.load_workbook(roster_file, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [line[0] for line in roster_lines] == ["编号", "D001", "D002", "T001"]
+    # Each export is audited, once the file is there.
+    [visits_entry] = rows(url, AuditEntry, AuditEntry.action == "visit.export")
+    [roster_entry] = rows(url, AuditEntry, AuditEntry.action == "roster.export")
+    assert (visits_entry.actor, visits_entry.detail["count"]) == ("cli", 40)
+    assert (roster_entry.actor, roster_entry.detail["count"]) == ("cli", 3)
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's write lock")
+def test_outbox_answers_while_another_process_holds_the_write_lock(store: str) -> None:
+    assert lianxin("db", "upgrade", "--db", store).returncode == 0
+    path = make_url(store).database
+    assert path is not None
+    writer = sqlite3.connect(path, isolation_level=None)  # a roster import, say, in the middle of its transaction
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        result = lianxin("outbox", "--db", store)
+        elapsed = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.returncode == 0, shown(result)
+    assert "发件箱（待发消息）" in result.stdout
+    assert elapsed < 20, elapsed  # it did not wait for the lock (a writer gives up after 30 s)
 
 
 # --- 8. the demo -------------------------------------------------------------------------------------------
@@ -599,6 +807,40 @@ def test_run_refuses_a_webhook_that_is_not_a_url(store: str) -> None:
     assert "TEST-token" not in result.stdout + result.stderr
 
 
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="one bot per SQLite file; PostgreSQL's workers share leases")
+async def test_a_second_run_on_the_same_file_is_refused_at_once(tmp_path: Path) -> None:
+    database = tmp_path / "lianxin.db"
+    async with FakeTelegramServer() as server:
+        env = bot_process.environment(server, tmp_path / "files", COLUMNS="200", NO_COLOR="1")
+        first = await bot_process.start(str(database), env, tmp_path / "first.log")
+        try:
+            deadline = time.monotonic() + 60
+            while not server.calls_to("getUpdates"):  # the first bot runs
+                assert time.monotonic() < deadline and first.returncode is None, (tmp_path / "first.log").read_text()
+                await asyncio.sleep(0.05)
+            second = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                "from bot.cli import main; main()",
+                "run",
+                "--db",
+                str(database),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = (stream.decode() for stream in await asyncio.wait_for(second.communicate(), 60))
+            assert second.returncode == 1, f"{out}\n{err}"
+            assert f"已有另一个连心机器人在用数据库文件 {database.resolve()} 运行" in err, err
+            assert "PostgreSQL" in err and "Traceback" not in err
+            assert "机器人已启动" not in out  # it never said it runs
+            assert first.returncode is None  # the first runs on
+        finally:
+            await bot_process.stop(first)
+    assert first.returncode == 0
+
+
 def test_outbox_shows_counts_and_failures_without_personal_data(store: str) -> None:
     from storage.db import Database
     from storage.delivery import outbox
@@ -622,7 +864,52 @@ def test_outbox_shows_counts_and_failures_without_personal_data(store: str) -> N
     assert "陈志明" not in result.stdout and "13812345678" not in result.stdout
 
 
-# --- 11. configuration -------------------------------------------------------------------------------------
+# --- 11. a database that cannot be used ---------------------------------------------------------------------
+
+TOKEN = {"LIANXIN_TELEGRAM_TOKEN": "123456:TEST-token_for-fake-telegram"}
+
+
+def commands_of_each_kind(db: str, tmp_path: Path) -> list[Result]:
+    """A command of each way of meeting the database (all go through bot.cli's Setup.run), side by side: the
+    upgrade alone, the console, a read, an export, the running bot."""
+    return in_parallel(
+        lambda: lianxin("db", "upgrade", "--db", db),
+        lambda: lianxin("chat", "--db", db, "--as", "rep:D001", stdin="/help\n"),
+        lambda: lianxin("outbox", "--db", db),
+        lambda: lianxin("export", "visits", str(tmp_path / "visits.csv"), "--db", db),
+        lambda: lianxin("run", "--db", db, env=TOKEN),
+    )
+
+
+def test_a_file_that_is_not_a_database_gets_a_paragraph_not_a_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "lianxin.db"
+    content = bytes(range(256)) * 64  # what a wrong file given as --db looks like: anything but SQLite's header
+    garbage.write_bytes(content)
+    for result in commands_of_each_kind(str(garbage), tmp_path):
+        assert result.returncode == 1, shown(result)
+        assert f"无法使用数据库文件 {garbage.resolve()}：它不是数据库，或者已经损坏" in result.stderr, shown(result)
+        assert "备份恢复" in result.stderr, shown(result)
+        assert "Traceback" not in result.stdout + result.stderr, shown(result)
+        assert len(result.stderr.splitlines()) == 1, shown(result)
+        assert "机器人已启动" not in result.stdout
+    assert garbage.read_bytes() == content  # left as it was, for whoever restores it
+    assert not (tmp_path / "visits.csv").exists()
+
+
+def test_an_unreachable_postgresql_gets_a_paragraph_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://postgres:secretpw@127.0.0.1:1/x"  # nothing listens on port 1
+    results = commands_of_each_kind(url, tmp_path)
+    from_environment = lianxin("outbox", env={"LIANXIN_DATABASE_URL": url})
+    for result in [*results, from_environment]:
+        assert result.returncode == 1, shown(result)
+        assert "连不上 127.0.0.1:1 上的 PostgreSQL 数据库" in result.stderr, shown(result)
+        assert "LIANXIN_DATABASE_URL" in result.stderr, shown(result)
+        assert "Traceback" not in result.stdout + result.stderr, shown(result)
+        assert "secretpw" not in result.stdout + result.stderr, shown(result)
+        assert len(result.stderr.splitlines()) == 1, shown(result)
+
+
+# --- 12. configuration -------------------------------------------------------------------------------------
 
 
 def test_invalid_configuration_names_key_and_value(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """The inbox dispatcher on a real store with a handler of the test's own: a batch is one transaction, each event
-in it all or nothing, a failing one given back and parked in the end, and a batch whose transaction fails handled
-again one event at a time."""
+in it all or nothing, a failing one given back and parked in the end, a batch whose transaction fails handled
+again one event at a time, and an event with something to fetch prepared apart, holding up its own chat only."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,6 +31,9 @@ class Recorder:
     batches: list[list[str]] = field(default_factory=list)
     applied_events: list[str] = field(default_factory=list)
     parked_events: list[str] = field(default_factory=list)
+
+    def fetches(self, event: QueuedEvent) -> bool:
+        return False
 
     async def prepare(self, event: QueuedEvent) -> str:
         return str(event.payload["text"])
@@ -172,3 +176,94 @@ async def test_an_event_handled_already_changes_nothing(db: Database, dispatcher
     stations, replies, _ = await stored(db)
     assert stations == ["站b"] and replies == ["re:b"]
     assert handler.applied_events == ["b"]
+
+
+@dataclass
+class Fetcher(Recorder):
+    """Events named photo… are fetched apart; each fetch waits until the test lets them finish, and photo-bad…
+    fails then."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    fetching: list[str] = field(default_factory=list)
+
+    def fetches(self, event: QueuedEvent) -> bool:
+        return str(event.payload["text"]).startswith("photo")
+
+    async def prepare(self, event: QueuedEvent) -> str:
+        text = str(event.payload["text"])
+        if self.fetches(event):
+            self.fetching.append(text)
+            await self.release.wait()
+            if text.startswith("photo-bad"):
+                raise OSError("the download broke off")
+        return text
+
+
+async def receive_in_chats(db: Database, *events: tuple[str, str]) -> None:
+    received = [Received(f"k{index}:{text}", chat, {"text": text}) for index, (chat, text) in enumerate(events)]
+    async with db.transaction() as session:
+        await inbox.receive(session, channel="test", events=received, now=NOW)
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true")
+
+
+async def test_an_event_being_fetched_holds_up_its_own_chat_only(db: Database, dispatcher_settings: Settings) -> None:
+    handler = Fetcher()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler, retry_seconds=0.05)
+    await receive_in_chats(db, ("A", "photo1"), ("A", "a-after"), ("B", "photo2"), ("C", "c"))
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await until(lambda: "c" in handler.applied_events)
+        await asyncio.sleep(0.1)
+        assert sorted(handler.fetching) == ["photo1", "photo2"]  # fetched side by side
+        assert handler.applied_events == ["c"]  # A's next event waits for A's photo
+        handler.release.set()
+        await until(lambda: len(handler.applied_events) == 4)
+    finally:
+        dispatcher.stop()
+        await task
+    assert handler.applied_events.index("photo1") < handler.applied_events.index("a-after")
+    stations, replies, events = await stored(db)
+    assert stations == ["站a-after", "站c", "站photo1", "站photo2"]  # each exactly once
+    assert sorted(replies) == ["re:a-after", "re:c", "re:photo1", "re:photo2"]
+    assert set(events.values()) == {("done", 0, "")}
+    assert handler.fetching.count("photo1") == 1  # prepared once, not again when it was handled
+
+
+async def test_a_fetch_that_fails_is_retried_then_parked_and_its_chat_goes_on(
+    db: Database, dispatcher_settings: Settings
+) -> None:
+    handler = Fetcher()
+    handler.release.set()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler, retry_seconds=0.05)
+    await receive_in_chats(db, ("A", "photo-bad"), ("A", "a-after"))
+    await run_until_settled(dispatcher, db)
+    stations, replies, events = await stored(db)
+    assert stations == ["站a-after"] and replies == ["re:a-after"]
+    assert events["photo-bad"] == ("parked", 2, "OSError")
+    assert handler.fetching == ["photo-bad", "photo-bad"]
+    assert handler.parked_events == ["photo-bad"]
+    assert events["a-after"] == ("done", 0, "")
+
+
+async def test_a_stop_lets_the_fetches_under_way_finish_and_handles_them(
+    db: Database, dispatcher_settings: Settings
+) -> None:
+    handler = Fetcher()
+    dispatcher = Dispatcher(db, dispatcher_settings, channel="test", handler=handler)
+    await receive_in_chats(db, ("A", "photo1"), ("B", "b"))
+    task = asyncio.create_task(dispatcher.run())
+    await until(lambda: handler.fetching == ["photo1"] and "b" in handler.applied_events)
+    dispatcher.stop()
+    await asyncio.sleep(0.1)
+    assert not task.done()  # the fetch is under way
+    handler.release.set()
+    await asyncio.wait_for(task, 2)
+    _, replies, events = await stored(db)
+    assert events["photo1"] == ("done", 0, "") and sorted(replies) == ["re:b", "re:photo1"]

@@ -13,20 +13,32 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.telegram import CALLBACK_LIMIT, MENUS, button_rows, callback_data, chat_key_of, split_text
+from bot.channel import split_text as cut
+from bot.telegram import CALLBACK_LIMIT, SHAPE, button_rows, callback_data
+from bot.telegram_updates import chat_key_of
+from handlers.commands import menu as command_menu
+from handlers.inputs import utf16_length
 from storage.db import Database
-from storage.models import ChatIdentity, InboxEvent, OutboxMessage, Visit, VisitPhoto, utcnow
+from storage.models import ChatIdentity, InboxEvent, OutboxMessage, VisitPhoto, utcnow
+from storage.policy import Role
 from storage.records import people
 from storage.settings import Settings
-from tests.bot.telegram_harness import OPS_CHAT, Harness, post_update, running_bot
+from tests.bot.telegram_harness import (
+    JPEG,
+    OPS_CHAT,
+    REP_CHAT,
+    RESIDENT_CHAT,
+    Harness,
+    bound_representative,
+    invitation,
+    post_update,
+    running_bot,
+    visits,
+)
 from tests.factories import District, build_district
 
 # PTB 22 warns, when a RetryAfter is read, that retry_after will become a timedelta.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
-
-REP_CHAT = 7001
-RESIDENT_CHAT = 7002
-JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 
 
 @pytest.fixture
@@ -40,25 +52,15 @@ async def telegram(db: Database, settings: Settings, district: District, tmp_pat
         yield harness
 
 
-async def invitation(db: Database, code: str = "D001") -> str:
-    async with db.transaction() as session:
-        issued = await people.create_invitation(
-            session, representative_code=code, now=utcnow(), valid_for=timedelta(days=14), actor="test"
-        )
-    return issued.code
-
-
-async def bound_representative(harness: Harness, chat_id: int = REP_CHAT) -> None:
-    code = await invitation(harness.db)
-    assert "王建国" in await harness.say(chat_id, f"/start {code}")
-
-
-async def visits(db: Database) -> list[Visit]:
-    async with db.transaction() as session:
-        return list((await session.exec(select(Visit))).all())
-
-
 # --- a whole visit over polling -----------------------------------------------------------------------------
+
+
+def split_telegram(text: str) -> list[str]:
+    return cut(text, SHAPE.chunk, SHAPE.measure)
+
+
+def menu_of(role: Role) -> list[str]:
+    return [name for name, _ in command_menu(role, "zh-CN")]
 
 
 async def test_invitation_then_a_whole_visit_with_buttons_photo_and_location(telegram: Harness, db: Database) -> None:
@@ -67,7 +69,9 @@ async def test_invitation_then_a_whole_visit_with_buttons_photo_and_location(tel
     assert "王建国" in welcome
     # Binding made the chat a representative's: its own command menu follows.
     menu = telegram.server.my_commands({"type": "chat", "chat_id": REP_CHAT})
-    assert menu is not None and [command["command"] for command in menu] == list(MENUS["representative"])
+    assert menu is not None and [command["command"] for command in menu] == [
+        name for name, _ in command_menu(Role.REPRESENTATIVE, "zh-CN")
+    ]
 
     assert "走访哪一户" in await telegram.say(REP_CHAT, "/visit")
     assert "陈*明" in await telegram.say(REP_CHAT, "幸福路12号")
@@ -114,7 +118,7 @@ async def test_invitation_then_a_whole_visit_with_buttons_photo_and_location(tel
 async def test_a_resident_gets_help_in_their_language(telegram: Harness) -> None:
     telegram.server.add_chat(RESIDENT_CHAT, language_code="en")
     answer = await telegram.say(RESIDENT_CHAT, "hello")
-    assert answer == "Send /help to see what you can do. Representatives: send your invitation code."
+    assert answer.startswith("Send /help to see what you can do.")
 
 
 # --- inbox: redelivery, order, failures -----------------------------------------------------------------------
@@ -185,7 +189,7 @@ async def test_a_failing_update_is_retried_then_parked_and_reported(
             return await original(session, inbound)
 
         telegram.bot.router.answer = answer  # type: ignore[method-assign]
-        telegram.bot.channel.router = telegram.bot.router
+        telegram.bot.channel.conversations.router = telegram.bot.router
         telegram.server.user_sends_text(RESIDENT_CHAT, "flaky")
         telegram.server.user_sends_text(RESIDENT_CHAT + 1, "broken")
         await telegram.settle()
@@ -340,10 +344,12 @@ async def test_menus_are_set_on_start_per_language_and_role(
         zh = telegram.server.my_commands(default, "zh")
         en = telegram.server.my_commands(default, "en")
         assert zh is not None and en is not None
-        assert [command["command"] for command in zh] == list(MENUS["resident"])
+        assert [command["command"] for command in zh] == menu_of(Role.RESIDENT)
         assert zh[0]["description"] != en[0]["description"]
         leader = telegram.server.my_commands({"type": "chat", "chat_id": 8001})
-        assert leader is not None and [command["command"] for command in leader] == list(MENUS["leader"])
+        assert leader is not None and [command["command"] for command in leader] == [
+            name for name, _ in command_menu(Role.LEADER, "zh-CN")
+        ]
 
 
 async def test_webhook_commits_before_answering_and_refuses_a_wrong_secret(
@@ -420,10 +426,23 @@ async def test_the_token_never_reaches_the_logs(
 
 def test_long_texts_are_split_at_line_breaks() -> None:
     text = "\n".join(f"第{number}行 " + "字" * 50 for number in range(200))
-    pieces = split_text(text)
+    pieces = split_telegram(text)
     assert len(pieces) > 1 and all(len(piece) <= 3500 for piece in pieces)
     assert "\n".join(pieces) == text
-    assert split_text("x" * 8000) == ["x" * 3500, "x" * 3500, "x" * 1000]
+    assert split_telegram("x" * 8000) == ["x" * 3500, "x" * 3500, "x" * 1000]
+
+
+def test_long_texts_are_split_as_telegram_counts_them() -> None:
+    """In UTF-16 code units: an emoji outside the BMP counts two, and is never cut in two."""
+    bulbs = "💡" * 3000  # one line of 6,000 units
+    assert split_telegram(bulbs) == ["💡" * 1750, "💡" * 1250]
+    odd = "x" + "💡" * 2000  # 4,001 units: a cut at 3,500 units would fall inside a surrogate pair
+    assert split_telegram(odd) == ["x" + "💡" * 1749, "💡" * 251]
+    lines = "\n".join(f"第{number}行 " + "😀" * 40 for number in range(100))
+    pieces = split_telegram(lines)
+    assert len(pieces) == 3 and all(utf16_length(piece) <= 3500 for piece in pieces)
+    assert "\n".join(pieces) == lines  # cut at line breaks only
+    assert split_telegram("🙂" * 1750) == ["🙂" * 1750]  # exactly at the limit: one piece
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ Start it with ``async with FakeTelegramServer() as server:`` and point PTB at it
 
 The server keeps the state a bot can observe on Telegram (queued updates, the messages it sent per chat, files,
 the command menu, the webhook) and answers the way Telegram does, including its errors: missing parameters, text
-over 4096 characters, callback data over 64 bytes, HTML it would not parse, edits that change nothing, blocked users
-(403) and flood limits (429 with ``retry_after``).  Tests play the users with ``user_sends_text`` and friends, read
-what the bot did with ``sent(chat_id)`` and ``calls``, and queue faults per method with ``fail_next``.
+over 4096 UTF-16 code units, callback data over 64 bytes, HTML it would not parse, edits that change nothing,
+blocked users (403) and flood limits (429 with ``retry_after``); updates of a kind the bot did not ask for
+(``allowed_updates``) are dropped, as Telegram drops them.  Tests play the users with ``user_sends_text`` and
+friends, read what the bot did with ``sent(chat_id)`` and ``calls``, and queue faults per method with ``fail_next``.
 
 Deliberate differences from Telegram, so that tests catch more:
 - a bare ``&`` that does not start an entity is rejected in HTML (Telegram's documentation asks for ``&amp;``;
@@ -69,6 +70,8 @@ BOT_USER: dict[str, Any] = {
 
 # Methods that send a new message and therefore count against the flood limits.
 _SENDING_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
+# Update types Telegram leaves out until a bot asks for them by name in allowed_updates.
+_NOT_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
 
 
 class ApiError(Exception):
@@ -325,6 +328,9 @@ class FakeTelegramServer:
         self.webhook_secret: str | None = None
         self.webhook_attempts_log: list[dict[str, Any]] = []  # every delivery attempt: update_id, status/error
         self.webhook_failed: list[dict[str, Any]] = []  # updates given up after webhook_attempts tries
+        # The update types the bot asked for (getUpdates or setWebhook; kept until asked again); None: the default.
+        # Telegram drops the others.
+        self.allowed_updates: list[str] | None = None
 
         self._chats: dict[int, _Chat] = {}
         self._faults: dict[str, deque[Fault]] = {}
@@ -551,12 +557,18 @@ class FakeTelegramServer:
         phone_number: str,
         *,
         first_name: str | None = None,
+        last_name: str | None = None,
+        vcard: str | None = None,
         own: bool = True,
         user: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A user shares a contact; own=True is the "share my number" reply-keyboard button (contact.user_id set)."""
         sender = self._user_for(chat_id, user)
         contact: dict[str, Any] = {"phone_number": phone_number, "first_name": first_name or sender["first_name"]}
+        if last_name is not None:
+            contact["last_name"] = last_name
+        if vcard is not None:
+            contact["vcard"] = vcard
         if own:
             contact["user_id"] = sender["id"]
         return self._user_message(chat_id, user, contact=contact)
@@ -586,6 +598,41 @@ class FakeTelegramServer:
             "data": data,
         }
         return self.push_update({"callback_query": query})
+
+    def user_edits_message(self, sent: dict[str, Any], text: str) -> dict[str, Any]:
+        """A user edits a text message they sent (`sent`: the update user_sends_text returned) into `text`."""
+        message = {**sent["message"], "text": text, "edit_date": int(time.time())}
+        message.pop("entities", None)
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_length(command)}]
+        return self.push_update({"edited_message": message})
+
+    def user_adds_bot(self, chat_id: int, *, user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A user adds the bot to a group: the group becomes known and the bot hears of its new membership."""
+        chat = self.add_chat(chat_id)
+        member = {"user": self.bot_user}
+        change = {
+            "chat": chat,
+            "from": self._user_for(chat_id, user),
+            "date": int(time.time()),
+            "old_chat_member": {**member, "status": "left"},
+            "new_chat_member": {**member, "status": "member"},
+        }
+        return self.push_update({"my_chat_member": change})
+
+    def _wanted(self, update: dict[str, Any]) -> bool:
+        """Whether the bot asked for this kind of update (Telegram drops the others without delivering them)."""
+        kinds = set(update) - {"update_id"}
+        if self.allowed_updates is None:
+            return not kinds & _NOT_BY_DEFAULT
+        return bool(kinds & set(self.allowed_updates))
+
+    def _ask_for(self, params: dict[str, Any]) -> None:
+        """Remember the update types asked for; without the parameter the earlier choice stays, [] is the default."""
+        allowed = _json(params, "allowed_updates")
+        if isinstance(allowed, list):
+            self.allowed_updates = [str(kind) for kind in allowed] or None
 
     def _notify(self) -> None:
         self._changed.set()
@@ -709,6 +756,7 @@ class FakeTelegramServer:
         offset = _int(params, "offset")
         limit = min(max(_int(params, "limit") or 100, 1), 100)
         timeout = max(_float(params, "timeout") or 0.0, 0.0)
+        self._ask_for(params)
         if offset is not None:
             if offset < 0:
                 self.updates = self.updates[offset:]
@@ -725,6 +773,7 @@ class FakeTelegramServer:
                     409,
                     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                 )
+            self.updates = [update for update in self.updates if self._wanted(update)]
             if self.updates or self._stopping:
                 return self.updates[:limit]
             remaining = deadline - asyncio.get_running_loop().time()
@@ -752,6 +801,7 @@ class FakeTelegramServer:
             raise _bad_request("secret token contains unallowed characters")
         if _bool(params, "drop_pending_updates"):
             self.updates.clear()
+        self._ask_for(params)
         self.webhook_url = url
         self.webhook_secret = secret
         self._notify()  # a waiting getUpdates is answered with 409
@@ -785,6 +835,9 @@ class FakeTelegramServer:
                 await self._changed.wait()
                 continue
             update = self.updates[0]
+            if not self._wanted(update):
+                self.updates.pop(0)
+                continue
             headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
             outcome: dict[str, Any] = {"update_id": update["update_id"], "url": url}
             assert self._session is not None

@@ -1,0 +1,240 @@
+"""What every chat channel shares once an event is read: the router's answer as outbox rows (the flood limit, replies
+cut into messages, the buttons of superseded prompts retired, a new menu when role or language change), the replies
+a channel gives by itself, the apology for an event that could not be handled, notes for the ops chat, and the
+language bookkeeping. A channel (bot/telegram.py, later WeChat) only translates its platform to and from these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.events import Inbound, Reply
+from handlers.i18n import t
+from handlers.language import language_from_hint
+from handlers.router import Router
+from storage.delivery import inbox, outbox
+from storage.delivery.inbox import QueuedEvent
+from storage.delivery.outbox import NewMessage, QueuedMessage
+from storage.models import utcnow
+from storage.records import people
+from storage.settings import Settings
+
+FLOOD_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A reply the channel gives by itself, without the router: a file too large, a sticker it cannot read."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    group: bool = False  # said in a group, in the language the platform hints, without looking anyone up
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a channel's messages can be: how long (and how the platform counts), and whether buttons on a message
+    can be taken off later (inline keyboards can; numbered menus in text cannot)."""
+
+    chunk: int
+    measure: Callable[[str], int] = len
+    editable_buttons: bool = False
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Cut a long text at line breaks (or hard, for one enormous line) into pieces of at most `limit`, counted as
+    the platform counts (Telegram: UTF-16 code units, an emoji outside the BMP counts two)."""
+    if measure(text) <= limit:  # nearly every reply
+        return [text.rstrip("\n") or "…"]
+    pieces: list[str] = []
+    current, used = "", 0
+    for line in text.splitlines(keepends=True):
+        size = measure(line)
+        while size > limit:
+            if current:
+                pieces.append(current)
+                current, used = "", 0
+            cut = _fitting(line, limit, measure)
+            pieces.append(line[:cut])
+            line = line[cut:]
+            size = measure(line)
+        if used + size > limit:
+            pieces.append(current)
+            current, used = "", 0
+        current += line
+        used += size
+    if current or not pieces:
+        pieces.append(current)
+    return [piece.rstrip("\n") or "…" for piece in pieces]
+
+
+def _fitting(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """How many of the text's first characters fit in `limit`. A cut between Python characters never splits an
+    emoji's surrogate pair (one Python character, two UTF-16 units)."""
+    used = 0
+    for count, char in enumerate(text):
+        used += measure(char)
+        if used > limit:
+            return max(count, 1)
+    return len(text)
+
+
+class Conversations:
+    """The channel-neutral half of handling a received event, inside the dispatcher's transaction."""
+
+    def __init__(
+        self,
+        channel: str,
+        router: Router,
+        settings: Settings,
+        shape: Shape,
+        *,
+        ops_chat: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.channel = channel
+        self.router = router
+        self.settings = settings
+        self.shape = shape
+        self.ops_chat = ops_chat
+        self.clock = clock
+
+    async def preload(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
+        await self.router.preload(session, inbounds)
+
+    async def answer(
+        self, session: AsyncSession, event: QueuedEvent, inbound: Inbound, *, pressed: str | None = None
+    ) -> list[NewMessage]:
+        """The router's answer to an event, as outbox rows; `pressed` is the message whose button was pressed
+        (edited into the first reply, so that a dialog stays one message). Past the flood limit nothing is handled:
+        the first event over it gets one polite line, the others nothing."""
+        over = await self._over_the_limit(session, event)
+        if over is not None:
+            if not over:
+                return []
+            language = await self.language(session, inbound.user_id, inbound.language)
+            flood = [Reply(t(language, "limits.flood"))]
+            return await self.messages(session, event, flood, language, pressed=None, retire=False)
+        answer = await self.router.answer(session, inbound)
+        language = answer.after[1]
+        messages = await self.messages(session, event, answer.replies, language, pressed=pressed)
+        # Residents start with the default menu; a new role or language brings this chat its own.
+        if answer.after != answer.before:
+            menu = {"role": answer.after[0].value, "language": language}
+            messages.append(NewMessage(self.channel, inbound.user_id, menu, kind="commands", inbox_id=event.id))
+        return messages
+
+    async def notice(
+        self,
+        session: AsyncSession,
+        event: QueuedEvent,
+        notice: Notice,
+        *,
+        user_id: str,
+        hint: str | None,
+        pressed: str | None = None,
+    ) -> list[NewMessage]:
+        """A reply the channel gives by itself, in the person's language (in a group: the platform's hint)."""
+        if notice.group:
+            language = language_from_hint(hint) or self.settings.general.default_language
+        else:
+            language = await self.language(session, user_id, hint)
+        reply = Reply(t(language, notice.key, **notice.params))
+        # The dialog's prompt keeps its buttons: a notice does not show the step again.
+        return await self.messages(session, event, [reply], language, pressed=pressed, retire=False)
+
+    async def messages(
+        self,
+        session: AsyncSession,
+        event: QueuedEvent,
+        replies: list[Reply],
+        language: str,
+        *,
+        pressed: str | None,
+        retire: bool = True,
+    ) -> list[NewMessage]:
+        """Replies as outbox rows, cut to the channel's length. The pressed message is edited into the first
+        reply. Any other message of the chat still showing buttons loses them: a person never sees two live [跳过],
+        nor a cancelled summary with [保存]."""
+        messages: list[NewMessage] = []
+        for number, (piece, transient) in enumerate(self._pieces(replies, language)):
+            kind = "message"
+            if number == 0 and pressed is not None:
+                if piece.get("ask") or not self.shape.editable_buttons:
+                    # A keyboard to share a location or contact cannot be edited in: the pressed message loses its
+                    # buttons, and the reply comes anew.
+                    messages.append(self._clear(event, {"message_id": pressed}))
+                else:
+                    kind = "edit"
+                    piece["message_id"] = pressed
+            messages.append(NewMessage(self.channel, event.chat_key, piece, kind, event.id, scrub=transient))
+        if retire and self.shape.editable_buttons:
+            previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
+            if previous is not None and previous.has_buttons and previous.message_id != (pressed or ""):
+                messages.insert(0, self._clear(event, previous.handle()))
+        return messages
+
+    def _clear(self, event: QueuedEvent, handle: dict[str, Any]) -> NewMessage:
+        return NewMessage(self.channel, event.chat_key, handle, "clear_buttons", event.id)
+
+    def _pieces(self, replies: list[Reply], language: str) -> Iterator[tuple[dict[str, Any], bool]]:
+        for reply in replies:
+            texts = split_text(reply.text, self.shape.chunk, self.shape.measure)
+            for index, text in enumerate(texts):
+                last = index == len(texts) - 1
+                piece = Reply(text, reply.buttons if last else (), reply.ask if last else None).to_payload()
+                piece["language"] = language
+                yield piece, reply.transient
+
+    async def _over_the_limit(self, session: AsyncSession, event: QueuedEvent) -> bool | None:
+        """None when the event is within the person's flood limit; else whether it is the first one over it."""
+        if event.received_at is None:
+            return None
+        limit = self.settings.limits.messages_per_minute
+        count = await inbox.received_before(
+            session,
+            channel=self.channel,
+            chat_key=event.chat_key,
+            event_id=event.id,
+            since=event.received_at - FLOOD_WINDOW,
+        )
+        return None if count <= limit else count == limit + 1
+
+    async def language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
+        """The language a person chose, else the platform's hint, else the district's default."""
+        chosen = await people.language_of(session, channel=self.channel, external_id=user_id) if user_id else None
+        return chosen or language_from_hint(hint) or self.settings.general.default_language
+
+    # -- when things go wrong ----------------------------------------------------------------------------------
+
+    async def parked(self, session: AsyncSession, event: QueuedEvent, *, user_id: str | None, hint: str | None) -> None:
+        """An event failed every attempt: apologise to the person (when there is one) and tell the ops chat, ids
+        only."""
+        messages: list[NewMessage] = []
+        if user_id is not None:
+            language = await self.language(session, user_id, hint)
+            apology = {"text": t(language, "channel.apology"), "language": language}
+            messages.append(NewMessage(self.channel, event.chat_key, apology, inbox_id=event.id))
+        messages += self.ops(
+            "ops.parked", channel=self.channel, event=event.event_key, id=event.id, attempts=event.attempts + 1
+        )
+        await outbox.enqueue(session, messages=messages, now=self.clock())
+
+    async def report_failure(self, session: AsyncSession, row: QueuedMessage, error: str) -> None:
+        """A message could not be sent: tell the ops chat (not about its own reports)."""
+        if row.payload.get("ops"):
+            return
+        messages = self.ops("ops.send_failed", id=row.id, kind=row.kind, error=error[:100])
+        await outbox.enqueue(session, messages=messages, now=self.clock())
+
+    def ops(self, key: str, **params: Any) -> list[NewMessage]:
+        """A note for the ops chat, if one is configured (ids and error types only)."""
+        if not self.ops_chat:
+            return []
+        language = self.settings.general.default_language
+        payload = {"text": t(language, key, **params), "language": language, "ops": True}
+        return [NewMessage(self.channel, self.ops_chat, payload)]
