@@ -432,6 +432,8 @@ class TelegramChannel:
             return None
         if chat.get("type") != "private":
             return self._in_group(update)
+        if chat.get("id") != user.get("id"):  # in a private chat only its owner can write or press: a forgery
+            return None
 
         def event(**fields: Any) -> Inbound:
             return Inbound(

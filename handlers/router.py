@@ -182,7 +182,11 @@ class Router:
             return [Reply(ctx.t(refused.key, **refused.params)), *await self.engine.show(ctx, state)]
         if command.opens_dialog:
             return await self._offer_switch(ctx, state, text, as_answer=takes_text and not parsed.slash)
-        answered = await self._run(ctx, inbound, parsed)
+        try:
+            async with ctx.session.begin_nested():
+                answered = await self._run(ctx, inbound, parsed)
+        except LianxinError as problem:  # "/progress X999": said, and the dialog goes on
+            answered = [Reply(ctx.t(problem.key, **problem.params))]
         return answered + await self.engine.show(ctx, state)
 
     async def _offer_switch(self, ctx: Context, state: Dialog, text: str, *, as_answer: bool) -> list[Reply]:

@@ -120,9 +120,9 @@ async def invitation(db: Database, code: str = "D001") -> str:
     return issued.code
 
 
-async def bound_representative(harness: Harness, chat_id: int = REP_CHAT) -> None:
-    code = await invitation(harness.db)
-    assert "王建国" in await harness.say(chat_id, f"/start {code}")
+async def bound_representative(harness: Harness, chat_id: int = REP_CHAT, *, code: str = "D001") -> None:
+    invited = await invitation(harness.db, code)
+    assert "绑定成功" in await harness.say(chat_id, f"/start {invited}")
 
 
 async def visits(db: Database) -> list[Visit]:

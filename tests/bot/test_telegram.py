@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,21 +34,10 @@ from tests.bot.telegram_harness import (
     running_bot,
     visits,
 )
-from tests.factories import District, build_district
+from tests.factories import District
 
 # PTB 22 warns, when a RetryAfter is read, that retry_after will become a timedelta.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
-
-
-@pytest.fixture
-async def district(db: Database) -> District:
-    return await build_district(db)
-
-
-@pytest.fixture
-async def telegram(db: Database, settings: Settings, district: District, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_bot(db, settings, tmp_path / "files") as harness:
-        yield harness
 
 
 # --- a whole visit over polling -----------------------------------------------------------------------------
@@ -122,13 +110,6 @@ async def test_a_resident_gets_help_in_their_language(telegram: Harness) -> None
 
 
 # --- inbox: redelivery, order, failures -----------------------------------------------------------------------
-
-
-@pytest.fixture
-async def fast(db: Database, settings: Settings, district: District, tmp_path: Path) -> AsyncIterator[Harness]:
-    """The bot without flood limits (neither the fake server's nor the sender's), for conversations at test speed."""
-    async with running_bot(db, settings, tmp_path / "files", fast=True) as harness:
-        yield harness
 
 
 async def test_every_update_delivered_three_times_changes_nothing_twice(fast: Harness, db: Database) -> None:

@@ -4,11 +4,10 @@ what handling an update needs."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import func, select
 
 from bot.telegram_updates import essentials
@@ -26,7 +25,7 @@ from tests.bot.telegram_harness import (
     post_update,
     running_bot,
 )
-from tests.factories import District, build_district
+from tests.factories import District
 from tests.fakes.telegram_api import BOT_USER
 
 GROUP = -100300
@@ -38,17 +37,6 @@ KEPT_FIELDS = {
     "location", "latitude", "longitude", "contact", "phone_number", "data",
     "old_chat_member", "new_chat_member", "status",
 }  # fmt: skip
-
-
-@pytest.fixture
-async def district(db: Database) -> District:
-    return await build_district(db)
-
-
-@pytest.fixture
-async def fast(db: Database, settings: Settings, district: District, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_bot(db, settings, tmp_path / "files", fast=True) as harness:
-        yield harness
 
 
 async def count(db: Database, model: Any) -> int:

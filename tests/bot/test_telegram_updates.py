@@ -4,10 +4,8 @@ Telegram counts it (UTF-16), an edited message."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from handlers.i18n import t
@@ -15,21 +13,10 @@ from storage.db import Database
 from storage.models import DialogState, VisitPhoto
 from storage.settings import Settings
 from tests.bot.telegram_harness import JPEG, REP_CHAT, RESIDENT_CHAT, Harness, bound_representative, running_bot, visits
-from tests.factories import District, build_district
+from tests.factories import District
 
 NOTE_AT_LIMIT = "路灯" + "💡" * 999  # 1,001 characters, 2,000 UTF-16 code units: the longest note allowed
 NOTE_OVER_LIMIT = NOTE_AT_LIMIT + "💡"  # 2,002 units
-
-
-@pytest.fixture
-async def district(db: Database) -> District:
-    return await build_district(db)
-
-
-@pytest.fixture
-async def fast(db: Database, settings: Settings, district: District, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_bot(db, settings, tmp_path / "files", fast=True) as harness:
-        yield harness
 
 
 async def up_to_the_photos(telegram: Harness) -> None:
@@ -158,3 +145,20 @@ async def test_an_edited_message_is_answered_and_changes_nothing(fast: Harness, 
     telegram.server.push_update({"edited_message": moved})
     await telegram.settle()
     assert len(telegram.server.sent(RESIDENT_CHAT)) == sent + 1  # the location's answer only
+
+
+# --- control characters ----------------------------------------------------------------------------------------
+
+
+async def test_a_nul_in_a_message_is_dropped_on_its_way_to_either_store(fast: Harness, db: Database) -> None:
+    """A NUL saves on SQLite and fails every save on PostgreSQL (its text columns refuse it): dropped on the way in,
+    so the visit saves on both, and the raw update still sits in the inbox as Telegram sent it."""
+    telegram = fast
+    await up_to_the_photos(telegram)
+    await telegram.say(REP_CHAT, "/back")  # to the notes again
+    assert "需要附照片吗" in await telegram.say(REP_CHAT, "楼道\x00灯坏了\x07")
+    await telegram.press(REP_CHAT, "跳过")
+    await telegram.say(REP_CHAT, "跳过")
+    assert "走访已保存" in await telegram.press(REP_CHAT, "保存")
+    [visit] = await visits(db)
+    assert visit.notes == "楼道灯坏了"

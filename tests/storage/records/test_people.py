@@ -610,3 +610,14 @@ async def test_revoke_unbinds_every_chat_of_a_person_and_their_unused_codes(db: 
     with pytest.raises(Conflict) as expired:
         await redeem(db, "mallory", unused.code)
     assert expired.value.key == "invite.expired"
+
+
+async def test_bound_chats_have_their_roles_as_the_policy_sees_them(db: Database, org: Org) -> None:
+    """The menus set at start: a representative out of office gets the residents' menu, staff their own."""
+    await redeem(db, "alice", (await issue(db, "D001")).code)
+    await redeem(db, "carol", (await issue(db, "C001")).code)
+    async with db.transaction() as session:
+        await session.exec(sa.update(Representative).where(Representative.code == "D001").values(active=False))  # type: ignore[arg-type]
+    async with db.read() as session:
+        chats = await people.bound_chats(session, channel=CHANNEL)
+    assert [(chat.external_id, chat.role) for chat in chats] == [("alice", "resident"), ("carol", "liaison")]

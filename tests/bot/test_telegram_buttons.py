@@ -1,0 +1,194 @@
+"""Buttons through the real Telegram channel: presses naming choices that were never offered (or another person's
+press) change nothing in any flow; a prompt sent anew takes the buttons off the one before, so a person never sees
+two live keyboards; and one person's flood of messages is held to the limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from storage.db import Database
+from storage.models import AuditEntry, DialogState, HouseholdCategory, InboxEvent, MailboxItem, utcnow
+from storage.records import mailbox
+from storage.settings import Settings
+from tests.bot.telegram_harness import JPEG, REP_CHAT, RESIDENT_CHAT, Harness, bound_representative, running_bot
+from tests.factories import District
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
+
+
+def live_keyboards(telegram: Harness, chat_id: int) -> list[dict[str, Any]]:
+    """The messages of a chat that still show inline buttons."""
+    return [
+        message
+        for message in telegram.server.sent(chat_id)
+        if (message.get("reply_markup") or {}).get("inline_keyboard")
+    ]
+
+
+async def forge(telegram: Harness, chat_id: int, data: str, *, user: dict[str, Any] | None = None) -> str:
+    """Press a button that is not on the newest message (a stale client, a malicious one)."""
+    before = {message["message_id"]: message.get("plain_text") for message in telegram.server.sent(chat_id)}
+    newest = telegram.server.sent(chat_id)[-1]
+    telegram.server.user_presses_button(chat_id, newest["message_id"], data, user=user, check=False)
+    await telegram.settle()
+    changed = [  # what the person reads anew: messages sent, and messages edited
+        message.get("plain_text") or ""
+        for message in telegram.server.sent(chat_id)
+        if before.get(message["message_id"]) != message.get("plain_text")
+    ]
+    return "\n".join(changed)
+
+
+async def dialog_of(db: Database, chat_id: int) -> DialogState | None:
+    async with db.transaction() as session:
+        return (await session.exec(select(DialogState).where(DialogState.chat_id == str(chat_id)))).first()
+
+
+# --- forged presses, flow by flow ----------------------------------------------------------------------------------
+
+
+async def test_forged_presses_in_the_visit_flow_change_nothing(fast: Harness, db: Database, district: District) -> None:
+    telegram = fast
+    await bound_representative(telegram)
+    await telegram.say(REP_CHAT, "/visit")
+    await telegram.say(REP_CHAT, "幸福路12号")  # two households offered; 幸福路14号 is not among them
+    elsewhere = district.households["幸福路14号"]
+    for forged in (f"visit:hh:{elsewhere}", "visit:mode:home", "visit:save", "switch:go", "lang:en", "visit:hh:99999"):
+        answer = await forge(telegram, REP_CHAT, forged)
+        assert "这个按钮已经过期了" in answer, (forged, answer)
+        state = await dialog_of(db, REP_CHAT)
+        assert state is not None and state.step == "household" and "household" not in state.draft
+    async with db.transaction() as session:
+        opened = (await session.exec(select(AuditEntry).where(AuditEntry.action == "household.open"))).all()
+    assert opened == []  # no household was read through a forged press
+
+    # Past the household: a companion never offered, a category of a household whose categories are read-only.
+    await telegram.press(REP_CHAT, "幸福路12号1栋1单元101 陈*明")
+    await telegram.press(REP_CHAT, "入户")
+    await telegram.press(REP_CHAT, "确认")
+    await telegram.press(REP_CHAT, "集体走访")
+    assert "这个按钮已经过期了" in await forge(telegram, REP_CHAT, f"visit:rep:{district.representatives['D002']}")
+    state = await dialog_of(db, REP_CHAT)
+    assert state is not None and state.draft.get("companions", []) == []
+
+
+async def test_a_forged_category_on_a_household_elsewhere_is_refused(
+    fast: Harness, db: Database, district: District
+) -> None:
+    telegram = fast
+    await bound_representative(telegram, code="T001")  # 幸福路14号 is not in T001's area
+    await telegram.say(REP_CHAT, "走访 幸福路14号 入户 看望")
+    assert "这户不在您的责任区" in telegram.screen(REP_CHAT)
+    assert "这个按钮已经过期了" in await forge(telegram, REP_CHAT, "visit:cat:hardship")
+    for label in ("确认", "个人走访", "日常走访", "跳过"):
+        await telegram.press(REP_CHAT, label)
+    await telegram.say(REP_CHAT, "跳过")  # the location step's reply keyboard: its buttons are words
+    assert "走访已保存" in await telegram.press(REP_CHAT, "保存")
+    async with db.transaction() as session:
+        codes = (
+            await session.exec(
+                select(HouseholdCategory.code).where(
+                    HouseholdCategory.household_id == district.households["幸福路14号"]
+                )
+            )
+        ).all()
+    assert sorted(codes) == ["hardship", "special_hardship"]  # as the ledger had them
+
+
+async def test_forged_presses_in_the_mailbox_and_language_flows_change_nothing(fast: Harness, db: Database) -> None:
+    telegram = fast
+    async with db.transaction() as session:
+        token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
+    await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
+    await telegram.say(RESIDENT_CHAT, "楼道里的灯坏了三个月，晚上看不见路。")
+    for forged in ("mailbox:anon:maybe", "mailbox:save", "mailbox:edit:text", "visit:mode:home"):
+        assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, forged), forged
+    state = await dialog_of(db, RESIDENT_CHAT)
+    assert state is not None and state.step == "anonymous" and "anonymous" not in state.draft
+    async with db.transaction() as session:
+        assert (await session.exec(select(MailboxItem))).all() == []
+    await telegram.say(RESIDENT_CHAT, "/cancel")
+    await telegram.say(RESIDENT_CHAT, "/lang")
+    assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, "lang:fr")
+    state = await dialog_of(db, RESIDENT_CHAT)
+    assert state is not None and state.flow == "language"
+
+
+async def test_a_press_by_someone_else_in_a_private_chat_is_ignored(fast: Harness, db: Database) -> None:
+    telegram = fast
+    await bound_representative(telegram)
+    await telegram.say(REP_CHAT, "走访 幸福路14号 入户 看望")
+    before = list(telegram.server.sent(REP_CHAT))
+    stranger = {"id": 666, "is_bot": False, "first_name": "Mallory", "language_code": "zh-hans"}
+    await forge(telegram, REP_CHAT, "visit:cat:ok", user=stranger)
+    assert telegram.server.sent(REP_CHAT) == before  # nothing said, nothing edited
+    state = await dialog_of(db, REP_CHAT)
+    assert state is not None and state.step == "categories_ok"  # the representative's dialog is where it was
+
+
+# --- superseded prompts -------------------------------------------------------------------------------------------
+
+
+async def test_a_prompt_sent_anew_takes_the_buttons_off_the_one_before(fast: Harness, db: Database) -> None:
+    telegram = fast
+    await bound_representative(telegram)
+    steps: list[tuple[str, str]] = [
+        ("say", "走访 幸福路14号 入户 看望"),
+        ("say", "随便写点"),  # a button step: the error and the question again come as a new message
+        ("press", "确认"),
+        ("press", "个人走访"),
+        ("press", "日常走访"),
+        ("say", "看望了老人"),
+        ("photo", ""),  # the photo step asked anew: [完成] [清空]
+        ("photo", ""),
+        ("press", "完成"),
+        ("say", "跳过"),  # the location step's keyboard is Telegram's reply keyboard: its buttons are words
+    ]
+    for kind, text in steps:
+        if kind == "say":
+            await telegram.say(REP_CHAT, text)
+        elif kind == "press":
+            await telegram.press(REP_CHAT, text)
+        else:
+            telegram.server.user_sends_photo(REP_CHAT, JPEG)
+            await telegram.settle()
+        assert len(live_keyboards(telegram, REP_CHAT)) <= 1, (kind, text, live_keyboards(telegram, REP_CHAT))
+    assert "请核对这次走访" in telegram.screen(REP_CHAT)
+    [summary] = live_keyboards(telegram, REP_CHAT)
+    # Cancelled by typing: the summary with [保存] loses its buttons.
+    assert "已取消" in await telegram.say(REP_CHAT, "/cancel")
+    assert live_keyboards(telegram, REP_CHAT) == []
+    # A press on it anyway (an old client) is told the dialog has ended, not to use newer options.
+    telegram.server.user_presses_button(REP_CHAT, summary["message_id"], "visit:save", check=False)
+    await telegram.settle()
+    [pressed] = [
+        message for message in telegram.server.sent(REP_CHAT) if message["message_id"] == summary["message_id"]
+    ]
+    assert "这段对话已经结束了" in pressed["plain_text"]
+
+
+# --- the flood limit ------------------------------------------------------------------------------------------------
+
+
+async def test_one_persons_flood_is_held_to_the_limit_with_one_polite_line(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    limited = settings.model_copy(update={"limits": settings.limits.model_copy(update={"messages_per_minute": 5})})
+    async with running_bot(db, limited, tmp_path / "files", fast=True) as telegram:
+        for number in range(9):
+            telegram.server.user_sends_text(RESIDENT_CHAT, f"你好 {number}")
+        telegram.server.user_sends_text(RESIDENT_CHAT + 1, "你好")  # someone else is not held up
+        await telegram.settle()
+        texts = [message.get("plain_text") or "" for message in telegram.server.sent(RESIDENT_CHAT)]
+        assert len(texts) == 6, texts  # five answers and one line about the flood, nothing for the rest
+        assert sum("发消息太快了" in text for text in texts) == 1 and "发消息太快了" in texts[-1]
+        assert len(telegram.server.sent(RESIDENT_CHAT + 1)) == 1
+        async with db.transaction() as session:
+            statuses = (
+                await session.exec(select(InboxEvent.status).where(col(InboxEvent.chat_key) == str(RESIDENT_CHAT)))
+            ).all()
+        assert list(statuses) == ["done"] * 9  # handled (by not answering), not left pending or parked

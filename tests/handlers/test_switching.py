@@ -1,0 +1,131 @@
+"""A command that would leave an open dialog asks first; control characters never reach the store; the mailbox's
+daily limit per card and writer."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from storage.db import Database
+from storage.models import DialogState, MailboxItem, Visit
+from storage.records import mailbox
+from storage.settings import Settings
+from tests.factories import NOW, District, build_district, chat_as
+
+QUESTION = "您正在填写「走访记录」，还没有保存。要放弃它，改为“走访 幸福路12号”吗？"
+
+
+@pytest.fixture
+async def district(db: Database) -> District:
+    return await build_district(db)
+
+
+async def dialogs(db: Database) -> list[DialogState]:
+    async with db.transaction() as session:
+        return list((await session.exec(select(DialogState))).all())
+
+
+async def test_a_quick_form_in_another_dialog_asks_and_can_start_the_new_one(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 看望", "这户的类别"),  # a step that takes options only
+            ("走访 幸福路12号", [QUESTION, "1. 放弃当前，开始新的", "2. 继续填写「走访记录」"]),
+            ("1", ["已放弃「走访记录」，没有保存", "幸福路12号1栋1单元101"]),
+        ]
+    )
+    [state] = await dialogs(db)
+    assert state.draft["query"] == "幸福路12号" and "_switch" not in state.draft
+
+
+async def test_staying_keeps_the_dialog_where_it_was(db: Database, settings: Settings, district: District) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.talk(
+        [
+            ("走访 幸福路14号 入户 看望", "这户的类别"),
+            ("走访 幸福路12号", QUESTION),
+            ("随便", ["请选择下面的一项", QUESTION]),  # neither choice: asked again
+            ("继续填写「走访记录」", "这户的类别：困难群体、特殊困难群众"),
+            ("确认", "个人走访还是集体走访？"),
+        ]
+    )
+
+
+async def test_at_a_step_that_takes_text_the_words_may_be_the_answer(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    for line in ["走访 幸福路14号 入户", "确认", "个人走访", "日常走访"]:
+        await chat.send(line)
+    await chat.talk(
+        [
+            ("走访 幸福路12号 的邻居反映噪音", ["还没有保存。要放弃它", "3. 把这句话作为这一步的回答"]),
+            ("3", "需要附照片吗"),
+            ("/progress X999", ["找不到编号为 X999 的党代表", "需要附照片吗"]),  # said; the dialog goes on
+        ]
+    )
+    for line in ["跳过", "跳过", "保存"]:
+        await chat.send(line)
+    other = await chat_as(db, settings, "representative:T001")
+    for line in ["走访 幸福路12号1栋1单元101 入户", "确认", "个人走访", "日常走访"]:
+        await other.send(line)
+    # A word that only answers (进度) is just text where text is asked: a note, not /progress.
+    await other.talk([("进度 很慢", "需要附照片吗")])
+    for line in ["跳过", "跳过", "保存"]:
+        await other.send(line)
+    async with db.transaction() as session:
+        notes = sorted(visit.notes for visit in (await session.exec(select(Visit))).all())
+    assert notes == ["走访 幸福路12号 的邻居反映噪音", "进度 很慢"]
+
+
+async def test_a_command_that_only_answers_is_answered_and_the_dialog_goes_on(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.send("走访 幸福路14号 入户 看望")
+    answer = await chat.send("/progress")
+    assert "2026年走访进度" in answer and "这户的类别" in answer  # the figures, then the step again
+    [state] = await dialogs(db)
+    assert state.step == "categories_ok"
+
+
+async def test_control_characters_never_reach_the_store(db: Database, settings: Settings, district: District) -> None:
+    """A NUL saves on SQLite and fails every save on PostgreSQL: both stores get the note without it."""
+    chat = await chat_as(db, settings, "representative:D001")
+    for line in ["走访 幸福路14号 入户", "确认", "个人走访", "日常走访"]:
+        await chat.send(line)
+    inbound = chat.console.to_inbound("x")
+    assert not isinstance(inbound, str)
+    from dataclasses import replace
+
+    replies = await chat.router.handle(replace(inbound, text="楼道\x00灯坏了\r\n三个月\x07\t了"))
+    assert "需要附照片吗" in replies[-1].text
+    for line in ["跳过", "跳过", "保存"]:
+        await chat.send(line)
+    async with db.transaction() as session:
+        [visit] = (await session.exec(select(Visit))).all()
+    assert visit.notes == "楼道灯坏了\n三个月\t了"
+
+
+async def test_a_writer_may_send_five_letters_a_day_through_one_card(
+    db: Database, settings: Settings, district: District
+) -> None:
+    async with db.transaction() as session:
+        token = await mailbox.issue_link(session, representative_code="D001", now=NOW, actor="test")
+    resident = await chat_as(db, settings, "resident:amy")
+    for number in range(5):
+        anonymous = "匿名" if number % 2 else "署名"
+        script = [f"/start m_{token}", f"第{number}封信：楼道的灯坏了", anonymous]
+        if anonymous == "署名":
+            script += ["陈小红", "跳过"]
+        for line in [*script, "保存"]:
+            answer = await resident.send(line)
+        assert "来信已送达" in answer
+    refused = await resident.send(f"/start m_{token}")
+    assert "已经写了5封信，请明天再写" in refused
+    async with db.transaction() as session:
+        assert len((await session.exec(select(MailboxItem))).all()) == 5
+    other = await chat_as(db, settings, "resident:bob")  # another writer is not held to amy's count
+    assert "请写下您想反映的问题" in await other.send(f"/start m_{token}")
