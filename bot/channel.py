@@ -175,7 +175,8 @@ class Conversations:
         if retire and self.shape.editable_buttons:
             previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
             if previous is not None and previous.has_buttons and previous.message_id != (pressed or ""):
-                messages.insert(0, self._clear(event, previous.handle()))
+                # After the answer, not before: the person reads the answer a round trip sooner.
+                messages.append(self._clear(event, previous.handle()))
         return messages
 
     def _clear(self, event: QueuedEvent, handle: dict[str, Any]) -> NewMessage:
