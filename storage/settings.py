@@ -183,7 +183,7 @@ class Delivery(Section):
 class Limits(Section):
     """What one person may send, so that one chat (or a script behind it) cannot crowd out everyone else."""
 
-    messages_per_minute: int = Field(default=20, ge=1, le=1000)
+    messages_per_minute: int = Field(default=20, ge=1, le=1_000_000)
     mailbox_items_per_day: int = Field(default=5, ge=1, le=1000)
 
 
