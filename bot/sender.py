@@ -20,6 +20,7 @@ from storage.delivery import outbox
 from storage.delivery.outbox import QueuedMessage
 from storage.errors import redacted_traceback
 from storage.models import utcnow
+from storage.records import people
 from storage.settings import Delivery
 
 log = logging.getLogger(__name__)
@@ -332,8 +333,8 @@ class Sender(QueueWorker[QueuedMessage]):
 
             async def blocked(session: AsyncSession) -> None:
                 await outbox.mark_failed(session, message_id=message_id, error="Blocked", now=self.clock())
-                await outbox.flag_blocked(
-                    session, channel=self.transport.channel, chat_key=row.chat_key, now=self.clock()
+                await people.mark_blocked(
+                    session, channel=self.transport.channel, external_id=row.chat_key, at=self.clock()
                 )
 
             outcome = Outcome(blocked)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import (
     Bot,
@@ -53,7 +52,7 @@ from storage.delivery import inbox
 from storage.delivery.inbox import QueuedEvent, Received
 from storage.delivery.outbox import NewMessage, QueuedMessage
 from storage.errors import StoreError
-from storage.models import ChatIdentity, utcnow
+from storage.models import utcnow
 from storage.policy import Role
 from storage.records import people
 from storage.settings import LANGUAGES, Settings
@@ -519,17 +518,10 @@ class TelegramChannel:
         """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""
         if change["chat"]["type"] != "private":
             return
-        identity = (
-            await session.exec(
-                select(ChatIdentity).where(
-                    ChatIdentity.channel == CHANNEL, ChatIdentity.external_id == str(change["from"]["id"])
-                )
-            )
-        ).first()
-        if identity is None:
-            return
-        identity.blocked_at = now if change["new_chat_member"]["status"] == "kicked" else None
-        session.add(identity)
+        blocked = change["new_chat_member"]["status"] == "kicked"
+        await people.mark_blocked(
+            session, channel=CHANNEL, external_id=str(change["from"]["id"]), at=now if blocked else None
+        )
 
     # -- when things go wrong ----------------------------------------------------------------------------------
 

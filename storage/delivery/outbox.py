@@ -189,15 +189,6 @@ async def mark_failed(session: AsyncSession, *, message_id: int, error: str, now
     )
 
 
-async def flag_blocked(session: AsyncSession, *, channel: str, chat_key: str, now: datetime) -> None:
-    """The person blocked the bot: mark their identity, so that nobody counts on them reading what is sent."""
-    await session.exec(
-        sa.update(ChatIdentity)
-        .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == chat_key)
-        .values(blocked_at=now)
-    )
-
-
 @dataclass(frozen=True)
 class LastReply:
     """The newest answer (message or edit) a chat was sent: where its live buttons, if any, are."""

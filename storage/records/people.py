@@ -405,6 +405,16 @@ async def bound_chats(session: AsyncSession, *, channel: str) -> list[BoundChat]
     return chats
 
 
+async def mark_blocked(session: AsyncSession, *, channel: str, external_id: str, at: datetime | None) -> None:
+    """The person blocked the bot (`at`) or came back (None); nobody counts on them reading what is sent meanwhile.
+    A chat that never wrote has no identity to mark."""
+    await session.exec(
+        sa.update(ChatIdentity)
+        .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id)
+        .values(blocked_at=at)
+    )
+
+
 async def set_language(session: AsyncSession, *, identity: ChatIdentity, language: str) -> None:
     identity.language = language
     session.add(identity)
