@@ -6,19 +6,19 @@ language bookkeeping. A channel (bot/telegram.py, later WeChat) only translates 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.events import Inbound, Reply
+from handlers.events import Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.language import language_from_hint
 from handlers.router import Router
 from storage.delivery import inbox, outbox
 from storage.delivery.inbox import QueuedEvent
-from storage.delivery.outbox import NewMessage, QueuedMessage
+from storage.delivery.outbox import LastReply, NewMessage, QueuedMessage
 from storage.models import utcnow
 from storage.records import people
 from storage.settings import Settings
@@ -103,6 +103,15 @@ class Conversations:
         self.ops_chat = ops_chat
         self.clock = clock
 
+    async def wants(self, session: AsyncSession, event: QueuedEvent, *, user_id: str, kind: InputKind) -> bool:
+        """Whether a file this event carries is worth fetching: the person is within the flood limit, and their
+        dialog is at a step that takes it. (Otherwise the answer says why, without the file.)"""
+        if await self._recent(session, event) > self.settings.limits.messages_per_minute:
+            return False
+        return await self.router.expects(
+            session, channel=self.channel, chat_id=event.chat_key, user_id=user_id, kind=kind
+        )
+
     async def preload(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
         await self.router.preload(session, inbounds)
 
@@ -112,20 +121,21 @@ class Conversations:
         """The router's answer to an event, as outbox rows; `pressed` is the message whose button was pressed
         (edited into the first reply, so that a dialog stays one message). Past the flood limit nothing is handled:
         the first event over it gets one polite line, the others nothing."""
-        over = await self._over_the_limit(session, event)
-        if over is not None:
-            if not over:
-                return []
-            language = await self.language(session, inbound.user_id, inbound.language)
-            flood = [Reply(t(language, "limits.flood"))]
-            return await self.messages(session, event, flood, language, pressed=None, retire=False)
+        flooded = await self._flooded(session, event, user_id=inbound.user_id, hint=inbound.language)
+        if flooded is not None:
+            return flooded
+        # Read before the answer: answering may delete the chat's trail (an anonymous letter).
+        previous = await self._live_buttons(session, event, pressed)
         answer = await self.router.answer(session, inbound)
         language = answer.after[1]
-        messages = await self.messages(session, event, answer.replies, language, pressed=pressed)
+        messages = self.messages(event, answer.replies, language, pressed=pressed, retire=previous)
         # Residents start with the default menu; a new role or language brings this chat its own.
         if answer.after != answer.before:
             menu = {"role": answer.after[0].value, "language": language}
             messages.append(NewMessage(self.channel, inbound.user_id, menu, kind="commands", inbox_id=event.id))
+        if any(reply.transient for reply in answer.replies):
+            # The answer to an anonymous letter: its chat's trail is gone, and these go once they are sent.
+            messages = [replace(message, inbox_id=None, scrub=True) for message in messages]
         return messages
 
     async def notice(
@@ -138,30 +148,35 @@ class Conversations:
         hint: str | None,
         pressed: str | None = None,
     ) -> list[NewMessage]:
-        """A reply the channel gives by itself, in the person's language (in a group: the platform's hint)."""
+        """A reply the channel gives by itself, in the person's language (in a group: the platform's hint, and at
+        most one a minute: a busy group is not answered line by line). The flood limit holds for these too."""
         if notice.group:
+            if await self._recent(session, event) > 1:
+                return []
             language = language_from_hint(hint) or self.settings.general.default_language
         else:
+            flooded = await self._flooded(session, event, user_id=user_id, hint=hint)
+            if flooded is not None:
+                return flooded
             language = await self.language(session, user_id, hint)
         reply = Reply(t(language, notice.key, **notice.params))
         # The dialog's prompt keeps its buttons: a notice does not show the step again.
-        return await self.messages(session, event, [reply], language, pressed=pressed, retire=False)
+        return self.messages(event, [reply], language, pressed=pressed)
 
-    async def messages(
+    def messages(
         self,
-        session: AsyncSession,
         event: QueuedEvent,
         replies: list[Reply],
         language: str,
         *,
         pressed: str | None,
-        retire: bool = True,
+        retire: LastReply | None = None,
     ) -> list[NewMessage]:
         """Replies as outbox rows, cut to the channel's length. The pressed message is edited into the first
-        reply. Any other message of the chat still showing buttons loses them: a person never sees two live [跳过],
-        nor a cancelled summary with [保存]."""
+        reply. `retire`, a message of the chat still showing buttons, loses them once the replies are sent: a
+        person never sees two live [跳过], nor a cancelled summary with [保存]."""
         messages: list[NewMessage] = []
-        for number, (piece, transient) in enumerate(self._pieces(replies, language)):
+        for number, piece in enumerate(self._pieces(replies, language)):
             kind = "message"
             if number == 0 and pressed is not None:
                 if piece.get("ask") or not self.shape.editable_buttons:
@@ -171,39 +186,60 @@ class Conversations:
                 else:
                     kind = "edit"
                     piece["message_id"] = pressed
-            messages.append(NewMessage(self.channel, event.chat_key, piece, kind, event.id, scrub=transient))
-        if retire and self.shape.editable_buttons:
-            previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
-            if previous is not None and previous.has_buttons and previous.message_id != (pressed or ""):
-                # After the answer, not before: the person reads the answer a round trip sooner.
-                messages.append(self._clear(event, previous.handle()))
+            messages.append(NewMessage(self.channel, event.chat_key, piece, kind, event.id))
+        if retire is not None:
+            # After the answer, not before: the person reads the answer a round trip sooner.
+            messages.append(self._clear(event, retire.handle()))
         return messages
+
+    async def _live_buttons(self, session: AsyncSession, event: QueuedEvent, pressed: str | None) -> LastReply | None:
+        """The chat's message still showing buttons, unless it is the one pressed (its edit replaces them)."""
+        if not self.shape.editable_buttons:
+            return None
+        previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
+        if previous is None or not previous.has_buttons:
+            return None
+        if pressed is not None and previous.message_id == pressed:
+            return None
+        return previous
 
     def _clear(self, event: QueuedEvent, handle: dict[str, Any]) -> NewMessage:
         return NewMessage(self.channel, event.chat_key, handle, "clear_buttons", event.id)
 
-    def _pieces(self, replies: list[Reply], language: str) -> Iterator[tuple[dict[str, Any], bool]]:
+    def _pieces(self, replies: list[Reply], language: str) -> Iterator[dict[str, Any]]:
         for reply in replies:
             texts = split_text(reply.text, self.shape.chunk, self.shape.measure)
             for index, text in enumerate(texts):
                 last = index == len(texts) - 1
                 piece = Reply(text, reply.buttons if last else (), reply.ask if last else None).to_payload()
                 piece["language"] = language
-                yield piece, reply.transient
+                yield piece
 
-    async def _over_the_limit(self, session: AsyncSession, event: QueuedEvent) -> bool | None:
-        """None when the event is within the person's flood limit; else whether it is the first one over it."""
-        if event.received_at is None:
-            return None
+    async def _flooded(
+        self, session: AsyncSession, event: QueuedEvent, *, user_id: str, hint: str | None
+    ) -> list[NewMessage] | None:
+        """None when the event is within the person's flood limit; else what to send: one polite line for the
+        first event over it, nothing for the others."""
+        count = await self._recent(session, event)
         limit = self.settings.limits.messages_per_minute
-        count = await inbox.received_before(
+        if count <= limit:
+            return None
+        if count > limit + 1:
+            return []
+        language = await self.language(session, user_id, hint)
+        return self.messages(event, [Reply(t(language, "limits.flood"))], language, pressed=None)
+
+    async def _recent(self, session: AsyncSession, event: QueuedEvent) -> int:
+        """How many events the chat sent within the flood window, up to and including this one."""
+        if event.received_at is None:
+            return 0
+        return await inbox.received_before(
             session,
             channel=self.channel,
             chat_key=event.chat_key,
             event_id=event.id,
             since=event.received_at - FLOOD_WINDOW,
         )
-        return None if count <= limit else count == limit + 1
 
     async def language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
         """The language a person chose, else the platform's hint, else the district's default."""

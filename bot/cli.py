@@ -61,6 +61,14 @@ class Setup:
         target = db or self.settings.database_url or default_db
         self.database = Database(target if "://" in target else sqlite_url(target))
 
+    def existing(self) -> Setup:
+        """For commands that only read: an SQLite file that is not there is a mistyped path, not a database to
+        create (upgrading would make an empty one, and the command would report nothing)."""
+        file = self.database.file
+        if file is not None and not file.exists():
+            raise self.fail("cli.db.missing", file=str(file))
+        return self
+
     def say(self, key: str, /, **params: object) -> None:
         typer.echo(t(self.language, key, **params))
 
@@ -233,7 +241,7 @@ def outbox_command(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option("--limit", help=both("cli.option.limit"))] = 20,
 ) -> None:
-    setup = Setup(db, config)
+    setup = Setup(db, config).existing()
 
     async def work() -> tuple[
         dict[tuple[str, str], int], dict[tuple[str, str], int], list[OutboxMessage], list[InboxEvent]
@@ -333,18 +341,19 @@ def roster_import(file: ExistingFile, db: DbOption = None, config: ConfigOption 
 
 @roster_app.command("export", help=both("cli.roster.export"))
 def roster_export(file: OutputFile, db: DbOption = None, config: ConfigOption = None) -> None:
-    setup = Setup(db, config)
+    setup = Setup(db, config).existing()
     check_suffix(setup, file)
 
     async def work() -> int:
         await setup.database.upgrade()
-        # Read beside the bot, write the file once the read has ended, then a short write for the audit row: a
-        # write transaction held for the whole export would hold up every write of the bot on SQLite.
+        # Read beside the bot, a short write for the audit row, then the file: a write transaction held for the
+        # whole export would hold up every write of the bot on SQLite.
+        # The audit row comes first: personal data never leaves without a record of it.
         async with setup.database.read() as session:
             lines = await roster.roster_table(session)
-        roster.write_roster(file, lines)
         async with setup.database.transaction() as session:
             roster.record_roster_export(session, actor="cli", count=len(lines) - 1, include_phones=True)
+        roster.write_roster(file, lines)
         return len(lines) - 1
 
     count = setup.run(work)
@@ -496,7 +505,7 @@ def export_visits(
     since: Annotated[str | None, typer.Option("--from", help=both("cli.option.from"))] = None,
     until: Annotated[str | None, typer.Option("--to", help=both("cli.option.to"))] = None,
 ) -> None:
-    setup = Setup(db, config)
+    setup = Setup(db, config).existing()
     check_suffix(setup, file)
     today = utcnow().astimezone(setup.settings.zone).date()
     start = _date_option(setup, since, "--from") or date(today.year, 1, 1)
@@ -506,12 +515,12 @@ def export_visits(
 
     async def work() -> int:
         await setup.database.upgrade()
-        # As `roster export`: read, write the file, then record the export in a transaction of its own.
+        # As `roster export`: read, record the export in a transaction of its own, then write the file.
         async with setup.database.read() as session:
             lines = await exports.visit_table(session, start=start, end=end, settings=setup.settings)
-        exports.write_visits(file, lines)
         async with setup.database.transaction() as session:
             exports.record_visit_export(session, actor="cli", count=len(lines) - 1, start=start, end=end)
+        exports.write_visits(file, lines)
         return len(lines) - 1
 
     count = setup.run(work)

@@ -193,12 +193,10 @@ class Outcome:
         record: Callable[[AsyncSession], Awaitable[None]] | None = None,
         *,
         sent: tuple[int, str] | None = None,
-        scrub: bool = False,
         retry_in: float | None = None,
     ) -> None:
         self.record = record
         self.sent = sent
-        self.scrub = scrub  # the message's text is emptied as it is recorded (see storage.records.relay)
         self.retry_in = retry_in  # look again after this many seconds: the row is due again then
         self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -242,11 +240,9 @@ class Sender(QueueWorker[QueuedMessage]):
             if outcomes or leasing:
                 async with self.db.transaction() as session:
                     sent = [outcome.sent for outcome in outcomes if outcome.sent is not None]
-                    scrub = [outcome.sent[0] for outcome in outcomes if outcome.sent is not None and outcome.scrub]
                     if sent:
                         await self._record(
-                            session,
-                            lambda session: outbox.mark_sent(session, sent=sent, now=self.clock(), scrub=scrub),
+                            session, lambda session: outbox.mark_sent(session, sent=sent, now=self.clock())
                         )
                     for outcome in outcomes:
                         if outcome.record is not None:
@@ -342,7 +338,7 @@ class Sender(QueueWorker[QueuedMessage]):
             outcome = self._fail(row, f"Rejected: {error}")
         else:
             self.sent += 1
-            outcome = Outcome(sent=(message_id, external_id), scrub=row.scrub)
+            outcome = Outcome(sent=(message_id, external_id))
         self._add_outcome(outcome)
         await outcome.recorded
 

@@ -41,6 +41,7 @@ from bot.telegram_updates import (
     essentials,
     pressed_message_id,
     sender_of,
+    sent_at,
 )
 from handlers import commands
 from handlers.events import Inbound
@@ -270,11 +271,10 @@ class TelegramChannel:
 
     async def receive(self, updates: list[dict[str, Any]]) -> int:
         """Commit updates to the inbox (a redelivered one changes nothing); returns how many were new."""
-        kept = [essentials(update) for update in updates]
         events = [
             # Update ids count per bot: a new token starts again from low numbers.
-            Received(f"{self.bot.id}:{update['update_id']}", chat_key_of(update), update)
-            for update in kept
+            Received(f"{self.bot.id}:{update['update_id']}", chat_key_of(update), essentials(update), sent_at(update))
+            for update in updates
         ]
         async with self.db.transaction() as session:
             new = await inbox.receive(session, channel=CHANNEL, events=events, now=self.clock())
@@ -369,9 +369,15 @@ class TelegramChannel:
         )
 
     async def prepare(self, event: QueuedEvent) -> Incoming:
-        """Read the update and fetch its photo, before the transaction (a download must not hold the store)."""
+        """Read the update and fetch its photo, before the transaction (a download must not hold the store); a
+        photo is fetched only when the person's dialog asks for one (see Conversations.wants)."""
         update = event.payload
-        return Incoming(update, await self.inbound_for(update, event.event_key))
+        fetch = False
+        if self.fetches(event):
+            user = sender_of(update) or {}
+            async with self.db.read() as session:
+                fetch = await self.conversations.wants(session, event, user_id=str(user.get("id", "")), kind="photo")
+        return Incoming(update, await self.inbound_for(update, event.event_key, fetch=fetch))
 
     async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Incoming]]) -> None:
         inbounds = [incoming.converted for _, incoming in events if isinstance(incoming.converted, Inbound)]
@@ -421,7 +427,9 @@ class TelegramChannel:
         self._answers.add(task)
         task.add_done_callback(self._answers.discard)
 
-    async def inbound_for(self, update: dict[str, Any], event_key: str) -> Inbound | Notice | None:
+    async def inbound_for(
+        self, update: dict[str, Any], event_key: str, *, fetch: bool = True
+    ) -> Inbound | Notice | None:
         """The channel-neutral event for an update (the Bot API's JSON), a notice the channel answers itself, or
         None to ignore it. Read from the JSON directly: building PTB's objects for it cost more than the rest of
         the translation."""
@@ -467,12 +475,16 @@ class TelegramChannel:
         caption = message.get("caption")
         if message.get("photo"):
             largest = message["photo"][-1]
+            if not fetch:
+                return event(kind="photo", text=caption or "")  # not asked for: answered without fetching it
             return await self._photo(event, largest, ".jpg", caption)
         document = message.get("document")
         if document is not None:
             mime_type = str(document.get("mime_type") or "")
             if not mime_type.startswith("image/"):
                 return Notice("telegram.not_a_photo")
+            if not fetch:
+                return event(kind="photo", text=caption or "")  # not asked for: answered without fetching it
             suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(mime_type, ".jpg")
             return await self._photo(event, document, suffix, caption)
         return Notice("telegram.unsupported")

@@ -3,6 +3,7 @@ the inbox keeps (what handling reads, never names, usernames or what others wrot
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 # Edited messages are asked for only to say that an edit changes nothing (the answer was given to the original).
@@ -38,6 +39,13 @@ def chat_key_of(update: dict[str, Any]) -> str:
     message of an inline query): the key that keeps one chat's updates in order."""
     chat = chat_of(update) or sender_of(update)
     return str(chat["id"]) if chat is not None and "id" in chat else "-"
+
+
+def sent_at(update: dict[str, Any]) -> datetime | None:
+    """When the person sent it, as Telegram stamps messages (a button press carries no time of its own)."""
+    content = None if "callback_query" in update else _content(update)
+    stamp = content.get("date") if content is not None else None
+    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and stamp > 0 else None
 
 
 def pressed_message_id(update: dict[str, Any]) -> int | None:
@@ -88,10 +96,21 @@ def essentials(update: dict[str, Any]) -> dict[str, Any]:
     """The update as the inbox keeps it: what `inbound_for`, `chat_key_of`, `pressed_message_id`, `_membership`,
     `parked` and the language bookkeeping read, and nothing else."""
     kept: dict[str, Any] = {"update_id": update["update_id"]}
-    for kind in ("message", "edited_message"):
-        message = update.get(kind)
-        if isinstance(message, dict):
-            kept[kind] = _message_essentials(message)
+    message = update.get("message")
+    if isinstance(message, dict):
+        kept["message"] = _message_essentials(message)
+    edited = update.get("edited_message")
+    if isinstance(edited, dict):
+        # An edit is only answered ("send it again"): what it now says is not kept. A live location moves by edits,
+        # which are not answered at all: that it is one is all that is kept of it.
+        kept["edited_message"] = _present(
+            {
+                "message_id": edited.get("message_id"),
+                "from": _only(edited.get("from"), PERSON),
+                "chat": _only(edited.get("chat"), CHAT),
+                "location": {} if "location" in edited else None,
+            }
+        )
     query = update.get("callback_query")
     if isinstance(query, dict):
         pressed = query.get("message")

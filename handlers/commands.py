@@ -39,11 +39,12 @@ class Command:
     flow: str | None = None  # the flow it starts ...
     answer: Answer | None = None  # ... or how it answers
     menu: Action | None = None  # shown in the menus of those the policy allows this; None: in no menu
+    answer_may_open: bool = False  # its answer may be a dialog (/start with a contact card's link)
 
     @property
     def opens_dialog(self) -> bool:
         """Whether using it may open a dialog (and so leave the one the person is in)."""
-        return self.flow is not None or self.name == "start"
+        return self.flow is not None or self.answer_may_open
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,14 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "progress", Action.READ_PROGRESS, ("进度",), ("progress",), answer=answer_progress, menu=Action.READ_PROGRESS
     ),
-    Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND),
+    Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND, answer_may_open=True),
     Command("help", Action.HELP, ("帮助", "?", "？"), ("help",), answer=answer_help, menu=Action.HELP),
     Command("lang", Action.LANGUAGE, ("语言",), ("language",), flow="language", menu=Action.LANGUAGE),
     Command("cancel", Action.CANCEL, ("取消", "退出"), ("cancel",), answer=answer_cancel, menu=Action.CANCEL),
     Command("back", Action.CANCEL, ("返回", "上一步"), ("back",), answer=answer_back),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
+ENGINE_COMMANDS = frozenset({"cancel", "help", "back"})  # answered by the dialog engine while a dialog is open
 BY_WORD = {word.lower(): command for command in COMMANDS for word in (*command.words, *command.english)}
 
 
@@ -122,7 +124,7 @@ def engine_words() -> Words:
         command = BY_NAME[name]
         return frozenset({f"/{name}", *(word.lower() for word in (*command.words, *command.english))})
 
-    return Words(cancel=spelled("cancel"), help=spelled("help"), back=spelled("back"))
+    return Words(cancel=spelled("cancel"), help=spelled("help"), back=spelled("back"))  # ENGINE_COMMANDS
 
 
 def role_key(ctx: Context) -> str:

@@ -24,7 +24,7 @@ from handlers.inputs import comparable
 from storage import policy
 from storage.delivery import dialog_state
 from storage.delivery.dialog_state import Dialog
-from storage.errors import InvalidInput
+from storage.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from storage.models import ChatIdentity
 from storage.policy import Action, Standing
 from storage.settings import Settings
@@ -202,13 +202,10 @@ class Engine:
 
     async def handle(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
         flow = self.flows.get(state.flow)
-        if flow is None:  # a flow removed by an upgrade: forget it rather than fail forever
-            await dialog_state.discard(ctx.session, state=state)
-            return [Reply(ctx.t("dialog.gone"))]
-        if not policy.may(ctx.standing, flow.action):  # their rights ended since the dialog began
-            await dialog_state.discard(ctx.session, state=state)
-            refused = policy.refusal(ctx.standing, flow.action)
-            return [Reply(ctx.t(refused.key, **refused.params)), Reply(ctx.t("dialog.dropped"))]
+        refused = await self._refused(ctx, state, flow)
+        if refused is not None:
+            return refused
+        assert flow is not None
         ctx.draft = dict(state.draft)
         step = flow.current(ctx.draft)
         if step is None:
@@ -247,7 +244,9 @@ class Engine:
                 return [Reply(ctx.t("dialog.cancelled", flow=ctx.t(f"flow.{flow.name}")))]
             if outcome is Outcome.FINISH:
                 return await self._finish(ctx, flow, state)
-        except InvalidInput as problem:
+        except (InvalidInput, NotAllowed, NotFound, Conflict) as problem:
+            # Said, and the step asked again: a refusal at the last moment (the household's area left the
+            # representative since it was chosen) must not leave the person pressing 保存 for ever.
             return [Reply(ctx.t(problem.key, **problem.params))] + await self._show(ctx, flow, state, step)
 
         if outcome is Outcome.NEXT and step.key not in state.history:
@@ -272,9 +271,13 @@ class Engine:
 
     def takes_text(self, ctx: Context, state: Dialog) -> bool:
         """Whether the step the dialog is at takes typed text as its answer."""
+        return self.accepts(state, "text")
+
+    def accepts(self, state: Dialog, kind: InputKind) -> bool:
+        """Whether the step the dialog is at takes this kind of input."""
         flow = self.flows.get(state.flow)
         step = flow.current(dict(state.draft)) if flow is not None else None
-        return step is not None and "text" in step.accepts
+        return step is not None and kind in step.accepts
 
     async def ask(self, ctx: Context, state: Dialog, text: str, buttons: tuple[Button, ...]) -> list[Reply]:
         """A question beside the flow's own (leave this dialog for another?): its choices are what a typed number
@@ -285,14 +288,31 @@ class Engine:
         return [Reply(text, buttons)]
 
     async def show(self, ctx: Context, state: Dialog) -> list[Reply]:
-        """The current step's prompt again."""
-        flow = self.flows[state.flow]
+        """The current step's prompt again (after a command answered beside the dialog), if the person may still
+        go on with it."""
+        flow = self.flows.get(state.flow)
+        refused = await self._refused(ctx, state, flow)
+        if refused is not None:
+            return refused
+        assert flow is not None
         ctx.draft = dict(state.draft)
         step = flow.current(ctx.draft)
         if step is None:
             await dialog_state.discard(ctx.session, state=state)
             return [Reply(ctx.t("dialog.gone"))]
         return await self._show(ctx, flow, state, step)
+
+    async def _refused(self, ctx: Context, state: Dialog, flow: Flow | None) -> list[Reply] | None:
+        """None when the dialog may go on; else it is dropped, and what the person is told: its flow is gone (an
+        upgrade removed it), or their rights ended since it began (out of office, unbound)."""
+        if flow is None:
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.gone"))]
+        if not policy.may(ctx.standing, flow.action):
+            await dialog_state.discard(ctx.session, state=state)
+            refusal = policy.refusal(ctx.standing, flow.action)
+            return [Reply(ctx.t(refusal.key, **refusal.params)), Reply(ctx.t("dialog.dropped"))]
+        return None
 
     def _as_choice(self, inbound: Inbound, state: Dialog, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import commands
 from handlers.commands import Parsed, StartFlow
 from handlers.dialogs import Context, Engine
-from handlers.events import Button, Inbound, Reply
+from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
@@ -75,6 +75,14 @@ class Router:
             await people.preload_identities(session, channel=channel, external_ids=users)
         keys = [(inbound.channel, inbound.chat_id, inbound.user_id) for inbound in inbounds]
         await dialog_state.preload(session, keys=keys)
+
+    async def expects(
+        self, session: AsyncSession, *, channel: str, chat_id: str, user_id: str, kind: InputKind
+    ) -> bool:
+        """Whether the person's dialog is at a step that takes this kind of input: a photo nobody asked for is not
+        even fetched (it would be stored for nothing)."""
+        state = await dialog_state.peek(session, channel=channel, chat_id=chat_id, user_id=user_id)
+        return state is not None and self.engine.accepts(state, kind)
 
     def hinted_language(self, inbound: Inbound) -> str:
         return language_from_hint(inbound.language) or self.settings.general.default_language
@@ -173,6 +181,10 @@ class Router:
             return await self.engine.handle(ctx, state, inbound)
         command = parsed.command
         takes_text = self.engine.takes_text(ctx, state)
+        if command.name in commands.ENGINE_COMMANDS and (parsed.slash or not takes_text):
+            # "/cancel@bot", "/back please": the dialog's own cancel and back, whatever follows them ("取消 这户"
+            # typed where a note is asked is the note).
+            return await self.engine.handle(ctx, state, replace(inbound, text=f"/{command.name}"))
         if not parsed.slash and takes_text and not command.opens_dialog:
             return await self.engine.handle(ctx, state, inbound)  # "进度 很慢" is a note, not /progress
         if not policy.may(ctx.standing, command.action):

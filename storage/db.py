@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,9 @@ from storage.errors import LianxinError, StoreError, redacted_traceback
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "lianxin_read_only"
+# session.info key: once the transaction commits, truncate SQLite's write-ahead log, whose old pages still hold
+# what the transaction deleted for privacy (storage.records.relay).
+TRUNCATE_LOG = "lianxin.truncate_log"
 LOCK_WAIT_SECONDS = 30.0  # how long a writer waits for another process to release SQLite's write lock
 
 
@@ -112,19 +116,38 @@ class Database:
         SQLAlchemy errors become StoreError so that callers never see the driver's exceptions.
         """
         try:
-            async with self._session() as session, self._one_writer(), session.begin():
-                yield session
+            async with self._session() as session, self._one_writer():
+                async with session.begin():
+                    yield session
+                if session.info.pop(TRUNCATE_LOG, False) and self.is_sqlite:
+                    await self._truncate_log()
         except LianxinError:
             raise
         except SQLAlchemyError as error:
             raise self._failed(error, "database error, transaction rolled back") from error
 
+    async def _truncate_log(self) -> None:
+        """Checkpoint the write-ahead log and truncate it, outside any transaction, while this process's writers
+        wait (best effort: another process's reader keeps the log for now, and a later checkpoint overwrites it)."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            if isinstance(driver, sqlite3.Connection) and not driver.in_transaction:
+                try:
+                    driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                except sqlite3.Error as error:
+                    log.warning("could not truncate the write-ahead log (%s)", type(error).__name__)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that only reads. On SQLite (WAL) it neither waits for the writer nor holds it up."""
+        """A transaction that only reads, from one snapshot: on SQLite (WAL) it neither waits for the writer nor
+        holds it up; on PostgreSQL it is REPEATABLE READ, so that an export's several queries agree."""
+        options: dict[str, Any] = {READ_ONLY: True}
+        if not self.is_sqlite:
+            options["isolation_level"] = "REPEATABLE READ"
         try:
             async with self._session() as session, session.begin():
-                await session.connection(execution_options={READ_ONLY: True})
+                await session.connection(execution_options=options)
                 yield session
         except SQLAlchemyError as error:
             raise self._failed(error, "database error in a read") from error
@@ -220,6 +243,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten, not left in free pages: what is deleted for privacy (an anonymous
+        # writer's trail, purged events and messages) is gone from the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -108,6 +108,13 @@ async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: st
     return None if row is None else _dialog(row)
 
 
+async def peek(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> Dialog | None:
+    """The person's dialog as it is, without locking it (to decide outside a transaction what to prepare)."""
+    result = await execute(session, _load(False), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
+    row = result.first()
+    return None if row is None else _dialog(row)
+
+
 async def save(session: AsyncSession, *, state: Dialog) -> None:
     """Insert or update the whole dialog."""
     session.info.get(PRELOADED, {}).pop((state.channel, state.chat_id, state.user_id), None)

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import execute, insert_of
 from storage.delivery import queue
-from storage.delivery.queue import INBOX
+from storage.delivery.queue import INBOX, OUTBOX
 from storage.models import InboxEvent, UTCDateTime
 
 
@@ -39,6 +39,7 @@ class Received:
     event_key: str
     chat_key: str
     payload: dict[str, Any]
+    sent_at: datetime | None = None  # when the person sent it, where the platform says (it may arrive late)
 
 
 COLUMNS = ("id", "channel", "event_key", "chat_key", "payload", "attempts", "received_at")
@@ -72,7 +73,9 @@ async def receive(session: AsyncSession, *, channel: str, events: Sequence[Recei
             "status": "pending",
             "attempts": 0,
             "error": "",
-            "received_at": now,
+            # When it was sent, if that is earlier: events that waited at the platform (the bot was down) are not
+            # counted as arriving in the same minute by the flood limit.
+            "received_at": min(now, event.sent_at) if event.sent_at is not None else now,
             "next_attempt_at": now,
         }
         for event in events
@@ -156,16 +159,17 @@ async def record_failure(
     return Failure(parked=event.status == "parked", attempts=event.attempts)
 
 
-SCRUBBED: dict[str, Any] = {"scrubbed": True}  # what is left of an event emptied for privacy
-
-
-async def scrub_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
-    """Empty the handled events of a chat (what they quote is not kept); those still to handle are left alone."""
+async def forget_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
+    """Delete the handled events of a chat (what they quote, and when, is not kept); those still to handle are left
+    alone. Messages that answered them must no longer point at them (outbox.forget_chat)."""
     await execute(
         session,
-        sa.update(INBOX)
-        .where(INBOX.c.channel == channel, INBOX.c.chat_key == chat_key, INBOX.c.status.in_(("done", "parked")))
-        .values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON)),
+        sa.delete(INBOX).where(
+            INBOX.c.channel == channel,
+            INBOX.c.chat_key == chat_key,
+            INBOX.c.status.in_(("done", "parked")),
+            ~sa.exists().where(OUTBOX.c.inbox_id == INBOX.c.id),
+        ),
     )
 
 

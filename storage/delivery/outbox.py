@@ -31,7 +31,7 @@ class NewMessage:
     kind: str = "message"
     inbox_id: int | None = None  # the event it answers
     bulk: bool = False
-    scrub: bool = False  # emptied once sent (it ties an anonymous writer's chat to what they wrote)
+    scrub: bool = False  # deleted once sent (it ties an anonymous writer's chat to what they wrote)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,6 @@ class QueuedMessage:
 
 
 COLUMNS = ("id", "channel", "chat_key", "kind", "priority", "payload", "attempts", "scrub")
-SCRUBBED: dict[str, Any] = {"scrubbed": True}  # what is left of a payload emptied for privacy
 
 
 def _message(row: Row[Any]) -> QueuedMessage:
@@ -129,34 +128,28 @@ _MARK_SENT = (
 )
 
 
-_EMPTY = (
-    sa.update(OUTBOX)
-    .where(OUTBOX.c.id.in_(sa.bindparam("message_ids", expanding=True)))
-    .values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON))
-)
+# A message to forget once sent: deleted as it is recorded, whatever the sender read of its flag when it claimed it
+# (the flag may have been set while the message was on its way).
+_FORGET_SENT = sa.delete(OUTBOX).where(OUTBOX.c.id.in_(sa.bindparam("message_ids", expanding=True)), OUTBOX.c.scrub)
 
 
-async def mark_sent(
-    session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime, scrub: Collection[int] = ()
-) -> None:
-    """Record sent messages: (outbox id, the platform's message id) each, in one statement; the payloads of those
-    in `scrub` are emptied as they are recorded."""
+async def mark_sent(session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
+    """Record sent messages: (outbox id, the platform's message id) each, in one statement; those to forget (see
+    `forget_chat`) are deleted instead."""
     if sent:
         rows = [
             {"message_id": message_id, "external_id": external_id[:64], "now": now} for message_id, external_id in sent
         ]
         await execute(session, _MARK_SENT, rows)
-    if scrub:
-        await execute(session, _EMPTY, {"message_ids": list(scrub)})
+        await execute(session, _FORGET_SENT, {"message_ids": [message_id for message_id, _ in sent]})
 
 
-async def scrub_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
-    """Empty what was sent to a chat, and mark what is still to be sent there to be emptied once sent."""
+async def forget_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
+    """Delete what was sent to a chat, mark what is still to be sent there to be deleted once sent, and let none of
+    it point at the events it answered (they are deleted too: storage.records.relay)."""
     here = sa.and_(OUTBOX.c.channel == channel, OUTBOX.c.chat_key == chat_key)
-    done = OUTBOX.c.status.in_(("sent", "failed"))
-    await execute(
-        session, sa.update(OUTBOX).where(here, done).values(payload=sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON))
-    )
+    await execute(session, sa.update(OUTBOX).where(here).values(inbox_id=None))
+    await execute(session, sa.delete(OUTBOX).where(here, OUTBOX.c.status.in_(("sent", "failed"))))
     await execute(session, sa.update(OUTBOX).where(here, OUTBOX.c.status == "pending").values(scrub=True))
 
 
@@ -171,22 +164,14 @@ async def retry_later(
 
 
 async def mark_failed(session: AsyncSession, *, message_id: int, error: str, now: datetime) -> None:
-    """A message that will not be sent; a payload to scrub is emptied all the same."""
+    """A message that will not be sent (one to forget is deleted)."""
     await execute(
         session,
         sa.update(OUTBOX)
         .where(OUTBOX.c.id == message_id)
-        .values(
-            status="failed",
-            error=error[:200],
-            attempts=OUTBOX.c.attempts + 1,
-            sent_at=now,
-            claimed_until=None,
-            payload=sa.case(
-                (OUTBOX.c.scrub, sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON)), else_=OUTBOX.c.payload
-            ),
-        ),
+        .values(status="failed", error=error[:200], attempts=OUTBOX.c.attempts + 1, sent_at=now, claimed_until=None),
     )
+    await execute(session, _FORGET_SENT, {"message_ids": [message_id]})
 
 
 @dataclass(frozen=True)
@@ -245,17 +230,12 @@ async def deliver_here(session: AsyncSession, *, channel: str, chat_key: str, no
     rows = list(
         await execute(
             session,
-            sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload, OUTBOX.c.scrub)
+            sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload)
             .where(OUTBOX.c.channel == channel, OUTBOX.c.chat_key == chat_key, OUTBOX.c.status == "pending")
             .order_by(OUTBOX.c.priority, OUTBOX.c.id),
         )
     )
-    await mark_sent(
-        session,
-        sent=[(row.id, "") for row in rows],
-        now=now,
-        scrub=[row.id for row in rows if row.scrub],
-    )
+    await mark_sent(session, sent=[(row.id, "") for row in rows], now=now)
     return [row.payload for row in rows if row.kind == "message"]
 
 

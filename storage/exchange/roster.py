@@ -425,8 +425,8 @@ async def import_roster(
     leaving: list[Representative] = []
     for row in rows:
         rep = existing.get(row.code)
-        if rep is not None and rep.active and not row.active and "active" in row.columns:
-            leaving.append(rep)
+        if rep is not None and not row.active and "active" in row.columns:
+            leaving.append(rep)  # left office now, or before Lianxin unbound chats on leaving: unbound either way
         if rep is None:
             rep = Representative(code=row.code, name=row.name, level=row.level)
             _apply(rep, row, groups, stations)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,15 @@ def user(chat_id: int, first: str, last: str, username: str) -> dict[str, Any]:
     }
 
 
-async def write_anonymously_after_signing(telegram: Harness, db: Database) -> None:
+async def write_anonymously_after_signing(telegram: Harness, db: Database) -> dict[str, Any]:
+    """The writer signs, types a name and a phone, then chooses anonymity and sends; returns their concern's update."""
     async with db.transaction() as session:
         token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
     telegram.server.add_chat(WRITER_CHAT, user=user(WRITER_CHAT, "小红", "陈", "chen_xiaohong"))
     assert "王建国" in await telegram.say(WRITER_CHAT, f"/start m_{token}")
-    assert "要署名吗" in await telegram.say(WRITER_CHAT, CONCERN)
+    concern = telegram.server.user_sends_text(WRITER_CHAT, CONCERN)
+    await telegram.settle()
+    assert "要署名吗" in telegram.screen(WRITER_CHAT)
     assert "请输入您的姓名" in await telegram.press(WRITER_CHAT, "署名")
     await telegram.say(WRITER_CHAT, NAME)
     assert PHONE in await telegram.say(WRITER_CHAT, PHONE)  # the confirmation quotes the name and phone
@@ -68,6 +71,7 @@ async def write_anonymously_after_signing(telegram: Harness, db: Database) -> No
     assert "署名：匿名" in await telegram.press(WRITER_CHAT, "匿名")
     assert "来信已送达王建国代表的信箱" in await telegram.press(WRITER_CHAT, "保存")
     await telegram.settle()
+    return concern
 
 
 async def every_row(db: Database) -> dict[str, list[dict[str, Any]]]:
@@ -108,6 +112,12 @@ async def test_nothing_but_the_relay_links_an_anonymous_letter_to_its_writer(tel
             )
             names_the_letter = any(mark in written for mark in letter_marks) or _names_item(name, row, item.id)
             assert not (links_the_chat and names_the_letter), f"{name} links the letter to its writer: {row}"
+    # Nor does anything tied to the writer's chat tell when it was busy: its events and messages are gone, and the
+    # identity's creation is rounded to its day (a first-time writer's would be moments before the letter).
+    for name in ("inbox", "outbox"):
+        assert [row for row in tables[name] if row["chat_key"] == str(WRITER_CHAT)] == [], name
+    [identity] = [row for row in tables[ChatIdentity.__tablename__] if row["external_id"] == str(WRITER_CHAT)]
+    assert abs((_moment(identity["created_at"]) - item.created_at).total_seconds()) > 60 or _midnight(identity)
     [relay] = tables[MailboxRelay.__tablename__]
     assert (relay["item_id"], relay["identity_id"]) == (item.id, writer.id)
     [audit] = [row for row in tables["audit_log"] if row["action"] == "mailbox.submit"]
@@ -115,6 +125,15 @@ async def test_nothing_but_the_relay_links_an_anonymous_letter_to_its_writer(tel
     # The representative was told, without the writer, and the writer still got the item number on the phone.
     assert f"#{item.id}" in telegram.server.sent(REP_CHAT)[-1]["plain_text"]
     assert f"#{item.id}" in telegram.screen(WRITER_CHAT)
+
+
+def _moment(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _midnight(row: dict[str, Any]) -> bool:
+    return _moment(row["created_at"]).time() == datetime.min.time()
 
 
 def _references(table: str, row: dict[str, Any], identity_id: int | None) -> bool:
@@ -140,3 +159,27 @@ async def test_raw_updates_keep_no_names(telegram: Harness, db: Database) -> Non
     for event in await telegram.inbox():
         written = json.dumps(event.payload, ensure_ascii=False)
         assert "wang_xiaoming" not in written and "小明" not in written
+
+
+async def test_the_files_keep_no_trace_of_what_the_writer_typed(telegram: Harness, db: Database) -> None:
+    """SQLite keeps deleted content in free pages and old log frames unless told otherwise: neither the typed name
+    nor the phone is anywhere in the database's files afterwards."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL keeps old row versions until VACUUM; its files are the server's")
+    await write_anonymously_after_signing(telegram, db)
+    path = Path(str(sa.engine.make_url(db.url).database))
+    written = b"".join(
+        candidate.read_bytes() for candidate in (path, path.with_name(path.name + "-wal")) if candidate.exists()
+    )
+    for secret in (PHONE, NAME, json.dumps(NAME)[1:-1]):
+        assert secret.encode() not in written, secret
+
+
+async def test_an_edit_after_the_letter_keeps_nothing_of_what_it_says(telegram: Harness, db: Database) -> None:
+    concern = await write_anonymously_after_signing(telegram, db)
+    telegram.server.user_edits_message(concern, CONCERN + "（更正）")  # a typo fixed after sending
+    await telegram.settle()
+    assert "修改不会生效" in telegram.screen(WRITER_CHAT)
+    for name, rows in (await every_row(db)).items():
+        for row in rows:
+            assert CONCERN[:12] not in text_of(row) or name in ("mailbox_item", "outbox"), (name, row)

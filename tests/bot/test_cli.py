@@ -881,6 +881,18 @@ def commands_of_each_kind(db: str, tmp_path: Path) -> list[Result]:
     )
 
 
+def test_commands_that_only_read_do_not_create_a_mistyped_database(tmp_path: Path) -> None:
+    typo = tmp_path / "lianxn.db"
+    for result in in_parallel(
+        lambda: lianxin("outbox", "--db", str(typo)),
+        lambda: lianxin("export", "visits", str(tmp_path / "v.csv"), "--db", str(typo)),
+        lambda: lianxin("roster", "export", str(tmp_path / "r.csv"), "--db", str(typo)),
+    ):
+        assert result.returncode == 1 and "没有找到数据库文件" in result.stderr, shown(result)
+        assert "Traceback" not in result.stderr
+    assert not typo.exists() and not (tmp_path / "v.csv").exists()
+
+
 def test_a_file_that_is_not_a_database_gets_a_paragraph_not_a_traceback(tmp_path: Path) -> None:
     garbage = tmp_path / "lianxin.db"
     content = bytes(range(256)) * 64  # what a wrong file given as --db looks like: anything but SQLite's header

@@ -4,6 +4,7 @@ two live keyboards; and one person's flood of messages is held to the limit."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,56 @@ async def test_one_persons_flood_is_held_to_the_limit_with_one_polite_line(
                 await session.exec(select(InboxEvent.status).where(col(InboxEvent.chat_key) == str(RESIDENT_CHAT)))
             ).all()
         assert list(statuses) == ["done"] * 9  # handled (by not answering), not left pending or parked
+
+
+async def test_what_the_channel_answers_by_itself_is_held_to_the_limit_too(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    limited = settings.model_copy(update={"limits": settings.limits.model_copy(update={"messages_per_minute": 3})})
+    async with running_bot(db, limited, tmp_path / "files", fast=True) as telegram:
+        telegram.server.add_chat(RESIDENT_CHAT)
+        for number in range(6):
+            telegram.server._user_message(RESIDENT_CHAT, None, sticker={"file_id": f"s{number}", "type": "regular"})
+        await telegram.settle()
+        texts = [message.get("plain_text") or "" for message in telegram.server.sent(RESIDENT_CHAT)]
+        assert len(texts) == 4 and sum("语音、贴纸" in text for text in texts) == 3 and "发消息太快了" in texts[-1]
+
+
+async def test_a_backlog_is_counted_by_when_it_was_sent_not_when_it_arrived(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    """Messages that waited at Telegram while the bot was down arrive together: they are not a flood."""
+    limited = settings.model_copy(update={"limits": settings.limits.model_copy(update={"messages_per_minute": 5})})
+    async with running_bot(db, limited, tmp_path / "files", fast=True) as telegram:
+        chat = telegram.server.add_chat(RESIDENT_CHAT)
+        user = {"id": RESIDENT_CHAT, "is_bot": False, "first_name": "Amy", "language_code": "zh-hans"}
+        sent = int(time.time()) - 600
+        for number in range(12):  # one every 50 s over the last ten minutes
+            message = {"message_id": 100 + number, "from": user, "chat": chat, "date": sent + 50 * number}
+            telegram.server.push_update({"message": {**message, "text": f"你好 {number}"}})
+        await telegram.settle()
+        texts = [message.get("plain_text") or "" for message in telegram.server.sent(RESIDENT_CHAT)]
+        assert len(texts) == 12 and not any("发消息太快了" in text for text in texts)
+
+
+async def test_a_photo_nobody_asked_for_is_not_fetched(fast: Harness, tmp_path: Path) -> None:
+    telegram = fast
+    telegram.server.add_chat(RESIDENT_CHAT)
+    telegram.server.user_sends_photo(RESIDENT_CHAT, JPEG)
+    await telegram.settle()
+    assert "收到了您的图片，但现在没有进行中的记录" in telegram.screen(RESIDENT_CHAT)
+    assert telegram.server.calls_to("getFile") == []  # not fetched, not kept
+    assert not list((tmp_path / "files").rglob("*.jpg"))
+
+
+async def test_the_buttons_of_a_prompt_still_on_its_way_are_retired_once_it_arrives(fast: Harness) -> None:
+    """The person answers before the question's message was even sent (a slow network): its buttons are taken off
+    once it is, through the outbox row that carried it."""
+    telegram = fast
+    await bound_representative(telegram)
+    telegram.server.fail_next("sendmessage", delay=1.0)  # the household list is slow to go out
+    telegram.server.user_sends_text(REP_CHAT, "/visit")
+    telegram.server.user_sends_text(REP_CHAT, "幸福路12号")
+    await telegram.settle()
+    assert "找到以下与“幸福路12号”相符的住户" in telegram.screen(REP_CHAT)
+    assert len(live_keyboards(telegram, REP_CHAT)) == 1

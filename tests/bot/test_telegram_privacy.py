@@ -72,7 +72,7 @@ async def test_in_a_group_the_bot_only_says_to_talk_to_it_in_private(
         await telegram.settle()
 
     said = [message["plain_text"] for message in telegram.server.sent(GROUP, include_deleted=True)]
-    assert len(said) == 7 and set(said) == {line}  # the line to every message, and a press edits it into itself
+    assert said == [line]  # once a minute at most: a busy group is not answered line by line
     assert "@" + settings.general.bot_username in line
     # Nothing was looked up or begun: no dialog, no search, no progress, no new person, no download.
     assert await count(db, DialogState) == 0

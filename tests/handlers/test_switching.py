@@ -4,10 +4,11 @@ daily limit per card and writer."""
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import DialogState, MailboxItem, Visit
+from storage.models import DialogState, HouseholdCategory, MailboxItem, RepArea, Representative, Visit
 from storage.records import mailbox
 from storage.settings import Settings
 from tests.factories import NOW, District, build_district, chat_as
@@ -129,3 +130,55 @@ async def test_a_writer_may_send_five_letters_a_day_through_one_card(
         assert len((await session.exec(select(MailboxItem))).all()) == 5
     other = await chat_as(db, settings, "resident:bob")  # another writer is not held to amy's count
     assert "请写下您想反映的问题" in await other.send(f"/start m_{token}")
+
+
+async def test_cancel_with_the_bots_name_or_words_after_it_cancels_the_dialog(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    for typed in ("/cancel@lianxin_demo_bot", "/cancel please", "取消 吧"):
+        await chat.send("走访 幸福路14号 入户 看望")  # at a step that takes options only
+        assert "已取消「走访记录」" in await chat.send(typed), typed
+        assert await dialogs(db) == []
+    await chat.send("走访 幸福路14号 入户")
+    for line in ["确认", "个人走访", "日常走访"]:
+        await chat.send(line)
+    assert "需要附照片吗" in await chat.send("取消 这户的低保")  # where a note is asked, that is the note
+
+
+async def test_a_representative_out_of_office_loses_the_open_dialog_at_any_command(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    await chat.send("走访 幸福路14号 入户 看望")
+    async with db.transaction() as session:
+        await session.exec(sa.update(Representative).where(col(Representative.code) == "D001").values(active=False))
+    answer = await chat.send("/progress")  # refused, and the dialog's step would be shown again after it
+    assert "名册显示您已不在任" in answer and "幸福路14号" not in answer and "困难群体" not in answer
+    assert await dialogs(db) == []
+
+
+async def test_a_household_whose_area_left_the_representative_mid_visit_is_saved_without_corrections(
+    db: Database, settings: Settings, district: District
+) -> None:
+    chat = await chat_as(db, settings, "representative:D001")
+    for line in ["走访 幸福路14号 入户 看望", "困难群体", "确认", "个人走访", "日常走访", "跳过", "跳过"]:
+        await chat.send(line)
+    async with db.transaction() as session:  # a roster import gives 幸福社区二区 to someone else
+        await session.exec(
+            sa.delete(RepArea).where(
+                col(RepArea.representative_id) == district.representatives["D001"],
+                col(RepArea.area_id) == district.areas["幸福社区二区"],
+            )
+        )
+    answer = await chat.send("保存")
+    assert "走访已保存" in answer and "非本责任区，不能更正" in answer
+    async with db.transaction() as session:
+        codes = (
+            await session.exec(
+                select(HouseholdCategory.code).where(
+                    HouseholdCategory.household_id == district.households["幸福路14号"]
+                )
+            )
+        ).all()
+    assert sorted(codes) == ["hardship", "special_hardship"]  # the removal was not applied

@@ -445,3 +445,13 @@ async def test_database_knows_its_store(url: str, is_sqlite: bool) -> None:
         assert database.url == normalise_url(url)
     finally:
         await database.dispose()
+
+
+async def test_a_read_sees_one_snapshot(db: Database) -> None:
+    """An export's several queries must agree with each other: PostgreSQL reads at REPEATABLE READ (SQLite's read
+    transaction is one snapshot by itself)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite: a read transaction is one snapshot of the write-ahead log by nature")
+    async with db.read() as session:
+        level = (await session.exec(sa.text("SHOW transaction_isolation"))).one()  # type: ignore[call-overload]
+    assert level[0] == "repeatable read"

@@ -117,3 +117,46 @@ async def test_downgrade_to_base_and_back(db: Database) -> None:
     async with db.engine.connect() as connection:
         assert await connection.run_sync(table_names) == TABLES | {"alembic_version"}
         assert await connection.run_sync(schema_diff) == []
+
+
+async def test_0004_moves_anonymous_writers_to_the_relay_and_unbinds_representatives_out_of_office(
+    empty_db: Database,
+) -> None:
+    """A database as 0003 left it: an anonymous item still naming its writer, the writer's chat trail, an audit row
+    naming them, and a chat still bound to a representative the roster had taken out of office."""
+
+    def to_0003(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), "0003")
+
+    async with empty_db.engine.begin() as connection:
+        await connection.run_sync(to_0003)
+        for statement in (
+            "INSERT INTO representative (id, code, name, level, group_role, phone, unit, active, updated_at) VALUES "
+            "(1, 'D001', '王建国', 'district', 'member', '', '', true, '2026-11-01 00:00:00'),"
+            "(2, 'D002', '李红梅', 'district', 'member', '', '', false, '2026-11-01 00:00:00')",
+            "INSERT INTO chat_identity (id, channel, external_id, role, representative_id, created_at) VALUES "
+            "(1, 'telegram', '501', 'resident', NULL, '2026-11-01 00:00:00'),"
+            "(2, 'telegram', '502', 'representative', 2, '2026-11-01 00:00:00')",
+            "INSERT INTO mailbox_item (id, representative_id, identity_id, anonymous, name, phone, text, status,"
+            " created_at) VALUES (1, 1, 1, true, '', '', '楼道灯坏了三个月', 'new', '2026-11-02 00:00:00')",
+            "INSERT INTO inbox (id, channel, event_key, chat_key, payload, status, attempts, error, received_at,"
+            " next_attempt_at) VALUES (1, 'telegram', '1:1', '501', '{\"text\": \"陈小红\"}', 'done', 0, '',"
+            " '2026-11-02 00:00:00', '2026-11-02 00:00:00')",
+            "INSERT INTO audit_log (id, at, actor, action, entity, entity_id, detail) VALUES "
+            "(1, '2026-11-02 00:00:00', 'identity:1', 'mailbox.submit', 'mailbox_item', '1', '{}')",
+            "INSERT INTO dialog_state (channel, chat_id, user_id, flow, step, draft, history, choices, updated_at)"
+            " VALUES ('telegram', '502', '502', 'visit', 'mode', '{}', '[]', '[]', '2026-11-02 00:00:00')",
+        ):
+            await connection.execute(sa.text(statement))
+    await empty_db.upgrade()
+    async with empty_db.engine.connect() as connection:
+
+        async def one(query: str) -> Any:
+            return (await connection.execute(sa.text(query))).one()
+
+        assert await one("SELECT identity_id FROM mailbox_item") == (None,)
+        assert await one("SELECT item_id, identity_id FROM mailbox_relay") == (1, 1)
+        assert await one("SELECT actor FROM audit_log") == ("anonymous",)
+        assert await one("SELECT count(*) FROM inbox") == (0,)  # the writer's trail is gone
+        assert await one("SELECT role, representative_id FROM chat_identity WHERE id = 2") == ("resident", None)
+        assert await one("SELECT count(*) FROM dialog_state") == (0,)

@@ -6,8 +6,9 @@ Revises: 0003
 Create Date: 2026-12-02 16:09:31
 
 The data step moves the writer of every anonymous item stored so far out of `mailbox_item` into `mailbox_relay`,
-names no actor in their audit rows, and empties the stored events and messages of their chats, which quote what
-they typed (the running bot would have purged them after `delivery.keep_days` anyway).
+names no actor in their audit rows, and deletes the stored events and messages of their chats, which quote what
+they typed (the running bot would have purged them after `delivery.keep_days` anyway). It also unbinds the chats of
+representatives the roster had taken out of office, which a roster import did not do until now.
 """
 
 from collections.abc import Sequence
@@ -20,8 +21,6 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-SCRUBBED = {"scrubbed": True}
 
 
 def upgrade() -> None:
@@ -58,6 +57,27 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_chat", ["channel", "chat_key", "id"], unique=False)
 
     _separate_anonymous_writers()
+    _unbind_representatives_out_of_office()
+
+
+def _unbind_representatives_out_of_office() -> None:
+    """Until now a roster import that took a representative out of office left their chats bound: they are
+    unbound, and their half-finished dialogs dropped (the running bot would refuse them anyway)."""
+    connection = op.get_bind()
+    gone = "SELECT id FROM representative WHERE NOT active"
+    connection.execute(
+        sa.text(
+            "DELETE FROM dialog_state WHERE EXISTS (SELECT 1 FROM chat_identity c"
+            " WHERE c.channel = dialog_state.channel AND c.external_id = dialog_state.user_id"
+            f" AND c.representative_id IN ({gone}))"
+        )
+    )
+    connection.execute(
+        sa.text(
+            "UPDATE chat_identity SET role = 'resident', representative_id = NULL, staff_id = NULL "
+            f"WHERE representative_id IN ({gone})"
+        )
+    )
 
 
 def _separate_anonymous_writers() -> None:
@@ -74,25 +94,18 @@ def _separate_anonymous_writers() -> None:
             {"item": item_id, "identity": identity_id},
         )
         connection.execute(sa.text("UPDATE mailbox_item SET identity_id = NULL WHERE id = :item"), {"item": item_id})
+        # The trail of the writer's chat (storage.records.relay.conceal): gone, as it goes for letters from now on.
         chat = {"channel": channel, "chat": external_id}
-        scrubbed = sa.bindparam("scrubbed", SCRUBBED, type_=sa.JSON)
+        here = "channel = :channel AND chat_key = :chat"
+        connection.execute(sa.text(f"UPDATE outbox SET inbox_id = NULL WHERE {here}"), chat)
+        connection.execute(sa.text(f"DELETE FROM outbox WHERE {here} AND status IN ('sent', 'failed')"), chat)
+        connection.execute(sa.text(f"UPDATE outbox SET scrub = :yes WHERE {here}"), {**chat, "yes": True})
         connection.execute(
             sa.text(
-                "UPDATE inbox SET payload = :scrubbed WHERE channel = :channel AND chat_key = :chat "
-                "AND status IN ('done', 'parked')"
-            ).bindparams(scrubbed),
+                f"DELETE FROM inbox WHERE {here} AND status IN ('done', 'parked') "
+                "AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.inbox_id = inbox.id)"
+            ),
             chat,
-        )
-        connection.execute(
-            sa.text(
-                "UPDATE outbox SET payload = :scrubbed WHERE channel = :channel AND chat_key = :chat "
-                "AND status IN ('sent', 'failed')"
-            ).bindparams(scrubbed),
-            chat,
-        )
-        connection.execute(
-            sa.text("UPDATE outbox SET scrub = :yes WHERE channel = :channel AND chat_key = :chat"),
-            {**chat, "yes": True},
         )
         connection.execute(
             sa.text(
@@ -105,6 +118,9 @@ def _separate_anonymous_writers() -> None:
 
 def downgrade() -> None:
     connection = op.get_bind()
+    if connection.execute(sa.text("SELECT count(*) FROM mailbox_relay")).scalar_one():
+        # Before 0004 an anonymous item kept its writer: going back would tie every such letter to its writer again.
+        raise RuntimeError("cannot downgrade below 0004 while anonymous letters exist: it would name their writers")
     connection.execute(
         sa.text(
             "UPDATE mailbox_item SET identity_id = "
