@@ -24,6 +24,9 @@ from storage.records import people
 from storage.settings import Settings
 
 FLOOD_WINDOW = timedelta(minutes=1)
+# session.info keys: what `Conversations.preload` read ahead for a batch (flood counts by event id; the reply still
+# showing buttons, by chat).
+RECENT, LIVE = "lianxin.recent_counts", "lianxin.live_buttons"
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,18 @@ class Conversations:
             session, channel=self.channel, chat_id=event.chat_key, user_id=user_id, kind=kind
         )
 
-    async def preload(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
-        await self.router.preload(session, inbounds)
+    async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Inbound]]) -> None:
+        """Read ahead, for a batch of events of different chats handled in one transaction, what each will ask
+        for: who is writing and their dialogs (the router), their flood counts and the buttons still live in their
+        chats, in a few statements instead of a few per event."""
+        await self.router.preload(session, [inbound for _, inbound in events])
+        queued = [event for event, _ in events]
+        session.info[RECENT] = await inbox.counts_before(
+            session, channel=self.channel, events=queued, window=FLOOD_WINDOW
+        )
+        if self.shape.editable_buttons:
+            chats = [event.chat_key for event in queued]
+            session.info[LIVE] = await outbox.last_replies(session, channel=self.channel, chat_keys=chats)
 
     async def answer(
         self, session: AsyncSession, event: QueuedEvent, inbound: Inbound, *, pressed: str | None = None
@@ -196,7 +209,11 @@ class Conversations:
         """The chat's message still showing buttons, unless it is the one pressed (its edit replaces them)."""
         if not self.shape.editable_buttons:
             return None
-        previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
+        preloaded: dict[str, LastReply | None] = session.info.get(LIVE, {})
+        if event.chat_key in preloaded:
+            previous = preloaded.pop(event.chat_key)
+        else:
+            previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
         if previous is None or not previous.has_buttons:
             return None
         if pressed is not None and previous.message_id == pressed:
@@ -233,6 +250,9 @@ class Conversations:
         """How many events the chat sent within the flood window, up to and including this one."""
         if event.received_at is None:
             return 0
+        preloaded: dict[int, int] = session.info.get(RECENT, {})
+        if event.id in preloaded:
+            return preloaded[event.id]
         return await inbox.received_before(
             session,
             channel=self.channel,

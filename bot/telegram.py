@@ -380,8 +380,10 @@ class TelegramChannel:
         return Incoming(update, await self.inbound_for(update, event.event_key, fetch=fetch))
 
     async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Incoming]]) -> None:
-        inbounds = [incoming.converted for _, incoming in events if isinstance(incoming.converted, Inbound)]
-        await self.conversations.preload(session, inbounds)
+        answered = [
+            (event, incoming.converted) for event, incoming in events if isinstance(incoming.converted, Inbound)
+        ]
+        await self.conversations.preload(session, answered)
 
     async def apply(self, session: AsyncSession, event: QueuedEvent, incoming: Incoming) -> list[NewMessage]:
         """Handle an update inside the dispatcher's transaction (the event is taken already): the router's

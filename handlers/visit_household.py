@@ -51,7 +51,8 @@ def correctable(draft: dict[str, Any]) -> bool:
 
 async def recheck_area(ctx: Context) -> None:
     """The household's area may have left the representative since it was chosen (a roster import): then its
-    categories are no longer theirs to see in full or to correct, and the draft forgets what it showed of them."""
+    categories are no longer theirs to see in full or to correct, and the draft forgets what it showed of them.
+    Asked when the visit is saved (the categories step follows the choice at once)."""
     household = ctx.draft.get("household", {})
     if not household.get("own") or "id" not in household:
         return
@@ -204,7 +205,6 @@ class CategoriesStep(Step):
     accepts: ClassVar[frozenset[InputKind]] = frozenset()
 
     async def prompt(self, ctx: Context) -> Prompt:
-        await recheck_area(ctx)
         chosen = set(ctx.draft.get("categories", []))
         if not correctable(ctx.draft):  # outside their areas: what may be shown, to confirm, not to change
             text = ctx.t(

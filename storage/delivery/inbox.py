@@ -187,6 +187,39 @@ async def received_before(session: AsyncSession, *, channel: str, chat_key: str,
     return int((await execute(session, _RECENT, parameters)).scalar_one())
 
 
+_WINDOWS = sa.select(INBOX.c.chat_key, INBOX.c.id, INBOX.c.received_at).where(
+    INBOX.c.channel == sa.bindparam("channel"),
+    INBOX.c.chat_key.in_(sa.bindparam("chat_keys", expanding=True)),
+    INBOX.c.received_at > sa.bindparam("since", type_=UTCDateTime),
+    INBOX.c.id <= sa.bindparam("last_id"),
+)
+
+
+async def counts_before(
+    session: AsyncSession, *, channel: str, events: Sequence[QueuedEvent], window: timedelta
+) -> dict[int, int]:
+    """`received_before` for several events of different chats in one statement: by event id, how many events of
+    its chat arrived within `window` before it, up to and including it."""
+    timed = [(event, event.received_at) for event in events if event.received_at is not None]
+    if not timed:
+        return {}
+    parameters = {
+        "channel": channel,
+        "chat_keys": sorted({event.chat_key for event, _ in timed}),
+        "since": min(at for _, at in timed) - window,
+        "last_id": max(event.id for event, _ in timed),
+    }
+    seen: dict[str, list[tuple[int, datetime]]] = {}
+    for row in await execute(session, _WINDOWS, parameters):
+        seen.setdefault(row.chat_key, []).append((row.id, row.received_at))
+    return {
+        event.id: sum(
+            1 for other, other_at in seen.get(event.chat_key, ()) if other <= event.id and other_at > at - window
+        )
+        for event, at in timed
+    }
+
+
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
     return await queue.count_by_status(session, INBOX)
 

@@ -31,7 +31,7 @@ class NewMessage:
     kind: str = "message"
     inbox_id: int | None = None  # the event it answers
     bulk: bool = False
-    scrub: bool = False  # deleted once sent (it ties an anonymous writer's chat to what they wrote)
+    scrub: bool = False  # forgotten once sent (it ties an anonymous writer's chat to what they wrote)
 
 
 @dataclass(frozen=True)
@@ -116,36 +116,43 @@ async def due(
     return await queue.heads(session, MESSAGES, channel=channel, now=now, limit=limit, skip=skip)
 
 
+def _unless_forgotten(column: Any, value: Any) -> Any:
+    """`value`, or, for a message to forget (see `forget_chat`), what says nothing: once it is recorded, the row
+    keeps neither its chat, nor what it said, nor the platform's id. Decided in the statement itself, on the flag as
+    it is then: it may have been set while the message was on its way."""
+    return sa.case((OUTBOX.c.scrub, column), else_=value)
+
+
+FORGOTTEN: dict[str, Any] = {}
+_FORGET = {
+    "chat_key": _unless_forgotten(sa.literal(""), OUTBOX.c.chat_key),
+    "payload": _unless_forgotten(sa.bindparam("forgotten", FORGOTTEN, type_=sa.JSON), OUTBOX.c.payload),
+}
 _MARK_SENT = (
     sa.update(OUTBOX)
     .where(OUTBOX.c.id == sa.bindparam("message_id"))
     .values(
         status="sent",
-        external_id=sa.bindparam("external_id"),
+        external_id=_unless_forgotten(sa.literal(""), sa.bindparam("external_id")),
         sent_at=sa.bindparam("now", type_=UTCDateTime),
         claimed_until=None,
+        **_FORGET,
     )
 )
 
 
-# A message to forget once sent: deleted as it is recorded, whatever the sender read of its flag when it claimed it
-# (the flag may have been set while the message was on its way).
-_FORGET_SENT = sa.delete(OUTBOX).where(OUTBOX.c.id.in_(sa.bindparam("message_ids", expanding=True)), OUTBOX.c.scrub)
-
-
 async def mark_sent(session: AsyncSession, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
-    """Record sent messages: (outbox id, the platform's message id) each, in one statement; those to forget (see
-    `forget_chat`) are deleted instead."""
+    """Record sent messages: (outbox id, the platform's message id) each, in one statement (those to forget keep
+    nothing that says to whom or what)."""
     if sent:
         rows = [
             {"message_id": message_id, "external_id": external_id[:64], "now": now} for message_id, external_id in sent
         ]
         await execute(session, _MARK_SENT, rows)
-        await execute(session, _FORGET_SENT, {"message_ids": [message_id for message_id, _ in sent]})
 
 
 async def forget_chat(session: AsyncSession, *, channel: str, chat_key: str) -> None:
-    """Delete what was sent to a chat, mark what is still to be sent there to be deleted once sent, and let none of
+    """Delete what was sent to a chat, mark what is still to be sent there to be forgotten once sent, and let none of
     it point at the events it answered (they are deleted too: storage.records.relay)."""
     here = sa.and_(OUTBOX.c.channel == channel, OUTBOX.c.chat_key == chat_key)
     await execute(session, sa.update(OUTBOX).where(here).values(inbox_id=None))
@@ -164,14 +171,20 @@ async def retry_later(
 
 
 async def mark_failed(session: AsyncSession, *, message_id: int, error: str, now: datetime) -> None:
-    """A message that will not be sent (one to forget is deleted)."""
+    """A message that will not be sent (one to forget keeps nothing that says to whom or what)."""
     await execute(
         session,
         sa.update(OUTBOX)
         .where(OUTBOX.c.id == message_id)
-        .values(status="failed", error=error[:200], attempts=OUTBOX.c.attempts + 1, sent_at=now, claimed_until=None),
+        .values(
+            status="failed",
+            error=error[:200],
+            attempts=OUTBOX.c.attempts + 1,
+            sent_at=now,
+            claimed_until=None,
+            **_FORGET,
+        ),
     )
-    await execute(session, _FORGET_SENT, {"message_ids": [message_id]})
 
 
 @dataclass(frozen=True)
@@ -200,10 +213,40 @@ _LAST_REPLY = (
 )
 
 
+_REPLIES = sa.select(
+    OUTBOX.c.id, OUTBOX.c.chat_key, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.external_id, OUTBOX.c.payload
+).where(
+    OUTBOX.c.id.in_(
+        sa.select(sa.func.max(OUTBOX.c.id))
+        .where(
+            OUTBOX.c.channel == sa.bindparam("channel"),
+            OUTBOX.c.chat_key.in_(sa.bindparam("chat_keys", expanding=True)),
+            OUTBOX.c.kind.in_(("message", "edit")),
+            OUTBOX.c.inbox_id.is_not(None),
+        )
+        .group_by(OUTBOX.c.chat_key)
+    )
+)
+
+
 async def last_reply(session: AsyncSession, *, channel: str, chat_key: str) -> LastReply | None:
     """The newest answer sent (or to be sent) to a chat. Every answer retires the buttons of the one before it, so
     only this one can still show live buttons."""
-    row = (await execute(session, _LAST_REPLY, {"channel": channel, "chat_key": chat_key})).first()
+    return _last_reply((await execute(session, _LAST_REPLY, {"channel": channel, "chat_key": chat_key})).first())
+
+
+async def last_replies(
+    session: AsyncSession, *, channel: str, chat_keys: Collection[str]
+) -> dict[str, LastReply | None]:
+    """`last_reply` of several chats in one statement."""
+    found: dict[str, LastReply | None] = dict.fromkeys(chat_keys)
+    if chat_keys:
+        for row in await execute(session, _REPLIES, {"channel": channel, "chat_keys": sorted(set(chat_keys))}):
+            found[row.chat_key] = _last_reply(row)
+    return found
+
+
+def _last_reply(row: Row[Any] | None) -> LastReply | None:
     if row is None or row.status == "failed":
         return None
     payload = row.payload or {}

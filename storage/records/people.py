@@ -27,23 +27,29 @@ CODE_LENGTH = 10
 
 
 # Who is writing is looked up for every message: the statements are built once, with bound parameters.
+# ... with the representative each is bound to, whom `standing_of` then finds in the session without a query (the
+# roster's `active` is read at every message); only the identity is locked (FOR UPDATE OF chat_identity).
+_WITH_REPRESENTATIVE = select(ChatIdentity, Representative).outerjoin(
+    Representative, col(Representative.id) == ChatIdentity.representative_id
+)
 _IDENTITY = (
-    select(ChatIdentity)
-    .where(ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id"))
-    .with_for_update()
+    _WITH_REPRESENTATIVE.where(
+        ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id")
+    )
+    .with_for_update(of=ChatIdentity)
     .execution_options(populate_existing=True)
 )
 _IDENTITIES = (
-    select(ChatIdentity)
-    .where(
+    _WITH_REPRESENTATIVE.where(
         ChatIdentity.channel == sa.bindparam("channel"),
         col(ChatIdentity.external_id).in_(sa.bindparam("external_ids", expanding=True)),
     )
     .order_by(col(ChatIdentity.id))  # PostgreSQL locks them in this order: two batches cannot lock crosswise
-    .with_for_update()
+    .with_for_update(of=ChatIdentity)
     .execution_options(populate_existing=True)
 )
 PRELOADED = "lianxin.preloaded_identities"  # session.info key: identities read ahead for this transaction
+REPRESENTATIVES = "lianxin.representatives"  # session.info key: the representatives read with them, by id
 _LANGUAGE = select(ChatIdentity.language).where(
     ChatIdentity.channel == sa.bindparam("channel"), ChatIdentity.external_id == sa.bindparam("external_id")
 )
@@ -54,28 +60,17 @@ def looks_like_invitation(text: str) -> bool:
     return len(candidate) == CODE_LENGTH and all(char in CODE_ALPHABET for char in candidate)
 
 
-_REPRESENTATIVES = (
-    select(Representative)
-    .where(col(Representative.id).in_(sa.bindparam("ids", expanding=True)))
-    .execution_options(populate_existing=True)
-)
-
-
 async def preload_identities(session: AsyncSession, *, channel: str, external_ids: Collection[str]) -> None:
-    """Read (and lock) the identities of several people in one statement, for the `identity_for` calls that follow
-    in this transaction, and the representatives they are bound to in one more, for `standing_of`: a batch of
-    events from many chats asks for them one after the other."""
+    """Read (and lock) the identities of several people, and their representatives, in one statement, for the
+    `identity_for` and `standing_of` calls that follow in this transaction: a batch of events from many chats asks
+    for them one after the other."""
     if not external_ids:
         return
     parameters = {"channel": channel, "external_ids": sorted(set(external_ids))}
     preloaded = session.info.setdefault(PRELOADED, {})
-    representative_ids = set()
-    for identity in (await session.exec(_IDENTITIES, params=parameters)).all():
+    for identity, representative in (await session.exec(_IDENTITIES, params=parameters)).all():
         preloaded[(identity.channel, identity.external_id)] = identity
-        if identity.representative_id is not None:
-            representative_ids.add(identity.representative_id)
-    if representative_ids:  # kept in the session's identity map, where session.get finds them without a query
-        await session.exec(_REPRESENTATIVES, params={"ids": sorted(representative_ids)})
+        _keep(session, representative)
 
 
 async def identity_for(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity:
@@ -106,7 +101,19 @@ async def identity_for(session: AsyncSession, *, channel: str, external_id: str)
 
 
 async def _locked_identity(session: AsyncSession, *, channel: str, external_id: str) -> ChatIdentity | None:
-    return (await session.exec(_IDENTITY, params={"channel": channel, "external_id": external_id})).first()
+    row = (await session.exec(_IDENTITY, params={"channel": channel, "external_id": external_id})).first()
+    if row is None:
+        return None
+    identity, representative = row
+    _keep(session, representative)
+    return identity
+
+
+def _keep(session: AsyncSession, representative: Representative | None) -> None:
+    """Hold the representative read with an identity for `standing_of` (the session's identity map holds objects
+    weakly: unheld, it would be gone and read again)."""
+    if representative is not None:
+        session.info.setdefault(REPRESENTATIVES, {})[representative.id] = representative
 
 
 async def language_of(session: AsyncSession, *, channel: str, external_id: str) -> str | None:
@@ -136,9 +143,11 @@ async def standing_of(session: AsyncSession, *, identity: ChatIdentity) -> Stand
     except ValueError:
         role = Role.RESIDENT
     if role is Role.REPRESENTATIVE:
-        representative = (
-            await session.get(Representative, identity.representative_id) if identity.representative_id else None
-        )
+        representative = session.info.get(REPRESENTATIVES, {}).get(identity.representative_id)
+        if representative is not None and sa.inspect(representative).expired_attributes:
+            representative = None  # a rolled-back savepoint expired it: read it again
+        if representative is None and identity.representative_id is not None:
+            representative = await session.get(Representative, identity.representative_id)
         if representative is None or not representative.active:
             return Standing(Role.RESIDENT, identity_id=identity.id, lapsed=True)
         try:

@@ -140,3 +140,33 @@ async def test_purge_keeps_what_is_recent_or_still_needed(db: Database) -> None:
         kept_messages = (await session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id)))).all()
     assert list(kept_events) == ["1:2", "1:3"]  # 1:2 still has a message waiting to be sent
     assert list(kept_messages) == ["pending", "sent"]
+
+
+async def test_a_chat_forgotten_while_its_message_was_on_its_way_keeps_nothing_of_it(db: Database) -> None:
+    """An anonymous letter is saved while the chat's previous message (quoting the writer's name) is being sent:
+    recorded as sent, it keeps neither its chat, nor what it said, nor the platform's id. Another chat's stays."""
+    async with db.transaction() as session:
+        quoting, other, failing = await outbox.enqueue(
+            session,
+            messages=[
+                NewMessage("telegram", "7102", {"text": "署名：陈小红"}),
+                NewMessage("telegram", "7001", {"text": "你好"}),
+                NewMessage("telegram", "7102", {"text": "电话：13912345678"}),
+            ],
+            now=NOW,
+        )
+    async with db.transaction() as session:
+        claimed = await outbox.due(session, channel="telegram", now=NOW, limit=10, skip=())
+    assert {row.id for row in claimed} == {quoting, other} and not any(row.scrub for row in claimed)
+    async with db.transaction() as session:  # meanwhile, in the dispatcher's transaction
+        await outbox.forget_chat(session, channel="telegram", chat_key="7102")
+    async with db.transaction() as session:
+        await outbox.mark_sent(session, sent=[(quoting, "41"), (other, "42")], now=NOW)
+        await outbox.mark_failed(session, message_id=failing, error="Rejected", now=NOW)
+    async with db.transaction() as session:
+        rows = {row.id: row for row in (await session.exec(select(OutboxMessage))).all()}
+    assert [(rows[id_].chat_key, rows[id_].payload, rows[id_].external_id) for id_ in (quoting, failing)] == [
+        ("", {}, ""),
+        ("", {}, ""),
+    ]
+    assert (rows[other].chat_key, rows[other].payload, rows[other].external_id) == ("7001", {"text": "你好"}, "42")
