@@ -201,16 +201,10 @@ class Engine:
         return await self._advance(ctx, flow, state)
 
     async def handle(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
-        flow = self.flows.get(state.flow)
-        refused = await self._refused(ctx, state, flow)
-        if refused is not None:
-            return refused
-        assert flow is not None
-        ctx.draft = dict(state.draft)
-        step = flow.current(ctx.draft)
-        if step is None:
-            await dialog_state.discard(ctx.session, state=state)
-            return [Reply(ctx.t("dialog.gone"))]
+        resumed = await self._resume(ctx, state)
+        if isinstance(resumed, list):
+            return resumed
+        flow, step = resumed
 
         word = inbound.text.strip().lower() if inbound.kind == "text" else ""
         if word in self.words.cancel:
@@ -290,29 +284,27 @@ class Engine:
     async def show(self, ctx: Context, state: Dialog) -> list[Reply]:
         """The current step's prompt again (after a command answered beside the dialog), if the person may still
         go on with it."""
-        flow = self.flows.get(state.flow)
-        refused = await self._refused(ctx, state, flow)
-        if refused is not None:
-            return refused
-        assert flow is not None
-        ctx.draft = dict(state.draft)
-        step = flow.current(ctx.draft)
-        if step is None:
-            await dialog_state.discard(ctx.session, state=state)
-            return [Reply(ctx.t("dialog.gone"))]
+        resumed = await self._resume(ctx, state)
+        if isinstance(resumed, list):
+            return resumed
+        flow, step = resumed
         return await self._show(ctx, flow, state, step)
 
-    async def _refused(self, ctx: Context, state: Dialog, flow: Flow | None) -> list[Reply] | None:
-        """None when the dialog may go on; else it is dropped, and what the person is told: its flow is gone (an
-        upgrade removed it), or their rights ended since it began (out of office, unbound)."""
-        if flow is None:
-            await dialog_state.discard(ctx.session, state=state)
-            return [Reply(ctx.t("dialog.gone"))]
-        if not policy.may(ctx.standing, flow.action):
+    async def _resume(self, ctx: Context, state: Dialog) -> tuple[Flow, Step] | list[Reply]:
+        """The dialog's flow and current step, its draft in `ctx`; or, when it cannot go on, what the person is
+        told, the dialog dropped: its flow is gone (an upgrade removed it), or their rights ended since it began
+        (out of office, unbound)."""
+        flow = self.flows.get(state.flow)
+        if flow is not None and not policy.may(ctx.standing, flow.action):
             await dialog_state.discard(ctx.session, state=state)
             refusal = policy.refusal(ctx.standing, flow.action)
             return [Reply(ctx.t(refusal.key, **refusal.params)), Reply(ctx.t("dialog.dropped"))]
-        return None
+        ctx.draft = dict(state.draft)
+        step = flow.current(ctx.draft) if flow is not None else None
+        if flow is None or step is None:
+            await dialog_state.discard(ctx.session, state=state)
+            return [Reply(ctx.t("dialog.gone"))]
+        return flow, step
 
     def _as_choice(self, inbound: Inbound, state: Dialog, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
