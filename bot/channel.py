@@ -209,11 +209,10 @@ class Conversations:
         """The chat's message still showing buttons, unless it is the one pressed (its edit replaces them)."""
         if not self.shape.editable_buttons:
             return None
-        preloaded: dict[str, LastReply | None] = session.info.get(LIVE, {})
-        if event.chat_key in preloaded:
-            previous = preloaded.pop(event.chat_key)
-        else:
-            previous = await outbox.last_reply(session, channel=self.channel, chat_key=event.chat_key)
+        replies: dict[str, LastReply | None] = session.info.get(LIVE, {})
+        if event.chat_key not in replies:  # not read ahead: an event handled alone
+            replies = await outbox.last_replies(session, channel=self.channel, chat_keys=[event.chat_key])
+        previous = replies.pop(event.chat_key)
         if previous is None or not previous.has_buttons:
             return None
         if pressed is not None and previous.message_id == pressed:
@@ -248,18 +247,10 @@ class Conversations:
 
     async def _recent(self, session: AsyncSession, event: QueuedEvent) -> int:
         """How many events the chat sent within the flood window, up to and including this one."""
-        if event.received_at is None:
-            return 0
-        preloaded: dict[int, int] = session.info.get(RECENT, {})
-        if event.id in preloaded:
-            return preloaded[event.id]
-        return await inbox.received_before(
-            session,
-            channel=self.channel,
-            chat_key=event.chat_key,
-            event_id=event.id,
-            since=event.received_at - FLOOD_WINDOW,
-        )
+        counts: dict[int, int] = session.info.get(RECENT, {})
+        if event.id not in counts:  # not read ahead: an event handled alone
+            counts = await inbox.counts_before(session, channel=self.channel, events=[event], window=FLOOD_WINDOW)
+        return counts.get(event.id, 0)  # an event with no time of its own is not counted
 
     async def language(self, session: AsyncSession, user_id: str, hint: str | None) -> str:
         """The language a person chose, else the platform's hint, else the district's default."""

@@ -103,15 +103,16 @@ async def load(session: AsyncSession, *, channel: str, chat_id: str, user_id: st
     if key in preloaded:
         return preloaded.pop(key)
     locking = session.get_bind().dialect.name == "postgresql"
-    result = await execute(session, _load(locking), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
-    row = result.first()
-    return None if row is None else _dialog(row)
+    return await _read(session, key, locking=locking)
 
 
 async def peek(session: AsyncSession, *, channel: str, chat_id: str, user_id: str) -> Dialog | None:
     """The person's dialog as it is, without locking it (to decide outside a transaction what to prepare)."""
-    result = await execute(session, _load(False), {"channel": channel, "chat_id": chat_id, "user_id": user_id})
-    row = result.first()
+    return await _read(session, (channel, chat_id, user_id), locking=False)
+
+
+async def _read(session: AsyncSession, key: Key, *, locking: bool) -> Dialog | None:
+    row = (await execute(session, _load(locking), dict(zip(KEY, key, strict=True)))).first()
     return None if row is None else _dialog(row)
 
 

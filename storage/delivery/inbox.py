@@ -173,20 +173,6 @@ async def forget_chat(session: AsyncSession, *, channel: str, chat_key: str) -> 
     )
 
 
-_RECENT = sa.select(sa.func.count()).where(
-    INBOX.c.channel == sa.bindparam("channel"),
-    INBOX.c.chat_key == sa.bindparam("chat_key"),
-    INBOX.c.received_at > sa.bindparam("since", type_=UTCDateTime),
-    INBOX.c.id <= sa.bindparam("event_id"),
-)
-
-
-async def received_before(session: AsyncSession, *, channel: str, chat_key: str, event_id: int, since: datetime) -> int:
-    """How many events of this chat arrived since `since`, up to and including this one (a flood limit's count)."""
-    parameters = {"channel": channel, "chat_key": chat_key, "event_id": event_id, "since": since}
-    return int((await execute(session, _RECENT, parameters)).scalar_one())
-
-
 _WINDOWS = sa.select(INBOX.c.chat_key, INBOX.c.id, INBOX.c.received_at).where(
     INBOX.c.channel == sa.bindparam("channel"),
     INBOX.c.chat_key.in_(sa.bindparam("chat_keys", expanding=True)),
@@ -198,8 +184,8 @@ _WINDOWS = sa.select(INBOX.c.chat_key, INBOX.c.id, INBOX.c.received_at).where(
 async def counts_before(
     session: AsyncSession, *, channel: str, events: Sequence[QueuedEvent], window: timedelta
 ) -> dict[int, int]:
-    """`received_before` for several events of different chats in one statement: by event id, how many events of
-    its chat arrived within `window` before it, up to and including it."""
+    """By event id, how many events of its chat arrived within `window` before it, up to and including it (a flood
+    limit's count), for events of different chats in one statement."""
     timed = [(event, event.received_at) for event in events if event.received_at is not None]
     if not timed:
         return {}

@@ -200,19 +200,6 @@ class LastReply:
         return {"message_id": self.message_id} if self.message_id else {"outbox_id": self.id}
 
 
-_LAST_REPLY = (
-    sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.external_id, OUTBOX.c.payload)
-    .where(
-        OUTBOX.c.channel == sa.bindparam("channel"),
-        OUTBOX.c.chat_key == sa.bindparam("chat_key"),
-        OUTBOX.c.kind.in_(("message", "edit")),
-        OUTBOX.c.inbox_id.is_not(None),  # answers, not notices: only answers carry a dialog's buttons
-    )
-    .order_by(OUTBOX.c.id.desc())
-    .limit(1)
-)
-
-
 _REPLIES = sa.select(
     OUTBOX.c.id, OUTBOX.c.chat_key, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.external_id, OUTBOX.c.payload
 ).where(
@@ -229,16 +216,11 @@ _REPLIES = sa.select(
 )
 
 
-async def last_reply(session: AsyncSession, *, channel: str, chat_key: str) -> LastReply | None:
-    """The newest answer sent (or to be sent) to a chat. Every answer retires the buttons of the one before it, so
-    only this one can still show live buttons."""
-    return _last_reply((await execute(session, _LAST_REPLY, {"channel": channel, "chat_key": chat_key})).first())
-
-
 async def last_replies(
     session: AsyncSession, *, channel: str, chat_keys: Collection[str]
 ) -> dict[str, LastReply | None]:
-    """`last_reply` of several chats in one statement."""
+    """The newest answer (message or edit) sent, or to be sent, to each of these chats, in one statement. Every
+    answer retires the buttons of the one before it, so only this one can still show live buttons."""
     found: dict[str, LastReply | None] = dict.fromkeys(chat_keys)
     if chat_keys:
         for row in await execute(session, _REPLIES, {"channel": channel, "chat_keys": sorted(set(chat_keys))}):
