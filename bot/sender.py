@@ -149,23 +149,25 @@ class RateLimiter:
         waits until the chats have doubled, so that the sweep costs O(1) per chat added."""
         now = self.clock()
         burst = float(self.limits.private_burst)
-        rate = self.limits.private_per_second
         idle = [
             key
             for key, budget in self._chats.items()
-            if budget.tokens + (now - budget.at) * rate >= burst
-            and (not budget.recent or budget.recent[-1] <= now - 60.0)
+            if self._tokens(budget, now) >= burst and (not budget.recent or budget.recent[-1] <= now - 60.0)
         ]
         for key in idle:
             del self._chats[key]
         self._prune_at = max(PRUNE_FROM, 2 * len(self._chats))
 
+    def _tokens(self, budget: _ChatBudget, now: float) -> float:
+        """What a chat's bucket holds now, refilled since it was last spent from."""
+        refilled = budget.tokens + (now - budget.at) * self.limits.private_per_second
+        return min(float(self.limits.private_burst), refilled)
+
     def _chat_wait(self, chat_key: str, *, group: bool) -> float:
         budget = self._budget(chat_key)
         now = self.clock()
-        rate = self.limits.private_per_second
-        tokens = min(float(self.limits.private_burst), budget.tokens + (now - budget.at) * rate)
-        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        tokens = self._tokens(budget, now)
+        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.limits.private_per_second
         if group:  # about one a second as in any chat, and no more than the minute allows
             while budget.recent and budget.recent[0] <= now - 60.0:
                 budget.recent.popleft()
@@ -178,8 +180,7 @@ class RateLimiter:
         now = self.clock()
         if group:
             budget.recent.append(now)
-        rate = self.limits.private_per_second
-        budget.tokens = min(float(self.limits.private_burst), budget.tokens + (now - budget.at) * rate) - 1.0
+        budget.tokens = self._tokens(budget, now) - 1.0
         budget.at = now
 
 
