@@ -22,7 +22,6 @@ from storage import audit
 from storage.errors import InvalidInput
 from storage.exchange.spreadsheets import SUFFIXES, restored, write_table
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
-from storage.policy import Role
 from storage.records import people
 
 
@@ -457,7 +456,7 @@ async def import_roster(
     await _check_leaders(session, rows, groups)
     revoked = 0
     for rep in leaving:
-        person = people.Person(rep.code, rep.name, Role.REPRESENTATIVE, representative_id=rep.id)
+        person = people.Person.of_representative(rep)
         revoked += await people.revoke(
             session,
             person=person,

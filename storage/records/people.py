@@ -201,19 +201,46 @@ class Person:
     representative_id: int | None = None
     staff_id: int | None = None
 
+    @classmethod
+    def of_representative(cls, representative: Representative) -> Person:
+        return cls(representative.code, representative.name, Role.REPRESENTATIVE, representative_id=representative.id)
+
+    @classmethod
+    def of_staff(cls, staff: Staff) -> Person:
+        return cls(staff.code, staff.name, Role(staff.role), staff_id=staff.id)
+
+    @property
+    def audit_entity(self) -> dict[str, Any]:
+        """The roster row an audit entry about this person names."""
+        if self.representative_id is not None:
+            return {"entity": "representative", "entity_id": self.representative_id}
+        return {"entity": "staff", "entity_id": self.staff_id}
+
+    def whose(self, representative_column: Any, staff_column: Any) -> sa.ColumnElement[bool]:
+        """The condition for rows (chats, invitations) that belong to this person."""
+        if self.representative_id is not None:
+            return col(representative_column) == self.representative_id
+        return col(staff_column) == self.staff_id
+
 
 async def person_by_code(session: AsyncSession, *, code: str) -> Person:
     """The representative with this code, else the member of staff; refused when there is neither."""
     wanted = code.strip().upper()
     representative = (await session.exec(select(Representative).where(Representative.code == wanted))).first()
     if representative is not None:
-        return Person(
-            representative.code, representative.name, Role.REPRESENTATIVE, representative_id=representative.id
-        )
+        return Person.of_representative(representative)
     staff = (await session.exec(select(Staff).where(Staff.code == wanted))).first()
     if staff is not None:
-        return Person(staff.code, staff.name, Role(staff.role), staff_id=staff.id)
+        return Person.of_staff(staff)
     raise NotFound("error.person_not_found", code=code)
+
+
+async def _refuse_out_of_office(session: AsyncSession, person: Person) -> None:
+    """A representative the roster no longer has in office is given no code and binds no chat."""
+    if person.representative_id is not None:
+        representative = await session.get(Representative, person.representative_id)
+        if representative is None or not representative.active:
+            raise Conflict("invite.inactive", code=person.code)
 
 
 @dataclass(frozen=True)
@@ -229,10 +256,7 @@ async def create_invitation(
     """A fresh single-use code for a representative in office or a member of staff; their earlier unused codes stop
     working."""
     person = await person_by_code(session, code=person_code)
-    if person.representative_id is not None:
-        representative = await session.get(Representative, person.representative_id)
-        if representative is None or not representative.active:
-            raise Conflict("invite.inactive", code=person.code)
+    await _refuse_out_of_office(session, person)
     await _expire_invitations(session, person=person, now=now)
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     invitation = Invitation(
@@ -243,18 +267,12 @@ async def create_invitation(
         expires_at=now + valid_for,
     )
     session.add(invitation)
-    entity = "representative" if person.representative_id is not None else "staff"
-    entity_id = person.representative_id if person.representative_id is not None else person.staff_id
-    audit.record(session, actor=actor, action="invite.create", entity=entity, entity_id=entity_id)
+    audit.record(session, actor=actor, action="invite.create", **person.audit_entity)
     return IssuedInvitation(code=code, person_code=person.code, expires_at=invitation.expires_at)
 
 
 async def _expire_invitations(session: AsyncSession, *, person: Person, now: datetime) -> None:
-    whose = (
-        col(Invitation.representative_id) == person.representative_id
-        if person.representative_id is not None
-        else col(Invitation.staff_id) == person.staff_id
-    )
+    whose = person.whose(Invitation.representative_id, Invitation.staff_id)
     await session.exec(
         sa.update(Invitation)
         .where(whose, col(Invitation.used_at).is_(None), col(Invitation.expires_at) > now)
@@ -276,10 +294,7 @@ async def redeem_invitation(session: AsyncSession, *, identity: ChatIdentity, co
         raise Conflict("invite.used")
     if invitation.expires_at <= now:
         raise Conflict("invite.expired")
-    if person.representative_id is not None:
-        representative = await session.get(Representative, person.representative_id)
-        if representative is None or not representative.active:  # left office after the code was issued
-            raise Conflict("invite.inactive", code=person.code)
+    await _refuse_out_of_office(session, person)  # they may have left office after the code was issued
     standing = await standing_of(session, identity=identity)
     if person.role is Role.REPRESENTATIVE and not may(standing, Action.REDEEM_INVITATION):
         raise Conflict("invite.staff_account")  # a leader's or department's account does not quietly change
@@ -298,9 +313,7 @@ async def redeem_invitation(session: AsyncSession, *, identity: ChatIdentity, co
     identity.representative_id = person.representative_id
     identity.staff_id = person.staff_id
     session.add(identity)
-    entity = "representative" if person.representative_id is not None else "staff"
-    entity_id = person.representative_id if person.representative_id is not None else person.staff_id
-    audit.record(session, actor=f"identity:{identity.id}", action="invite.redeem", entity=entity, entity_id=entity_id)
+    audit.record(session, actor=f"identity:{identity.id}", action="invite.redeem", **person.audit_entity)
     return person
 
 
@@ -308,12 +321,10 @@ async def _invited(session: AsyncSession, invitation: Invitation) -> Person:
     if invitation.representative_id is not None:
         representative = await session.get(Representative, invitation.representative_id)
         assert representative is not None
-        return Person(
-            representative.code, representative.name, Role.REPRESENTATIVE, representative_id=representative.id
-        )
+        return Person.of_representative(representative)
     staff = await session.get(Staff, invitation.staff_id)
     assert staff is not None
-    return Person(staff.code, staff.name, Role(staff.role), staff_id=staff.id)
+    return Person.of_staff(staff)
 
 
 # What a person whose chat is unbound is told, built by the caller in their language (storage does not hold the
@@ -371,11 +382,7 @@ async def revoke(
     """Unbind every chat of a representative or member of staff (a lost phone, someone who left) and withdraw their
     unused invitations; returns how many chats were unbound. A representative stays on the roster: a new
     invitation binds a new phone."""
-    whose = (
-        col(ChatIdentity.representative_id) == person.representative_id
-        if person.representative_id is not None
-        else col(ChatIdentity.staff_id) == person.staff_id
-    )
+    whose = person.whose(ChatIdentity.representative_id, ChatIdentity.staff_id)
     chats = await session.exec(select(ChatIdentity).where(whose).order_by(col(ChatIdentity.id)).with_for_update())
     count = 0
     for identity in chats.all():
@@ -408,7 +415,8 @@ async def bound_chats(session: AsyncSession, *, channel: str) -> list[BoundChat]
         .order_by(col(ChatIdentity.id))
     )
     chats = []
-    for identity, _representative in rows.all():
+    for identity, representative in rows.all():
+        _keep(session, representative)
         standing = await standing_of(session, identity=identity)
         chats.append(BoundChat(identity.external_id, standing.role, identity.language))
     return chats
