@@ -263,9 +263,13 @@ class Engine:
                 return data
         return None
 
-    def takes_text(self, ctx: Context, state: Dialog) -> bool:
-        """Whether the step the dialog is at takes typed text as its answer."""
-        return self.accepts(state, "text")
+    def picked(self, state: Dialog, inbound: Inbound) -> str | None:
+        """The data of the choice shown last that this input picks: its button, or a typed number or label."""
+        if inbound.kind == "button":
+            return inbound.data if any(data == inbound.data for data, *_ in state.choices) else None
+        if inbound.kind == "text":
+            return self.chosen(state, inbound.text)
+        return None
 
     def accepts(self, state: Dialog, kind: InputKind) -> bool:
         """Whether the step the dialog is at takes this kind of input."""
@@ -308,13 +312,13 @@ class Engine:
 
     def _as_choice(self, inbound: Inbound, state: Dialog, step: Step) -> Inbound:
         """A typed number or label picks from the choices shown last; a stale button is refused."""
+        data = self.picked(state, inbound)
         if inbound.kind == "button":
-            if inbound.data not in {choice[0] for choice in state.choices}:
+            if data is None:
                 raise InvalidInput("dialog.stale_button")
             return inbound
         if inbound.kind != "text" or not state.choices:
             return inbound
-        data = self.chosen(state, inbound.text)
         if data is not None:
             return replace(inbound, kind="button", data=data)
         typed = inbound.text.strip()

@@ -180,7 +180,7 @@ class Router:
         ):
             return await self.engine.handle(ctx, state, inbound)
         command = parsed.command
-        takes_text = self.engine.takes_text(ctx, state)
+        takes_text = self.engine.accepts(state, "text")
         if command.name in commands.ENGINE_COMMANDS and (parsed.slash or not takes_text):
             # "/cancel@bot", "/back please": the dialog's own cancel and back, whatever follows them ("取消 这户"
             # typed where a note is asked is the note).
@@ -202,16 +202,19 @@ class Router:
         return answered + await self.engine.show(ctx, state)
 
     async def _offer_switch(self, ctx: Context, state: Dialog, text: str, *, as_answer: bool) -> list[Reply]:
-        state.draft = {**state.draft, SWITCH: text}
-        flow = ctx.t(f"flow.{state.flow}")
         buttons = [
             Button("switch:go", ctx.t("dialog.switch.go")),
-            Button("switch:stay", ctx.t("dialog.switch.stay", flow=flow)),
+            Button("switch:stay", ctx.t("dialog.switch.stay", flow=ctx.t(f"flow.{state.flow}"))),
         ]
         if as_answer:
             buttons.append(Button("switch:answer", ctx.t("dialog.switch.answer")))
-        question = ctx.t("dialog.switch.ask", flow=flow, text=text[:40])
-        return await self.engine.ask(ctx, state, question, tuple(buttons))
+        return await self._ask_switch(ctx, state, text, tuple(buttons))
+
+    async def _ask_switch(self, ctx: Context, state: Dialog, text: str, buttons: tuple[Button, ...]) -> list[Reply]:
+        """Ask whether to leave the dialog for the command `text`, which waits in the draft for the answer."""
+        state.draft = {**state.draft, SWITCH: text}
+        question = ctx.t("dialog.switch.ask", flow=ctx.t(f"flow.{state.flow}"), text=text[:40])
+        return await self.engine.ask(ctx, state, question, buttons)
 
     async def _switch_answer(self, ctx: Context, state: Dialog, inbound: Inbound) -> list[Reply]:
         """The answer to "leave this dialog for that command?"."""
@@ -219,10 +222,7 @@ class Router:
         state.draft = {key: value for key, value in state.draft.items() if key != SWITCH}
         if inbound.kind == "text" and self.engine.is_word(inbound.text):
             return await self.engine.handle(ctx, state, inbound)
-        if inbound.kind == "button":
-            choice = inbound.data if inbound.data in {data for data, *_ in state.choices} else None
-        else:
-            choice = self.engine.chosen(state, inbound.text) if inbound.kind == "text" else None
+        choice = self.engine.picked(state, inbound)
         if choice == "switch:go":
             await dialog_state.discard(ctx.session, state=state)
             parsed = commands.parse(text)
@@ -235,9 +235,5 @@ class Router:
         if choice == "switch:answer":
             await dialog_state.save(ctx.session, state=state)
             return await self.engine.handle(ctx, state, replace(inbound, kind="text", text=text, data=""))
-        state.draft = {**state.draft, SWITCH: text}  # still waiting for an answer: ask again
-        flow = ctx.t(f"flow.{state.flow}")
-        buttons = tuple(Button(data, label) for data, label, *_ in state.choices)
-        return [Reply(ctx.t("dialog.switch.choose"))] + await self.engine.ask(
-            ctx, state, ctx.t("dialog.switch.ask", flow=flow, text=text[:40]), buttons
-        )
+        buttons = tuple(Button(data, label) for data, label, *_ in state.choices)  # still waiting: ask again
+        return [Reply(ctx.t("dialog.switch.choose")), *await self._ask_switch(ctx, state, text, buttons)]
