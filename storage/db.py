@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -240,7 +240,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # The driver leaves transactions alone (isolation_level None, see sqlite_inline), so that "begin" below
         # decides how each one starts.
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # Switching to (or confirming) WAL needs a lock that another process holds for a moment while its last
+        # connection checkpoints on closing: two CLI commands started together meet it.
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Deleted content is overwritten, not left in free pages: what is deleted for privacy (an anonymous
@@ -261,35 +263,37 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def _begin_reading(connection: Connection) -> None:
     """Begin a read and take its snapshot at once. A reader is refused ("database is locked") in the moment another
-    process's last connection checkpoints and resets the write-ahead log on closing: then it tries again, asleep,
-    like a writer (connections have no busy timeout, see sqlite_inline)."""
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    pause = 0.002
-    while True:
+    process's last connection checkpoints and resets the write-ahead log on closing: then it tries again."""
+
+    def attempt() -> None:
         sqlite_inline.execute_plain(connection, "BEGIN", in_transaction=False)
         try:
             sqlite_inline.execute_plain(connection, "PRAGMA schema_version", in_transaction=True)  # reads: a snapshot
-            return
-        except OperationalError as error:
+        except OperationalError:
             sqlite_inline.execute_plain(connection, "ROLLBACK", in_transaction=True)
-            if "locked" not in str(error.orig) or time.monotonic() > deadline:
-                raise
-        await_only(asyncio.sleep(pause))
-        pause = min(pause * 2, 0.1)
+            raise
+
+    _while_locked(attempt)
 
 
 def _begin_immediate(connection: Connection) -> None:
     """Take SQLite's write lock. Within this process `Database.transaction` already lets one writer in at a time;
-    another process may hold the lock for a while (a roster import), and then this writer sleeps between tries,
-    so that the event loop, which runs SQLite's calls itself, goes on meanwhile."""
+    another process may hold the lock for a while (a roster import)."""
+    _while_locked(lambda: sqlite_inline.execute_plain(connection, "BEGIN IMMEDIATE", in_transaction=False))
+
+
+def _while_locked(attempt: Callable[[], object]) -> None:
+    """Run `attempt` until SQLite stops refusing it with "database is locked", for up to LOCK_WAIT_SECONDS.
+    Connections have no busy timeout (see sqlite_inline): the wait is an asyncio sleep between tries, so that the
+    event loop, which runs SQLite's calls itself, goes on meanwhile."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     pause = 0.002
     while True:
         try:
-            sqlite_inline.execute_plain(connection, "BEGIN IMMEDIATE", in_transaction=False)
+            attempt()
             return
-        except OperationalError as error:
-            if "locked" not in str(error.orig) or time.monotonic() > deadline:
+        except (OperationalError, sqlite3.OperationalError) as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
         await_only(asyncio.sleep(pause))
         pause = min(pause * 2, 0.1)

@@ -173,6 +173,35 @@ async def test_sqlite_reader_waits_while_another_process_resets_the_log(
 
 
 @sqlite_only
+async def test_sqlite_connection_waits_for_the_lock_it_needs_to_turn_on_wal(tmp_path: Path) -> None:
+    """Turning the write-ahead log on takes a lock another process may hold (a writer on a fresh file, or the moment
+    its last connection checkpoints on closing, seen when two `lianxin` commands start at once): the new connection
+    waits for it instead of failing the command."""
+    path = tmp_path / "fresh.db"
+    other = sqlite3.connect(path, isolation_level=None)  # a rollback journal, as a file not yet opened by us has
+    other.execute("CREATE TABLE elsewhere (id INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO elsewhere VALUES (1)")
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    db = Database(sqlite_url(path))
+    releaser = asyncio.create_task(release_later())
+    try:
+        await db.upgrade()
+        async with db.transaction() as session:
+            session.add(Station(name="幸福社区党代表工作站"))
+            assert (await session.exec(sa.text("PRAGMA journal_mode"))).one()[0] == "wal"
+    finally:
+        await releaser
+        other.close()
+        await db.dispose()
+    assert await station_names(Database(sqlite_url(path))) == ["幸福社区党代表工作站"]
+
+
+@sqlite_only
 async def test_sqlite_writer_gives_up_after_the_lock_wait(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage.db, "LOCK_WAIT_SECONDS", 0.2)
     path = sa.engine.make_url(db.url).database
