@@ -90,6 +90,12 @@ async def answer_back(ctx: Context, arguments: str) -> list[Reply]:
 # In the order menus and /help list them.
 COMMANDS: tuple[Command, ...] = (
     Command("visit", Action.LOG_VISIT, ("走访",), ("visit",), flow="visit", menu=Action.LOG_VISIT),
+    Command("request", Action.REPORT_CASE, ("诉求", "反映诉求"), ("request",), flow="request", menu=Action.REPORT_CASE),
+    Command("cases", Action.CASE_QUEUE, ("办件", "案件"), ("cases",), flow="cases", menu=Action.CASE_QUEUE),
+    Command(
+        "mailbox", Action.WRITE_MAILBOX, ("写信", "信箱"), ("mailbox", "write"), flow="mailbox", menu=Action.MY_CASES
+    ),
+    Command("mycases", Action.MY_CASES, ("我的诉求", "我的来信"), ("mycases",), flow="mycases", menu=Action.MY_CASES),
     Command(
         "progress", Action.READ_PROGRESS, ("进度",), ("progress",), answer=answer_progress, menu=Action.READ_PROGRESS
     ),

@@ -84,6 +84,7 @@ class Prompt:
     text: str
     buttons: tuple[Button, ...] = ()
     ask: Ask | None = None
+    transient: bool = False  # not kept once sent (see Reply)
 
 
 class Step(ABC):
@@ -367,4 +368,4 @@ class Engine:
         state.choices = [[button.data, button.label, *button.aliases] for button in prompt.buttons]
         state.updated_at = ctx.now
         await dialog_state.save(ctx.session, state=state)
-        return [Reply(prompt.text, prompt.buttons, prompt.ask)]
+        return [Reply(prompt.text, prompt.buttons, prompt.ask, transient=prompt.transient)]

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import commands
+from handlers.case_intake import MailboxFlow, RequestFlow
+from handlers.cases import CasesFlow, MyCasesFlow
 from handlers.commands import Parsed, StartFlow
 from handlers.dialogs import Context, Engine
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
-from handlers.mailbox import MailboxFlow
 from handlers.visit import VisitFlow
 from storage import policy
 from storage.db import Database
@@ -30,6 +31,8 @@ from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 SWITCH = "_switch"  # draft entry: a command that would leave the dialog, waiting for the person to confirm
+COMMAND_BUTTON = "cmd:"  # a button that types a command (handlers.notices)
+OFFER = "_offer"  # the dialog state of command buttons shown outside a dialog: a typed number picks one
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,10 @@ class Router:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.engine = Engine([VisitFlow(), LanguageFlow(), MailboxFlow()], commands.engine_words())
+        self.engine = Engine(
+            [VisitFlow(), LanguageFlow(), MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()],
+            commands.engine_words(),
+        )
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Replies to one event in a transaction of its own (the console's way; channels with an inbox and an
@@ -117,16 +123,24 @@ class Router:
         try:
             async with session.begin_nested():
                 replies = await self._handle(ctx, inbound)
+                await self._keep_offer(ctx, inbound, replies)
         except LianxinError as problem:  # the savepoint is rolled back: the person is who they were
             return Answer([Reply(t(language, problem.key, **problem.params))], before, before)
         return Answer(replies, before, (ctx.standing.role, identity.language or language))
 
     async def _handle(self, ctx: Context, inbound: Inbound) -> list[Reply]:
         notes: list[Reply] = []
+        if inbound.kind == "button" and inbound.data.startswith(COMMAND_BUTTON):
+            # A notice's button (open this case, rate the answer): pressing it is typing its command, whatever
+            # dialog is open, and the policy decides as for anything typed.
+            inbound = replace(inbound, kind="text", text=inbound.data.removeprefix(COMMAND_BUTTON), data="")
         state = await dialog_state.load(
             ctx.session, channel=inbound.channel, chat_id=inbound.chat_id, user_id=inbound.user_id
         )
         timeout = timedelta(minutes=self.settings.general.dialog_timeout_minutes)
+        if state is not None and state.flow == OFFER and ctx.now - state.updated_at > timeout:
+            await dialog_state.discard(ctx.session, state=state)  # an offer lapses unsaid: nothing was begun
+            state = None
         if state is not None and ctx.now - state.updated_at > timeout:
             await dialog_state.discard(ctx.session, state=state)
             minutes = self.settings.general.dialog_timeout_minutes
@@ -134,6 +148,14 @@ class Router:
             state = None
             if inbound.kind == "button":  # the button belonged to the discarded dialog
                 return notes
+        if state is not None and state.flow == OFFER:
+            # Buttons that type a command (report a request after a visit): the input picks one, or it is read
+            # as if nothing had been offered.
+            await dialog_state.discard(ctx.session, state=state)
+            picked = self.engine.picked(state, inbound)
+            if picked is not None:
+                inbound = replace(inbound, kind="text", text=picked.removeprefix(COMMAND_BUTTON), data="")
+            state = None
         if state is not None:
             return await self._in_dialog(ctx, state, inbound)
         if inbound.kind == "button":  # a button of a dialog that has ended (saved, cancelled, or timed out)
@@ -146,6 +168,19 @@ class Router:
                 return notes + await commands.redeem(ctx, inbound.text)
             return [*notes, Reply(commands.help_text(ctx, short=True))]
         return notes + await self._run(ctx, inbound, parsed)
+
+    async def _keep_offer(self, ctx: Context, inbound: Inbound, replies: list[Reply]) -> None:
+        """When the last reply offers commands as buttons and no dialog goes on, remember them, so that a typed
+        number or label picks one as a pressed button would (channels without buttons show them numbered)."""
+        buttons = replies[-1].buttons if replies else ()
+        if not buttons or not all(button.data.startswith(COMMAND_BUTTON) for button in buttons):
+            return
+        here = {"channel": inbound.channel, "chat_id": inbound.chat_id, "user_id": inbound.user_id}
+        if await dialog_state.load(ctx.session, **here) is not None:
+            return
+        offer = Dialog(inbound.channel, inbound.chat_id, inbound.user_id, flow=OFFER, step=OFFER, updated_at=ctx.now)
+        offer.choices = [[button.data, button.label, *button.aliases] for button in buttons]
+        await dialog_state.save(ctx.session, state=offer)
 
     async def _run(self, ctx: Context, inbound: Inbound, parsed: Parsed) -> list[Reply]:
         command = parsed.command

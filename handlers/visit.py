@@ -404,4 +404,6 @@ class VisitFlow(Flow):
         )
         progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
         text = ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress)
-        return [Reply(text)]
+        # What the household asked is offered as a case at once; "诉求" typed later offers this visit too.
+        offer = Reply(ctx.t("visit.offer_request"), (Button("cmd:/request", ctx.t("visit.button.request")),))
+        return [Reply(text), offer]

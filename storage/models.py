@@ -195,6 +195,7 @@ class ChatIdentity(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     created_at: datetime = timestamp(default_factory=utcnow)
     blocked_at: datetime | None = timestamp(default=None)  # the person blocked the bot; cleared when they write again
+    area_id: int | None = Field(default=None, foreign_key="area.id")  # a resident's area, remembered for /mailbox
 
 
 class Invitation(SQLModel, table=True):
@@ -239,30 +240,104 @@ class MailboxLink(SQLModel, table=True):
     revoked_at: datetime | None = timestamp(default=None)
 
 
-class MailboxItem(SQLModel, table=True):
-    """A concern a resident sent to a representative's mailbox (党代表信箱). A named item keeps the writer's chat
-    identity; an anonymous one keeps no name, phone or identity: how to reach its writer is in MailboxRelay."""
+# --- cases: residents' concerns, from intake to rating -------------------------------------------------------
 
-    __tablename__ = "mailbox_item"
+
+class CaseCounter(SQLModel, table=True):
+    """The last case number given in a year: LX-2026-000123 is the 123rd of 2026."""
+
+    __tablename__ = "case_counter"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    """A resident's concern (诉求) as it travels: registered, sorted, assigned to a department or kept by the
+    representative who took it on, handled, answered, rated, closed (or withdrawn).
+
+    A named case keeps its writer's chat identity, name and phone; an anonymous one keeps none of them: how to
+    reach its writer is in CaseRelay, which representatives, departments, exports and reports never read."""
+
+    __tablename__ = "case_file"
+    __table_args__ = (
+        sa.Index("ix_case_state_due", "state", "due_on"),
+        sa.Index("ix_case_area_state", "area_id", "state"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    representative_id: int = Field(foreign_key="representative.id", index=True)
-    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
+    number: str = Field(max_length=24, unique=True)  # LX-2026-000123
+    source: str = Field(max_length=12)  # mailbox | card | report (a representative's, after a visit or not)
+    category: str = Field(max_length=32)  # a code of config.toml's [[cases.categories]]
+    time_limit: str = Field(max_length=16)  # emergency | consultation | help | complaint
+    text: str = Field(sa_type=sa.Text)
+    latitude: float | None = None
+    longitude: float | None = None
+    area_id: int | None = Field(default=None, foreign_key="area.id")
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    # The representative it was written to (a contact card) or who reported it.
+    representative_id: int | None = Field(default=None, foreign_key="representative.id", index=True)
+    reported: bool = False  # raised by the representative (reported by them), not written by a resident
     link_token: str | None = Field(default=None, max_length=32, foreign_key="mailbox_link.token", index=True)
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)  # a named writer
     anonymous: bool = False
     name: str = Field(default="", max_length=50)
     phone: str = Field(default="", max_length=20)
-    text: str = Field(sa_type=sa.Text)
-    status: str = Field(default="new", max_length=16)
-    created_at: datetime = timestamp(default_factory=utcnow)
+    consent: bool = False  # the writer agreed to be contacted by the handler
+    state: str = Field(default="registered", max_length=12)
+    department: str = Field(default="", max_length=100, index=True)  # the unit it is assigned to
+    kept_by: int | None = Field(default=None, foreign_key="representative.id", index=True)  # 首接负责制
+    registered_at: datetime = timestamp(default_factory=utcnow)
+    due_on: date
+    due_provisional: bool = False  # counted on weekends alone: the calendar does not know the year yet
+    first_action_at: datetime | None = timestamp(default=None)  # the handler's first step, for the response rate
+    answered_at: datetime | None = timestamp(default=None)
+    answer: str = Field(default="", sa_type=sa.Text)
+    resolved: bool | None = None  # the answer says the problem is solved
+    rating: str = Field(default="", max_length=12)  # satisfied | basic | dissatisfied
+    rating_reason: str = Field(default="", max_length=500)
+    reopened: int = 0
+    closed_at: datetime | None = timestamp(default=None)
+    extension_days: int = 0  # asked and waiting for the liaison office; 0: none asked
+    extension_reason: str = Field(default="", max_length=500)
+    chased_at: datetime | None = timestamp(default=None)
+    escalated_at: datetime | None = timestamp(default=None)
+    updated_at: datetime = timestamp(default_factory=utcnow)
 
 
-class MailboxRelay(SQLModel, table=True):
-    """How to reach the writer of an anonymous item, apart from everything representatives, departments, exports
-    and reports read: only storage.records.relay reads it, to pass answers on and to count a writer's items."""
+class CaseEvent(SQLModel, table=True):
+    """One step in a case's life: who (an actor as the audit log names them; none for an anonymous writer), when,
+    what, and the note that went with it."""
 
-    __tablename__ = "mailbox_relay"
-    item_id: int = Field(foreign_key="mailbox_item.id", primary_key=True)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    __tablename__ = "case_event"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    at: datetime = timestamp(default_factory=utcnow)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=24)
+    note: str = Field(default="", sa_type=sa.Text)
+    to_resident: bool = False  # a progress note the resident was sent
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class CaseFile(SQLModel, table=True):
+    """A photo or document attached to a case, by its writer or by the handler (with the answer)."""
+
+    __tablename__ = "case_attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="case_event.id")
+    kind: str = Field(default="photo", max_length=12)  # photo | document
+    file_ref: str = Field(max_length=300)
+
+
+class CaseRelay(SQLModel, table=True):
+    """Residents who hear a case's answer without anyone reading who they are: the writer of an anonymous case and
+    everyone who joined a case ("this affects me too"). Only storage.records.relay reads it."""
+
+    __tablename__ = "case_relay"
+    case_id: int = Field(foreign_key="case_file.id", primary_key=True)
+    identity_id: int = Field(foreign_key="chat_identity.id", primary_key=True, index=True)
+    writer: bool = False  # the anonymous writer (rates the answer); else one who joined
 
 
 # --- the inbox and the outbox -----------------------------------------------------------------------------

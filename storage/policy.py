@@ -53,6 +53,15 @@ class Action(enum.StrEnum):
     READ_SENSITIVE = "household.sensitive"  # record: a Household; hardship, petitioner ... categories
     CORRECT_HOUSEHOLD = "household.correct"  # record: a Household; its categories and party membership
     REGISTER_HOUSEHOLD = "household.register"  # in one's own areas
+    REPORT_CASE = "case.report"  # a representative reports what a resident asked (/request)
+    CASE_QUEUE = "case.queue"  # /cases: the cases one is entitled to follow
+    MY_CASES = "case.mine"  # /mycases: the cases one wrote or joined
+    READ_CASE = "case.read"  # record: a CaseRecord
+    SORT_CASE = "case.sort"  # confirm category and urgency, assign, approve extensions: the liaison office
+    TAKE_CASE = "case.take"  # record: a CaseRecord; keep it as the representative who takes it on (首接负责制)
+    HANDLE_CASE = "case.handle"  # record: a CaseRecord; progress, answer, extension, return: whoever owns it
+    RATE_CASE = "case.rate"  # record: a CaseRecord; rate, withdraw: the resident who wrote it
+    ADD_TO_CASE = "case.add"  # record: a CaseRecord; more information: a resident who wrote or joined it
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,20 @@ class Household:
     own_area: bool
 
 
-Record = Colleague | Household | None
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case as the record of an action: how the asker stands to it."""
+
+    in_own_area: bool = False  # in a responsibility area the representative serves
+    theirs: bool = False  # written to this representative (a contact card) or reported by them
+    kept: bool = False  # kept by this representative
+    unowned: bool = False  # neither assigned to a department nor kept by anyone yet
+    of_department: bool = False  # assigned to this person's department
+    resident: bool = False  # this person wrote it or joined it
+    writer: bool = False  # this person wrote it (named or anonymous)
+
+
+Record = Colleague | Household | CaseRecord | None
 Rule = Callable[[Standing, Record], bool]
 
 
@@ -143,6 +165,55 @@ def _own_household(standing: Standing, record: Record) -> bool:
     return standing.is_representative and isinstance(record, Household) and record.own_area
 
 
+def _follows_cases(standing: Standing, record: Record) -> bool:
+    return standing.is_representative or standing.is_staff
+
+
+def _liaison(standing: Standing, record: Record) -> bool:
+    return standing.role is Role.LIAISON
+
+
+def _reads_case(standing: Standing, record: Record) -> bool:
+    """The liaison office and leaders: every case. A department: what is assigned to it. A representative: their
+    areas' cases and what was written to them or kept by them. A resident: what they wrote or joined."""
+    if not isinstance(record, CaseRecord):
+        return False
+    if standing.role in (Role.LIAISON, Role.LEADER):
+        return True
+    if standing.role is Role.DEPARTMENT:
+        return record.of_department
+    if standing.is_representative and (record.in_own_area or record.theirs or record.kept):
+        return True
+    return record.resident
+
+
+def _takes_case(standing: Standing, record: Record) -> bool:
+    return (
+        standing.is_representative
+        and isinstance(record, CaseRecord)
+        and record.unowned
+        and (record.in_own_area or record.theirs)
+    )
+
+
+def _handles_case(standing: Standing, record: Record) -> bool:
+    if not isinstance(record, CaseRecord):
+        return False
+    if standing.role is Role.LIAISON:
+        return True
+    if standing.role is Role.DEPARTMENT:
+        return record.of_department
+    return standing.is_representative and record.kept
+
+
+def _writer(standing: Standing, record: Record) -> bool:
+    return isinstance(record, CaseRecord) and record.writer
+
+
+def _resident_of_case(standing: Standing, record: Record) -> bool:
+    return isinstance(record, CaseRecord) and record.resident
+
+
 RULES: dict[Action, Rule] = {
     Action.HELP: _everyone,
     Action.START: _everyone,
@@ -160,7 +231,19 @@ RULES: dict[Action, Rule] = {
     Action.READ_SENSITIVE: _own_household,
     Action.CORRECT_HOUSEHOLD: _own_household,
     Action.REGISTER_HOUSEHOLD: _representative,
+    Action.REPORT_CASE: _representative,
+    Action.CASE_QUEUE: _follows_cases,
+    Action.MY_CASES: _everyone,
+    Action.READ_CASE: _reads_case,
+    Action.SORT_CASE: _liaison,
+    Action.TAKE_CASE: _takes_case,
+    Action.HANDLE_CASE: _handles_case,
+    Action.RATE_CASE: _writer,
+    Action.ADD_TO_CASE: _resident_of_case,
 }
+
+
+CASE_ACTIONS = frozenset({Action.READ_CASE, Action.TAKE_CASE, Action.HANDLE_CASE, Action.RATE_CASE, Action.ADD_TO_CASE})
 
 
 def may(standing: Standing, action: Action, record: Record = None) -> bool:
@@ -185,6 +268,12 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("error.not_your_group" if standing.is_representative else "error.not_allowed")
     if action is Action.READ_PROGRESS and standing.role is Role.DEPARTMENT:
         return NotAllowed("error.not_allowed")
+    if action in CASE_ACTIONS:
+        return NotAllowed("case.error.not_yours")
+    if action is Action.SORT_CASE:
+        return NotAllowed("error.liaison_only")
+    if action is Action.CASE_QUEUE and standing.role is Role.RESIDENT:
+        return NotAllowed("case.error.queue_residents")
     if action in (Action.READ_HOUSEHOLD, Action.READ_SENSITIVE, Action.CORRECT_HOUSEHOLD):
         return NotAllowed("error.not_your_area" if standing.is_representative else "error.not_allowed")
     if standing.is_staff:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -145,12 +145,94 @@ class Households(Section):
         return frozenset(label.code for label in self.categories() if label.sensitive)
 
 
-def _unique_codes(labels: list[VisitMode] | list[Category]) -> None:
+def _unique_codes(labels: list[VisitMode] | list[Category] | list[CaseCategory]) -> None:
     seen: set[str] = set()
     for label in labels:
         if label.code in seen:
             raise ValueError(f"code {label.code!r} appears twice")
         seen.add(label.code)
+
+
+class Calendar(Section):
+    """Working days: the Chinese statutory calendar (the `chinesecalendar` package) with these dates on top: days
+    off it does not know, and make-up working days (调休). A year neither covers counts weekends only."""
+
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> Calendar:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"{both[0].isoformat()} is listed both as a holiday and as a working day")
+        return self
+
+
+TimeLimitClass = Literal["emergency", "consultation", "help", "complaint"]
+
+
+class CaseCategory(Label):
+    """A kind of concern: its time-limit class and the department (承办单位, a staff unit) it goes to by default;
+    empty: the liaison office or the representative who takes it on decides."""
+
+    time_limit: TimeLimitClass = "help"
+    department: str = Field(default="", max_length=100)
+
+
+def _default_case_categories() -> list[CaseCategory]:
+    return [
+        CaseCategory(code="environment", zh="环境卫生", en="Environment and sanitation", department="区城管局"),
+        CaseCategory(code="housing", zh="住房物业", en="Housing and property", department="区住建局"),
+        CaseCategory(code="roads", zh="道路交通", en="Roads and transport", department="区交通运输局"),
+        CaseCategory(code="welfare", zh="社会保障", en="Welfare and assistance", department="区民政局"),
+        CaseCategory(code="health", zh="医疗卫生", en="Health", department="区卫健局"),
+        CaseCategory(code="education", zh="教育", en="Education", department="区教育局"),
+        CaseCategory(code="employment", zh="就业创业", en="Jobs and business", department="区人社局"),
+        CaseCategory(code="consultation", zh="政策咨询", en="Policy question", time_limit="consultation"),
+        CaseCategory(code="complaint", zh="投诉", en="Complaint", time_limit="complaint"),
+        CaseCategory(
+            code="safety", zh="安全隐患", en="Safety hazard", time_limit="emergency", department="区应急管理局"
+        ),
+        CaseCategory(code="other", zh="其他", en="Other"),
+    ]
+
+
+def _default_time_limits() -> dict[TimeLimitClass, int]:
+    return {"emergency": 0, "consultation": 3, "help": 3, "complaint": 13}
+
+
+class Cases(Section):
+    """Residents' concerns as cases (登记、整理、反馈、处置), run as the 12345 hotline runs them."""
+
+    number_prefix: str = Field(default="LX", pattern=r"^[A-Z]{1,6}$")
+    # Working days to answer, by time-limit class; 0: the same day.
+    time_limits: dict[TimeLimitClass, int] = Field(default_factory=_default_time_limits)
+    response_working_days: int = Field(default=1, ge=0, le=30)
+    escalate_after_working_days: int = Field(default=5, ge=1, le=60)
+    reopen_limit: int = Field(default=1, ge=0, le=5)
+    auto_close_days: int = Field(default=7, ge=1, le=90)
+    # Sorted without the liaison office when the category has a default department: assigned to it at once.
+    auto_sort: bool = True
+    max_text_length: int = Field(default=2000, ge=50, le=20_000)
+    categories: list[CaseCategory] = Field(default_factory=_default_case_categories, min_length=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Cases:
+        _unique_codes(self.categories)
+        missing = [name for name in ("emergency", "consultation", "help", "complaint") if name not in self.time_limits]
+        if missing:
+            raise ValueError(f"time_limits misses {', '.join(missing)}")
+        if any(days < 0 or days > 60 for days in self.time_limits.values()):
+            raise ValueError("time_limits are working days from 0 to 60")
+        return self
+
+    def category(self, code: str) -> CaseCategory | None:
+        return next((label for label in self.categories if label.code == code), None)
+
+    def days_for(self, time_limit: str) -> int:
+        """The working days a case of this time-limit class has to be answered (an unknown class: help's)."""
+        by_class = {str(name): days for name, days in self.time_limits.items()}
+        return by_class.get(time_limit, by_class["help"])
 
 
 class Telegram(Section):
@@ -211,6 +293,8 @@ class Settings(BaseSettings):
     delivery: Delivery = Field(default_factory=Delivery)
     limits: Limits = Field(default_factory=Limits)
     card: Card = Field(default_factory=Card)
+    calendar: Calendar = Field(default_factory=Calendar)
+    cases: Cases = Field(default_factory=Cases)
 
     @property
     def zone(self) -> tzinfo:

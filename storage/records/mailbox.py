@@ -1,33 +1,26 @@
-"""The representatives' mailbox (党代表信箱): contact-card links, the items residents send, and who hears of them."""
+"""The representatives' mailbox (党代表信箱): contact-card links and the card's representative; what residents write
+through it becomes a case (storage.records.cases)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
-from storage.delivery import outbox
 from storage.errors import Conflict, NotFound
-from storage.models import ChatIdentity, MailboxItem, MailboxLink, Representative, Station
-from storage.policy import Role
+from storage.models import ChatIdentity, MailboxLink, Representative, Station
 from storage.records import people, relay
 
 # A Telegram start parameter is at most 64 characters of A-Za-z0-9_-; `m_` marks a mailbox link.
 START_PREFIX = "m_"
 TOKEN_BYTES = 16  # 22 characters of token_urlsafe: unguessable, and short enough for a small QR code
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-# The message each representative identity gets, built by the caller in that identity's language (storage does
-# not hold the words): (the item, the language) -> an outbox payload.
-Notice = Callable[[MailboxItem, str], dict[str, Any]]
 
 
 def start_parameter(token: str) -> str:
@@ -157,74 +150,6 @@ async def check_daily_limit(
 ) -> None:
     """Refuse a writer who has sent `per_day` items through this card's link in the last 24 hours: a card's QR
     code is public, and a flood of letters would bury everyone else's."""
-    sent = await relay.items_since(session, writer=writer, link_token=link_token, since=now - timedelta(days=1))
+    sent = await relay.letters_since(session, writer=writer, link_token=link_token, since=now - timedelta(days=1))
     if sent >= per_day:
         raise Conflict("mailbox.error.daily_limit", limit=per_day)
-
-
-async def submit(
-    session: AsyncSession,
-    *,
-    representative_id: int,
-    writer: ChatIdentity,
-    link_token: str | None,
-    text: str,
-    anonymous: bool,
-    name: str,
-    phone: str,
-    now: datetime,
-    notice: Notice,
-    default_language: str,
-    per_day: int,
-) -> MailboxItem:
-    """Store a concern for a representative, audit it, and queue `notice` to every chat the representative is
-    bound to (not to those who blocked the bot), each in its own language.
-
-    An anonymous item keeps no name, phone or writer: how to reach the writer goes to the relay, its audit row
-    names no actor, and the trail of the writer's chat is emptied (storage.records.relay)."""
-    representative = await session.get(Representative, representative_id)
-    if representative is None or not representative.active:
-        raise NotFound("mailbox.error.left_office")
-    if link_token is not None:
-        await check_daily_limit(session, writer=writer, link_token=link_token, now=now, per_day=per_day)
-    assert writer.id is not None
-    item = MailboxItem(
-        representative_id=representative_id,
-        identity_id=None if anonymous else writer.id,
-        link_token=link_token,
-        anonymous=anonymous,
-        name="" if anonymous else name,
-        phone="" if anonymous else phone,
-        text=text,
-        created_at=now,
-    )
-    session.add(item)
-    await session.flush()
-    assert item.id is not None
-    if anonymous:
-        relay.remember(session, item_id=item.id, writer=writer)
-        await relay.conceal(session, writer=writer)
-    audit.record(
-        session,
-        actor="anonymous" if anonymous else f"identity:{writer.id}",
-        action="mailbox.submit",
-        entity="mailbox_item",
-        entity_id=item.id,
-        representative_id=representative_id,
-        anonymous=anonymous,
-    )
-    recipients = await session.exec(
-        select(ChatIdentity)
-        .where(
-            ChatIdentity.role == Role.REPRESENTATIVE,
-            ChatIdentity.representative_id == representative_id,
-            col(ChatIdentity.blocked_at).is_(None),
-        )
-        .order_by(col(ChatIdentity.id))
-    )
-    notices = [
-        outbox.to_identity(recipient, notice(item, recipient.language or default_language))
-        for recipient in recipients.all()
-    ]
-    await outbox.enqueue(session, messages=notices, now=now)
-    return item

@@ -1,10 +1,11 @@
-"""Anonymous writers: how to reach them, kept apart from everything representatives, departments, exports and
-reports read. This module is the only reader of `mailbox_relay`: it passes answers on and counts a writer's items.
+"""Residents who hear a case's answer without anyone reading who they are: anonymous writers and those who joined a
+case. Kept apart from everything representatives, departments, exports and reports read, this module is the only
+reader of `case_relay`: it passes answers on, finds a resident's own cases and counts a writer's letters.
 
-An anonymous item names nobody. What could still lead back to the writer's chat is the trail of the dialog: the
+An anonymous case names nobody. What could still lead back to the writer's chat is the trail of the dialog: the
 events they sent (the inbox keeps what they typed, a name before they chose anonymity included, and when), the
 messages sent to them (the confirmation quotes their letter) and when their chat identity was made (moments before
-the letter, for a first-time writer). `conceal` deletes that trail in the transaction that stores the item, and
+the letter, for a first-time writer). `conceal` deletes that trail in the transaction that stores the case, and
 rounds the identity's creation down to its day; what is still to be sent to them is deleted as it is sent. On
 SQLite, deleted content is overwritten (secure_delete) and the write-ahead log, which still holds the old pages, is
 truncated once the transaction commits.
@@ -20,13 +21,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import TRUNCATE_LOG
 from storage.delivery import inbox, outbox
-from storage.models import ChatIdentity, MailboxItem, MailboxRelay
+from storage.models import Case, CaseRelay, ChatIdentity
 
 
-def remember(session: AsyncSession, *, item_id: int, writer: ChatIdentity) -> None:
-    """Keep how to reach the writer of an anonymous item."""
-    assert writer.id is not None
-    session.add(MailboxRelay(item_id=item_id, identity_id=writer.id))
+def remember(session: AsyncSession, *, case_id: int, resident: ChatIdentity, writer: bool) -> None:
+    """Keep how to reach an anonymous writer, or one who joined the case."""
+    assert resident.id is not None
+    session.add(CaseRelay(case_id=case_id, identity_id=resident.id, writer=writer))
 
 
 async def conceal(session: AsyncSession, *, writer: ChatIdentity) -> None:
@@ -38,27 +39,54 @@ async def conceal(session: AsyncSession, *, writer: ChatIdentity) -> None:
     session.info[TRUNCATE_LOG] = True
 
 
-async def writer_of(session: AsyncSession, *, item_id: int) -> ChatIdentity | None:
-    """Whom to pass an answer to an anonymous item on to."""
-    relay = await session.get(MailboxRelay, item_id)
-    return None if relay is None else await session.get(ChatIdentity, relay.identity_id)
+async def residents_of(session: AsyncSession, *, case: Case) -> list[tuple[ChatIdentity, bool]]:
+    """Everyone who hears the case's answer, each with whether they wrote it (and so rate it): the named writer,
+    the anonymous one, those who joined; not those who blocked the bot."""
+    relayed = select(CaseRelay.identity_id, CaseRelay.writer).where(CaseRelay.case_id == case.id)
+    writers: dict[int, bool] = {identity_id: writer for identity_id, writer in (await session.exec(relayed)).all()}
+    if case.identity_id is not None:
+        writers[case.identity_id] = True
+    if not writers:
+        return []
+    found = await session.exec(
+        select(ChatIdentity)
+        .where(col(ChatIdentity.id).in_(writers), col(ChatIdentity.blocked_at).is_(None))
+        .order_by(col(ChatIdentity.id))
+    )
+    return [(identity, writers[identity.id or 0]) for identity in found.all()]
 
 
-async def items_since(session: AsyncSession, *, writer: ChatIdentity, link_token: str, since: datetime) -> int:
-    """How many items this writer sent through this contact-card link since `since`, named or anonymous."""
+async def standing_in(session: AsyncSession, *, case: Case, resident: ChatIdentity) -> tuple[bool, bool]:
+    """(is one of the case's residents, wrote it): who may read a case as theirs, rate and withdraw it."""
+    if case.identity_id is not None and case.identity_id == resident.id:
+        return True, True
+    relay = await session.get(CaseRelay, (case.id, resident.id))
+    return (relay is not None, relay is not None and relay.writer)
+
+
+async def cases_of(session: AsyncSession, *, resident: ChatIdentity) -> list[int]:
+    """The ids of the cases a resident wrote (named or not) or joined, newest first."""
+    relayed = select(CaseRelay.case_id).where(CaseRelay.identity_id == resident.id)
+    named = select(Case.id).where(Case.identity_id == resident.id)
+    ids = {int(case_id) for case_id in (await session.exec(relayed)).all()}
+    ids |= {int(case_id) for case_id in (await session.exec(named)).all() if case_id is not None}
+    return sorted(ids, reverse=True)
+
+
+async def letters_since(session: AsyncSession, *, writer: ChatIdentity, link_token: str, since: datetime) -> int:
+    """How many cases this writer sent through this contact-card link since `since`, named or anonymous."""
     named = select(sa.func.count()).where(
-        MailboxItem.identity_id == writer.id,
-        MailboxItem.link_token == link_token,
-        col(MailboxItem.created_at) > since,
+        Case.identity_id == writer.id, Case.link_token == link_token, col(Case.registered_at) > since
     )
     anonymous = (
         select(sa.func.count())
-        .select_from(MailboxRelay)
-        .join(MailboxItem, col(MailboxItem.id) == MailboxRelay.item_id)
+        .select_from(CaseRelay)
+        .join(Case, col(Case.id) == CaseRelay.case_id)
         .where(
-            MailboxRelay.identity_id == writer.id,
-            MailboxItem.link_token == link_token,
-            col(MailboxItem.created_at) > since,
+            CaseRelay.identity_id == writer.id,
+            col(CaseRelay.writer).is_(True),
+            Case.link_token == link_token,
+            col(Case.registered_at) > since,
         )
     )
     return int((await session.exec(named)).one()) + int((await session.exec(anonymous)).one())

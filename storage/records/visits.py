@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -291,3 +291,21 @@ async def suggested_households(
         households=[row.id for row in rows],
     )
     return suggestions
+
+
+async def latest_visit(session: AsyncSession, *, representative_id: int, since: datetime) -> dict[str, Any] | None:
+    """The representative's visit saved last, if saved since `since`: a report made right after it is offered as
+    about that household. Its address is the representative's to see: they have just visited it."""
+    found = (
+        await session.exec(
+            select(Visit.id, Visit.household_id, Household.area_id, Household.address)
+            .join(Household, col(Household.id) == Visit.household_id)
+            .where(Visit.representative_id == representative_id, col(Visit.created_at) >= since)
+            .order_by(col(Visit.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return None
+    visit_id, household_id, area_id, address = found
+    return {"id": visit_id, "household_id": household_id, "area_id": area_id, "address": address}

@@ -12,9 +12,12 @@ import pytest
 import handlers.i18n as i18n
 from handlers.commands import COMMANDS
 from handlers.events import Ask, InputKind
-from handlers.mailbox import MailboxFlow
+from handlers.case_intake import MailboxFlow, RequestFlow
+from handlers.cases import CasesFlow, MyCasesFlow
+from handlers.dialogs import ConfirmStep, Flow
 from handlers.visit import EDITABLE, VisitFlow
 from storage.policy import Role
+from storage.records import cases
 
 ROLE_KEYS = [role.value for role in Role] + ["lapsed"]  # handlers.commands.role_key
 
@@ -95,9 +98,22 @@ def expanded_keys() -> list[str]:
     keys += [f"{VisitFlow.name}.help.{step.key}" for step in VisitFlow.steps]
     keys += [f"visit.edit.{step.key}" for step in EDITABLE]
     keys += [f"visit.half.{half}" for half in ("H1", "H2")]
-    keys += [f"flow.{MailboxFlow.name}"]
-    keys += [f"{MailboxFlow.name}.help.{step.key}" for step in MailboxFlow.steps]
-    keys += [f"mailbox.edit.{step.key}" for step in MailboxFlow.steps[:-1]]  # every answer can be changed
+    case_flows: list[Flow] = [MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()]
+    keys += [f"flow.{flow.name}" for flow in case_flows]
+    keys += [f"{flow.name}.help.{step.key}" for flow in case_flows for step in flow.steps]
+    keys += [
+        f"{step.flow}.edit.{key}"
+        for flow in case_flows
+        for step in flow.steps
+        if isinstance(step, ConfirmStep)
+        for key in step.editable
+    ]
+    keys += [f"case.state.{state}" for state in cases.STATES]
+    keys += [f"case.rating.{rating}" for rating in cases.RATINGS]
+    keys += [f"case.{kind}.{step}" for kind in ("button", "done") for step in cases.ALLOWED]
+    keys += [f"case.ask.note_{step}" for step in ("progress", "answer", "add")]
+    keys += [f"case.ask.reason_{step}" for step in ("extend", "return", "rate")]
+    keys += [f"case.event.{action}" for action in cases.EVENTS]
     keys += [f"mailbox.level.{level}" for level in ("district", "township")]
     keys += [f"console.ask_{ask}" for ask in typing.get_args(Ask)]
     keys += [f"roster.error.{column}" for column in ("level", "group_role", "active")]  # roster.choice()
