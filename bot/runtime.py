@@ -24,6 +24,7 @@ from handlers.router import Router
 from storage.db import Database
 from storage.delivery import queue
 from storage.models import utcnow
+from storage.records import cases
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,12 +143,17 @@ class TelegramBot:
             log.warning("telegram: could not set the command menus (%s)", type(error).__name__)
 
     async def _purge_now_and_then(self) -> None:
-        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted."""
+        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted. Answers
+        their writers have not rated within `cases.auto_close_days` close on the same round (until the scheduler
+        takes over time-driven work)."""
         while True:
             try:
                 async with self.db.transaction() as session:
                     before = utcnow() - timedelta(days=self.settings.delivery.keep_days)
                     events, messages = await queue.purge(session, before=before)
+                    closed = await cases.close_unrated(session, settings=self.settings, now=utcnow())
+                if closed:
+                    log.info("closed %s answered cases left unrated", len(closed))
                 if events or messages:
                     log.info(
                         "purged %s events and %s messages older than %s days",

@@ -400,7 +400,7 @@ class VisitFlow(Flow):
             longitude=location[1] if location else None,
         )
         visit = await visits.record_visit(
-            ctx.session, record=record, settings=ctx.settings, today=ctx.today, viewer=ctx.standing
+            ctx.session, record=record, settings=ctx.settings, today=ctx.today, viewer=ctx.standing, now=ctx.now
         )
         progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
         text = ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress)

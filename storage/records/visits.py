@@ -23,6 +23,7 @@ from storage.models import (
     Visit,
     VisitCompanion,
     VisitPhoto,
+    utcnow,
 )
 from storage.policy import Action, Standing
 from storage.records import households
@@ -75,7 +76,13 @@ class VisitRecord:
 
 
 async def record_visit(
-    session: AsyncSession, *, record: VisitRecord, settings: Settings, today: date, viewer: Standing
+    session: AsyncSession,
+    *,
+    record: VisitRecord,
+    settings: Settings,
+    today: date,
+    viewer: Standing,
+    now: datetime | None = None,
 ) -> Visit:
     """Save a visit, a new household or corrected categories, companions, photos and audit rows together, as the
     representative `viewer` (who may log only their own visits, and correct only what the policy allows)."""
@@ -133,6 +140,7 @@ async def record_visit(
         notes=record.notes,
         latitude=record.latitude,
         longitude=record.longitude,
+        created_at=now or utcnow(),
     )
     session.add(visit)
     await session.flush()
