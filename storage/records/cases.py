@@ -1044,7 +1044,7 @@ async def overdue(session: AsyncSession, *, settings: Settings, calendar: WorkCa
             continue
         if days >= settings.cases.escalate_after_working_days and case.escalated_at is None:
             found.append(Overdue(case, days, "escalate"))
-        elif case.chased_at is None:
+        elif case.chased_at is None and case.escalated_at is None:
             found.append(Overdue(case, days, "chase"))
     return found
 
@@ -1062,6 +1062,9 @@ async def send_overdue(
         if item.due == "escalate":
             notices.told.clear()
             notices.tell(leaders + office, "case.notify.escalated", **values)
+            if case.chased_at is None:  # never chased (no run while it was less late): its handler hears too
+                notices.tell(await _owners(session, case), "case.notify.chased", **values)
+                case.chased_at = now
             case.escalated_at = now
             _event(session, case, actor=SYSTEM, action="escalated", now=now, late=item.working_days_late)
         else:
