@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram.error import InvalidToken
 
 from bot import logs
@@ -24,11 +28,12 @@ from handlers.router import Router
 from storage.db import Database, DatabaseDamaged, DatabaseUnreachable, sqlite_url
 from storage.delivery import inbox, outbox
 from storage.errors import ConfigError, LianxinError
-from storage.exchange import demo, exports, roster
+from storage.exchange import case_export, case_figures, demo, exports, roster
 from storage.exchange.roster import RosterInvalid
-from storage.models import InboxEvent, OutboxMessage, utcnow
-from storage.records import people
+from storage.models import InboxEvent, OutboxMessage, Representative, utcnow
+from storage.records import cases, people
 from storage.settings import LANGUAGES, Settings, load_settings
+from storage.workdays import calendar_of
 
 T = TypeVar("T")
 DEFAULT_DB = "lianxin.db"
@@ -38,11 +43,17 @@ app = typer.Typer(help=both("cli.group.app"), no_args_is_help=True, add_completi
 db_app = typer.Typer(help=both("cli.group.db"), no_args_is_help=True)
 roster_app = typer.Typer(help=both("cli.group.roster"), no_args_is_help=True)
 export_app = typer.Typer(help=both("cli.group.export"), no_args_is_help=True)
+report_app = typer.Typer(help=both("cli.group.report"), no_args_is_help=True)
+cases_app = typer.Typer(help=both("cli.group.cases"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(export_app, name="export")
+app.add_typer(report_app, name="report")
+app.add_typer(cases_app, name="cases")
 
 DbOption = Annotated[str | None, typer.Option("--db", help=both("cli.option.db"))]
+FromOption = Annotated[str | None, typer.Option("--from", help=both("cli.option.from"))]
+ToOption = Annotated[str | None, typer.Option("--to", help=both("cli.option.to"))]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help=both("cli.option.config"))]
 AsOption = Annotated[str, typer.Option("--as", help=both("cli.option.as"))]
 LangOption = Annotated[str | None, typer.Option("--lang", help=both("cli.option.lang"))]
@@ -163,6 +174,8 @@ def demo_command(
             areas=summary.areas,
         )
         db_hint = db or DEMO_DB
+        if summary.cases:
+            setup.say("cli.demo.cases", cases=summary.cases, db=db_hint)
         setup.say(
             "cli.demo.switch",
             db=db_hint,
@@ -502,16 +515,12 @@ def export_visits(
     file: OutputFile,
     db: DbOption = None,
     config: ConfigOption = None,
-    since: Annotated[str | None, typer.Option("--from", help=both("cli.option.from"))] = None,
-    until: Annotated[str | None, typer.Option("--to", help=both("cli.option.to"))] = None,
+    since: FromOption = None,
+    until: ToOption = None,
 ) -> None:
     setup = Setup(db, config).existing()
     check_suffix(setup, file)
-    today = utcnow().astimezone(setup.settings.zone).date()
-    start = _date_option(setup, since, "--from") or date(today.year, 1, 1)
-    end = _date_option(setup, until, "--to") or today
-    if start > end:
-        raise setup.fail("cli.bad_range", 2, start=start.isoformat(), end=end.isoformat())
+    start, end = _period(setup, since, until)
 
     async def work() -> int:
         await setup.database.upgrade()
@@ -525,6 +534,264 @@ def export_visits(
 
     count = setup.run(work)
     setup.say("cli.export.done", count=count, path=str(file), start=start.isoformat(), end=end.isoformat())
+
+
+@export_app.command("cases", help=both("cli.export.cases"))
+def export_cases(
+    file: OutputFile,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    since: FromOption = None,
+    until: ToOption = None,
+    unmasked: Annotated[bool, typer.Option("--unmasked", help=both("cli.export.option_unmasked"))] = False,
+) -> None:
+    setup = Setup(db, config).existing()
+    check_suffix(setup, file)
+    start, end = _period(setup, since, until)
+
+    async def work() -> int:
+        await setup.database.upgrade()
+        if unmasked:
+            # Names and phones as stored: read in the transaction that records who asked, so that no unmasked
+            # export can leave without its audit row.
+            async with setup.database.transaction() as session:
+                lines = await case_export.case_table(
+                    session, start=start, end=end, settings=setup.settings, unmasked=True
+                )
+                case_export.record_case_export(
+                    session, actor="cli", count=len(lines) - 1, start=start, end=end, unmasked=True, asked_by=_login()
+                )
+        else:
+            # As `export visits`: read beside the bot, record the export in a short transaction, write the file.
+            async with setup.database.read() as session:
+                lines = await case_export.case_table(session, start=start, end=end, settings=setup.settings)
+            async with setup.database.transaction() as session:
+                case_export.record_case_export(
+                    session, actor="cli", count=len(lines) - 1, start=start, end=end, unmasked=False
+                )
+        case_export.write_cases(file, lines)
+        return len(lines) - 1
+
+    count = setup.run(work)
+    setup.say(
+        "cli.export.cases_done_unmasked" if unmasked else "cli.export.cases_done",
+        count=count,
+        path=str(file),
+        start=start.isoformat(),
+        end=end.isoformat(),
+    )
+
+
+def _login() -> str:
+    """Who asked at the terminal, for the audit row of an unmasked export: the operating system's login."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment, and none for the user id
+        return ""
+
+
+@report_app.command("cases", help=both("cli.report.cases"))
+def report_cases(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    since: FromOption = None,
+    until: ToOption = None,
+    by: Annotated[str | None, typer.Option("--by", help=both("cli.report.option_by"))] = None,
+    form: Annotated[str | None, typer.Option("--format", help=both("cli.report.option_format"))] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help=both("cli.report.option_output"), dir_okay=False)
+    ] = None,
+) -> None:
+    setup = Setup(db, config).existing()
+    start, end = _period(setup, since, until)
+    if by is not None and by not in case_figures.GROUPINGS:
+        raise setup.fail("cli.report.bad_by", 2, by=by)
+    if form is None:  # from the file's name, else text
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        form = suffix if suffix in case_figures.FORMATS else "text"
+    if form not in case_figures.FORMATS:
+        raise setup.fail("cli.report.bad_format", 2, format=form)
+    if form == "xlsx" and output is None:
+        raise setup.fail("cli.report.needs_output", 2)
+    if output is not None and form in ("csv", "xlsx") and output.suffix.lower() != f".{form}":
+        raise setup.fail("cli.report.bad_output", 2, path=str(output), format=form)
+    today = _today(setup)
+
+    async def work() -> case_figures.CaseReport:
+        await setup.database.upgrade()
+        async with setup.database.read() as session:
+            report = await case_figures.case_figures(
+                session,
+                start=start,
+                end=end,
+                settings=setup.settings,
+                calendar=calendar_of(setup.settings),
+                today=today,
+                by=by,
+            )
+        if output is not None:
+            if form == "text":
+                case_figures.write_text(output, _report_text(setup, report))
+            else:
+                case_figures.write_report(output, report, form)
+        return report
+
+    report = setup.run(work)
+    if output is not None:
+        setup.say("cli.report.written", path=str(output))
+    elif form == "text":
+        typer.echo(_report_text(setup, report), nl=False)
+    elif form == "csv":
+        typer.echo(case_figures.csv_text(case_figures.report_table(report)), nl=False)
+    else:
+        typer.echo(case_figures.report_json(report), nl=False)
+
+
+def _report_text(setup: Setup, report: case_figures.CaseReport) -> str:
+    language = setup.language
+
+    def rate(shown: case_figures.Rate) -> str:
+        if shown.value is None:
+            return case_figures.NONE
+        return t(language, "cli.report.rate", rate=shown.shown(), part=shown.part, whole=shown.whole)
+
+    period = {"start": report.start.isoformat(), "end": report.end.isoformat()}
+    if report.by is None:
+        lines = [t(language, "cli.report.header", **period)]
+    else:
+        grouping = t(language, f"cli.report.grouping.{report.by}")
+        lines = [t(language, "cli.report.header_by", grouping=grouping, **period)]
+    for row in [*report.rows, report.total]:
+        lines.append(
+            t(
+                language,
+                "cli.report.line",
+                group=row.label or t(language, "cli.report.total"),
+                registered=row.registered,
+                due=row.due,
+                response=rate(row.response_rate),
+                resolution=rate(row.resolution_rate),
+                satisfaction=rate(row.satisfaction_rate),
+                answered=row.answered,
+                rated=row.rated,
+                overdue=row.overdue,
+                withdrawn=row.withdrawn,
+            )
+        )
+    lines.append(t(language, "cli.report.note", days=setup.settings.cases.response_working_days))
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class OverdueLine:
+    """A case due for chasing or escalation, as the terminal shows it: no name, phone or text."""
+
+    number: str
+    category: str
+    owner: str
+    due: str
+    late: int
+    action: str  # chase | escalate
+
+
+@cases_app.command("overdue", help=both("cli.cases.overdue_help"))
+def cases_overdue(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    send: Annotated[bool, typer.Option("--send", help=both("cli.cases.option_send"))] = False,
+) -> None:
+    setup = Setup(db, config).existing()
+
+    async def work() -> tuple[date, list[OverdueLine]]:
+        await setup.database.upgrade()
+        now = utcnow()
+        today = now.astimezone(setup.settings.zone).date()
+        calendar = calendar_of(setup.settings)
+        if send:
+            # Found and sent in one transaction, so that each chase and escalation goes out once.
+            async with setup.database.transaction() as session:
+                items = await cases.overdue(session, settings=setup.settings, calendar=calendar, today=today)
+                shown = await _overdue_lines(setup, session, items)
+                await cases.send_overdue(session, items=items, settings=setup.settings, now=now, render=notices.render)
+        else:
+            async with setup.database.read() as session:
+                items = await cases.overdue(session, settings=setup.settings, calendar=calendar, today=today)
+                shown = await _overdue_lines(setup, session, items)
+        return today, shown
+
+    today, shown = setup.run(work)
+    if not shown:
+        setup.say("cli.cases.overdue_none", today=today.isoformat())
+        return
+    setup.say("cli.cases.overdue_header", today=today.isoformat(), count=len(shown))
+    for line in shown:
+        setup.say(
+            "cli.cases.overdue_line",
+            number=line.number,
+            category=line.category,
+            owner=line.owner,
+            due=line.due,
+            late=line.late,
+            action=t(setup.language, f"cli.cases.action.{line.action}"),
+        )
+    if send:
+        chased = sum(line.action == "chase" for line in shown)
+        setup.say("cli.cases.sent", chased=chased, escalated=len(shown) - chased)
+    else:
+        setup.say("cli.cases.overdue_hint")
+
+
+async def _overdue_lines(setup: Setup, session: AsyncSession, items: list[cases.Overdue]) -> list[OverdueLine]:
+    keepers = {item.case.kept_by for item in items if item.case.kept_by is not None}
+    codes: dict[int | None, str] = {}
+    if keepers:
+        found = await session.exec(
+            select(Representative.id, Representative.code).where(col(Representative.id).in_(keepers))
+        )
+        codes = dict(found.all())
+    lines = []
+    for item in items:
+        case = item.case
+        category = setup.settings.cases.category(case.category)
+        label = (category.en if setup.language == "en" else category.zh) if category else case.category
+        if case.kept_by is not None:
+            owner = t(setup.language, "cli.cases.kept_by", code=codes.get(case.kept_by, "?"))
+        else:
+            owner = case.department or t(setup.language, "cli.cases.unowned")
+        lines.append(OverdueLine(case.number, label, owner, case.due_on.isoformat(), item.working_days_late, item.due))
+    return lines
+
+
+@cases_app.command("close-unrated", help=both("cli.cases.close_unrated_help"))
+def cases_close_unrated(db: DbOption = None, config: ConfigOption = None) -> None:
+    setup = Setup(db, config).existing()
+
+    async def work() -> list[str]:
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await cases.close_unrated(session, settings=setup.settings, now=utcnow())
+
+    closed = setup.run(work)
+    days = setup.settings.cases.auto_close_days
+    if closed:
+        separator = ", " if setup.language == "en" else "、"
+        setup.say("cli.cases.closed", count=len(closed), days=days, numbers=separator.join(closed))
+    else:
+        setup.say("cli.cases.closed_none", days=days)
+
+
+def _period(setup: Setup, since: str | None, until: str | None) -> tuple[date, date]:
+    """--from and --to: by default from 1 January of this year to today; the first day may not follow the last."""
+    today = _today(setup)
+    start = _date_option(setup, since, "--from") or date(today.year, 1, 1)
+    end = _date_option(setup, until, "--to") or today
+    if start > end:
+        raise setup.fail("cli.bad_range", 2, start=start.isoformat(), end=end.isoformat())
+    return start, end
+
+
+def _today(setup: Setup) -> date:
+    return utcnow().astimezone(setup.settings.zone).date()
 
 
 def _date_option(setup: Setup, value: str | None, name: str) -> date | None:

@@ -331,8 +331,8 @@ class ActionStep(Step):
             steps = [step for step in steps if step in ("rate", "withdraw", "add")]
             if hidden(ctx, case):
                 await relay.conceal(ctx.session, writer=ctx.identity)
-        else:
-            steps = [step for step in steps if step not in ("rate", "withdraw", "add")]
+        else:  # a representative rates and withdraws what they reported; residents' own steps are in /mycases
+            steps = [step for step in steps if step not in ("withdraw", "add") and (step != "rate" or case.reported)]
         buttons = [Button(f"case:do:{step}", ctx.t(f"case.button.{step}")) for step in steps]
         buttons.append(Button("case:do:list", ctx.t("case.button.list")))
         text = await details(ctx, case, for_resident=self.flow.mine)

@@ -215,6 +215,8 @@ async def record_for(session: AsyncSession, *, standing: Standing, identity: Cha
         staff = await session.get(Staff, standing.staff_id)
         of_department = staff is not None and staff.unit == case.department
     resident, writer = await relay.standing_in(session, case=case, resident=identity)
+    if case.reported and theirs:
+        writer = True  # the household has no chat: its representative records its rating on a return visit (回访)
     return CaseRecord(
         in_own_area=in_own_area,
         theirs=theirs,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import handlers.i18n as i18n
-from handlers.commands import COMMANDS
-from handlers.events import Ask, InputKind
 from handlers.case_intake import MailboxFlow, RequestFlow
 from handlers.cases import CasesFlow, MyCasesFlow
+from handlers.commands import COMMANDS
 from handlers.dialogs import ConfirmStep, Flow
+from handlers.events import Ask, InputKind
 from handlers.visit import EDITABLE, VisitFlow
 from storage.policy import Role
 from storage.records import cases

@@ -193,7 +193,7 @@ async def test_sqlite_connection_waits_for_the_lock_it_needs_to_turn_on_wal(tmp_
         await db.upgrade()
         async with db.transaction() as session:
             session.add(Station(name="幸福社区党代表工作站"))
-            assert (await session.exec(sa.text("PRAGMA journal_mode"))).one()[0] == "wal"
+            assert (await storage.db.execute(session, sa.text("PRAGMA journal_mode"))).one()[0] == "wal"
     finally:
         await releaser
         other.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -12,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from storage.db import Database, alembic_config
-from storage.models import HOUSEHOLD_SEARCH, Station, modelled
+from storage.models import HOUSEHOLD_SEARCH, Case, CaseCounter, CaseEvent, CaseRelay, ChatIdentity, Station, modelled
 from tests.conftest import POSTGRES_URL, reset_postgres
 
 TABLES = set(SQLModel.metadata.tables)
@@ -33,6 +34,15 @@ def table_names(connection: Connection) -> set[str]:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate_to(revision: str) -> Any:
+    """What run_sync needs to upgrade a connection's database to `revision`."""
+
+    def upgrade(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    return upgrade
 
 
 def schema_diff(connection: Connection) -> list[Any]:
@@ -125,11 +135,8 @@ async def test_0004_moves_anonymous_writers_to_the_relay_and_unbinds_representat
     """A database as 0003 left it: an anonymous item still naming its writer, the writer's chat trail, an audit row
     naming them, and a chat still bound to a representative the roster had taken out of office."""
 
-    def to_0003(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "0003")
-
     async with empty_db.engine.begin() as connection:
-        await connection.run_sync(to_0003)
+        await connection.run_sync(migrate_to("0003"))
         for statement in (
             "INSERT INTO representative (id, code, name, level, group_role, phone, unit, active, updated_at) VALUES "
             "(1, 'D001', '王建国', 'district', 'member', '', '', true, '2026-11-01 00:00:00'),"
@@ -148,15 +155,154 @@ async def test_0004_moves_anonymous_writers_to_the_relay_and_unbinds_representat
             " VALUES ('telegram', '502', '502', 'visit', 'mode', '{}', '[]', '[]', '2026-11-02 00:00:00')",
         ):
             await connection.execute(sa.text(statement))
-    await empty_db.upgrade()
+    async with empty_db.engine.begin() as connection:  # 0005 turns mailbox items into cases: see its own test
+        await connection.run_sync(migrate_to("0004"))
     async with empty_db.engine.connect() as connection:
 
         async def one(query: str) -> Any:
             return (await connection.execute(sa.text(query))).one()
 
+        assert await connection.run_sync(current_revision) == "0004"
         assert await one("SELECT identity_id FROM mailbox_item") == (None,)
         assert await one("SELECT item_id, identity_id FROM mailbox_relay") == (1, 1)
         assert await one("SELECT actor FROM audit_log") == ("anonymous",)
         assert await one("SELECT count(*) FROM inbox") == (0,)  # the writer's trail is gone
         assert await one("SELECT role, representative_id FROM chat_identity WHERE id = 2") == ("resident", None)
         assert await one("SELECT count(*) FROM dialog_state") == (0,)
+
+
+MAILBOX_AT_0004 = (
+    "INSERT INTO station (id, name, kind, address, reception_day) VALUES"
+    " (1, '幸福社区党代表工作站', 'community', '', '')",
+    "INSERT INTO area (id, name, station_id) VALUES"
+    " (1, '幸福社区一区', 1), (2, '幸福社区二区', 1), (3, '东山村一组', 1)",
+    "INSERT INTO representative (id, code, name, level, group_role, phone, unit, active, updated_at) VALUES "
+    "(1, 'D001', '王建国', 'district', 'member', '', '', true, '2026-11-01 00:00:00'),"
+    "(2, 'D002', '李红梅', 'district', 'member', '', '', true, '2026-11-01 00:00:00')",
+    # D001 serves areas 3 and 2 (its first is 2), D002 area 1.
+    "INSERT INTO rep_area (representative_id, area_id) VALUES (1, 3), (1, 2), (2, 1)",
+    "INSERT INTO chat_identity (id, channel, external_id, role, representative_id, created_at) VALUES "
+    "(1, 'telegram', '501', 'resident', NULL, '2026-11-01 00:00:00'),"
+    "(2, 'telegram', '502', 'resident', NULL, '2026-11-01 00:00:00')",
+    "INSERT INTO mailbox_link (token, representative_id, created_at, revoked_at) VALUES"
+    " ('card-d001', 1, '2026-11-01 00:00:00', NULL)",
+    # A named letter through D001's card (a Monday), an anonymous one to D002 (a Friday), its writer in the relay.
+    "INSERT INTO mailbox_item (id, representative_id, identity_id, anonymous, name, phone, text, status, created_at,"
+    " link_token) VALUES"
+    " (1, 1, 1, false, '陈小红', '13912345678', '楼道灯坏了三个月', 'new', '2026-11-02 01:30:00', 'card-d001'),"
+    " (2, 2, NULL, true, '', '', '垃圾站夜里太吵', 'new', '2026-11-06 08:00:00', NULL)",
+    "INSERT INTO mailbox_relay (item_id, identity_id) VALUES (2, 2)",
+)
+
+
+async def test_0005_turns_mailbox_items_into_registered_cases(empty_db: Database) -> None:
+    async with empty_db.engine.begin() as connection:
+        await connection.run_sync(migrate_to("0004"))
+        for statement in MAILBOX_AT_0004:
+            await connection.execute(sa.text(statement))
+    await empty_db.upgrade()
+    async with empty_db.engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == head_revision()
+        tables = await connection.run_sync(table_names)
+        assert not tables & {"mailbox_item", "mailbox_relay"}
+        assert await connection.run_sync(schema_diff) == []
+    async with empty_db.transaction() as session:
+        named, anonymous = (await session.exec(select(Case).order_by(col(Case.id)))).all()
+        events = (await session.exec(select(CaseEvent).order_by(col(CaseEvent.id)))).all()
+        relays = (await session.exec(select(CaseRelay))).all()
+        counters = (await session.exec(select(CaseCounter))).all()
+        writers = (await session.exec(select(ChatIdentity.area_id))).all()
+    assert named.id is not None and anonymous.id is not None and named.id < anonymous.id
+    for case in (named, anonymous):
+        assert (case.category, case.time_limit, case.state, case.reported, case.department) == (
+            "other",
+            "help",
+            "registered",
+            False,
+            "",
+        )
+        assert case.kept_by is None and case.answered_at is None and case.closed_at is None
+    assert (named.number, named.source, named.link_token, named.representative_id, named.area_id) == (
+        "LX-2026-000001",
+        "card",
+        "card-d001",
+        1,
+        2,
+    )
+    assert (named.identity_id, named.anonymous, named.name, named.phone, named.consent) == (
+        1,
+        False,
+        "陈小红",
+        "13912345678",
+        True,
+    )
+    assert (named.text, named.registered_at, named.due_on) == (
+        "楼道灯坏了三个月",
+        datetime(2026, 11, 2, 1, 30, tzinfo=UTC),
+        date(2026, 11, 5),  # three working days after a Monday
+    )
+    assert (anonymous.number, anonymous.source, anonymous.link_token, anonymous.representative_id) == (
+        "LX-2026-000002",
+        "mailbox",
+        None,
+        2,
+    )
+    assert (anonymous.area_id, anonymous.text) == (1, "垃圾站夜里太吵")
+    assert (anonymous.identity_id, anonymous.anonymous, anonymous.name, anonymous.phone, anonymous.consent) == (
+        None,
+        True,
+        "",
+        "",
+        False,
+    )
+    assert (anonymous.registered_at, anonymous.due_on) == (
+        datetime(2026, 11, 6, 8, 0, tzinfo=UTC),
+        date(2026, 11, 11),  # a Friday's: the weekend does not count
+    )
+    # Only the relay knows who wrote the anonymous one; its registration names no one.
+    assert [(relay.case_id, relay.identity_id, relay.writer) for relay in relays] == [(anonymous.id, 2, True)]
+    assert [(event.case_id, event.action, event.actor, event.at) for event in events] == [
+        (named.id, "registered", "identity:1", named.registered_at),
+        (anonymous.id, "registered", "anonymous", anonymous.registered_at),
+    ]
+    assert all(event.note == "" and event.detail == {} and not event.to_resident for event in events)
+    assert [(counter.year, counter.last) for counter in counters] == [(2026, 2)]
+    assert writers == [None, None]  # no resident's area is known yet
+
+
+async def test_0005_refuses_to_downgrade_while_cases_exist(empty_db: Database) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "0004")
+
+    async with empty_db.engine.begin() as connection:
+        await connection.run_sync(migrate_to("0004"))
+        for statement in MAILBOX_AT_0004:
+            await connection.execute(sa.text(statement))
+    await empty_db.upgrade()
+    with pytest.raises(RuntimeError, match="2 cases exist"):
+        async with empty_db.engine.begin() as connection:
+            await connection.run_sync(downgrade)
+    async with empty_db.engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == head_revision()
+        assert (await connection.execute(sa.text("SELECT count(*) FROM case_file"))).one() == (2,)
+
+
+async def test_0005_downgrades_without_cases_and_upgrades_again(db: Database) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "0004")
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == "0004"
+        tables = await connection.run_sync(table_names)
+        columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("chat_identity"))
+    assert {"mailbox_item", "mailbox_relay"} <= tables
+    assert not tables & {"case_file", "case_event", "case_attachment", "case_relay", "case_counter"}
+    # SQLite keeps the unused column: dropping it would rebuild chat_identity, which the rows referring to it forbid.
+    assert ("area_id" in {column["name"] for column in columns}) == (db.engine.dialect.name == "sqlite")
+    await db.upgrade()
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == head_revision()
+        assert await connection.run_sync(table_names) == TABLES | {"alembic_version"}
+        assert await connection.run_sync(schema_diff) == []

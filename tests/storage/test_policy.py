@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from storage import policy
 from storage.errors import NotAllowed
-from storage.policy import Action, Colleague, GroupRole, Household, Role, Standing
+from storage.policy import Action, CaseRecord, Colleague, GroupRole, Household, Role, Standing
 
 RESIDENT = Standing(Role.RESIDENT, identity_id=1)
 LAPSED = Standing(Role.RESIDENT, identity_id=2, lapsed=True)
@@ -34,6 +36,19 @@ IN_GROUP = Colleague(representative_id=10, group_id=1)
 OTHER_GROUP = Colleague(representative_id=20, group_id=2)
 OWN = Household(own_area=True)
 ELSEWHERE = Household(own_area=False)
+REPRESENTATIVES = {"member", "group_leader", "group_liaison"}
+# How the asker stands to a case (storage.records.cases.record_for works it out per person). Each row puts the same
+# record to everyone, so the rows show what each tie grants to whom, and that no one gains by a tie not theirs.
+NO_TIES = CaseRecord()
+IN_AREA = CaseRecord(in_own_area=True)
+THEIRS = CaseRecord(theirs=True)  # written to them through their card, or reported by them
+KEPT = CaseRecord(kept=True)
+UNOWNED = CaseRecord(unowned=True)  # nobody's yet, in an area not the asker's
+UNOWNED_IN_AREA = CaseRecord(in_own_area=True, unowned=True)
+UNOWNED_THEIRS = CaseRecord(theirs=True, unowned=True)
+OF_DEPARTMENT = CaseRecord(of_department=True)
+JOINED = CaseRecord(resident=True)
+WRITTEN = CaseRecord(resident=True, writer=True)
 
 # action, record -> the people who may (everyone else may not).
 GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
@@ -58,10 +73,67 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.READ_SENSITIVE, ELSEWHERE, {"liaison"}),
     (Action.CORRECT_HOUSEHOLD, OWN, {"member", "group_leader", "group_liaison", "liaison"}),
     (Action.CORRECT_HOUSEHOLD, ELSEWHERE, {"liaison"}),
+    (Action.REPORT_CASE, None, REPRESENTATIVES),
+    (Action.CASE_QUEUE, None, REPRESENTATIVES | {"department", "liaison", "leader"}),
+    (Action.MY_CASES, None, set(EVERYONE)),
+    (Action.SORT_CASE, None, {"liaison"}),
+    (Action.SORT_CASE, NO_TIES, {"liaison"}),
+    # Reading: the liaison office and leaders every case, a department what is assigned to it, a representative
+    # their areas', their own and what they keep, a resident what they wrote or joined (a department's person not).
+    (Action.READ_CASE, None, set()),  # no case, nothing to read: not even for the liaison office
+    (Action.READ_CASE, NO_TIES, {"liaison", "leader"}),
+    (Action.READ_CASE, IN_AREA, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_CASE, THEIRS, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_CASE, KEPT, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_CASE, UNOWNED, {"liaison", "leader"}),
+    (Action.READ_CASE, OF_DEPARTMENT, {"department", "liaison", "leader"}),
+    (Action.READ_CASE, JOINED, set(EVERYONE) - {"department"}),
+    (Action.READ_CASE, WRITTEN, set(EVERYONE) - {"department"}),
+    # Taking on (首接负责制): a representative, a case nobody owns yet, in their areas or written to them.
+    (Action.TAKE_CASE, None, set()),
+    (Action.TAKE_CASE, NO_TIES, set()),
+    (Action.TAKE_CASE, UNOWNED, set()),
+    (Action.TAKE_CASE, UNOWNED_IN_AREA, REPRESENTATIVES),
+    (Action.TAKE_CASE, UNOWNED_THEIRS, REPRESENTATIVES),
+    (Action.TAKE_CASE, IN_AREA, set()),  # owned already: assigned or kept
+    (Action.TAKE_CASE, THEIRS, set()),
+    (Action.TAKE_CASE, KEPT, set()),
+    (Action.TAKE_CASE, OF_DEPARTMENT, set()),
+    (Action.TAKE_CASE, WRITTEN, set()),
+    # Handling: the liaison office any case, a department what is assigned to it, a representative what they keep.
+    (Action.HANDLE_CASE, None, set()),
+    (Action.HANDLE_CASE, NO_TIES, {"liaison"}),
+    (Action.HANDLE_CASE, KEPT, REPRESENTATIVES | {"liaison"}),
+    (Action.HANDLE_CASE, IN_AREA, {"liaison"}),
+    (Action.HANDLE_CASE, THEIRS, {"liaison"}),
+    (Action.HANDLE_CASE, UNOWNED_IN_AREA, {"liaison"}),
+    (Action.HANDLE_CASE, OF_DEPARTMENT, {"department", "liaison"}),
+    (Action.HANDLE_CASE, WRITTEN, {"liaison"}),
+    # Rating and withdrawing: whoever wrote it, whatever their role; adding to it: whoever wrote or joined it.
+    (Action.RATE_CASE, None, set()),
+    (Action.RATE_CASE, WRITTEN, set(EVERYONE)),
+    (Action.RATE_CASE, JOINED, set()),
+    (Action.RATE_CASE, NO_TIES, set()),
+    (Action.RATE_CASE, KEPT, set()),
+    (Action.RATE_CASE, OF_DEPARTMENT, set()),
+    (Action.ADD_TO_CASE, None, set()),
+    (Action.ADD_TO_CASE, WRITTEN, set(EVERYONE)),
+    (Action.ADD_TO_CASE, JOINED, set(EVERYONE)),
+    (Action.ADD_TO_CASE, NO_TIES, set()),
+    (Action.ADD_TO_CASE, THEIRS, set()),
+    (Action.ADD_TO_CASE, KEPT, set()),
+    (Action.ADD_TO_CASE, OF_DEPARTMENT, set()),
 ]
 
 
-@pytest.mark.parametrize(("action", "record", "allowed"), GRANTS, ids=[f"{a}-{r}" for a, r, _ in GRANTS])
+def label(record: policy.Record) -> str:
+    """A row's id: a case record by its ties (case[in_own_area+unowned], case[] for none)."""
+    if isinstance(record, CaseRecord):
+        return "case[" + "+".join(tie.name for tie in fields(record) if getattr(record, tie.name)) + "]"
+    return str(record)
+
+
+@pytest.mark.parametrize(("action", "record", "allowed"), GRANTS, ids=[f"{a}-{label(r)}" for a, r, _ in GRANTS])
 def test_who_may(action: Action, record: policy.Record, allowed: set[str]) -> None:
     for name, standing in EVERYONE.items():
         assert policy.may(standing, action, record) == (name in allowed), (name, action, record)
@@ -91,11 +163,39 @@ def test_what_no_rule_grants_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
         (MEMBER, Action.CORRECT_HOUSEHOLD, "error.not_your_area"),
         (LEADER, Action.READ_HOUSEHOLD, "error.not_allowed"),
         (LIAISON, Action.REDEEM_INVITATION, "invite.staff_account"),
+        (RESIDENT, Action.REPORT_CASE, "error.representatives_only"),
+        (LAPSED, Action.REPORT_CASE, "error.no_longer_in_office"),
+        (DEPARTMENT, Action.REPORT_CASE, "error.representatives_only_staff"),
+        (LEADER, Action.REPORT_CASE, "error.representatives_only_staff"),
+        (RESIDENT, Action.CASE_QUEUE, "case.error.queue_residents"),
+        (LAPSED, Action.CASE_QUEUE, "error.no_longer_in_office"),
+        (MEMBER, Action.SORT_CASE, "error.liaison_only"),
+        (DEPARTMENT, Action.SORT_CASE, "error.liaison_only"),
+        (LEADER, Action.SORT_CASE, "error.liaison_only"),
+        (RESIDENT, Action.SORT_CASE, "error.liaison_only"),
+        (LAPSED, Action.SORT_CASE, "error.no_longer_in_office"),
+        # Whatever the case and whoever asks, another's case is "not yours": a refusal that tells nothing more.
+        (RESIDENT, Action.READ_CASE, "case.error.not_yours"),
+        (MEMBER, Action.READ_CASE, "case.error.not_yours"),
+        (DEPARTMENT, Action.READ_CASE, "case.error.not_yours"),
+        (MEMBER, Action.TAKE_CASE, "case.error.not_yours"),
+        (LEADER, Action.TAKE_CASE, "case.error.not_yours"),
+        (GROUP_LEADER, Action.HANDLE_CASE, "case.error.not_yours"),
+        (DEPARTMENT, Action.HANDLE_CASE, "case.error.not_yours"),
+        (LEADER, Action.HANDLE_CASE, "case.error.not_yours"),
+        (RESIDENT, Action.RATE_CASE, "case.error.not_yours"),
+        (LIAISON, Action.RATE_CASE, "case.error.not_yours"),
+        (RESIDENT, Action.ADD_TO_CASE, "case.error.not_yours"),
+        (MEMBER, Action.ADD_TO_CASE, "case.error.not_yours"),
+        (LAPSED, Action.READ_CASE, "error.no_longer_in_office"),
+        (LAPSED, Action.RATE_CASE, "error.no_longer_in_office"),
     ],
 )
 def test_refusals_in_words_that_fit(standing: Standing, action: Action, key: str) -> None:
+    refused_for: dict[Action, policy.Record] = {Action.PROGRESS_OF: OTHER_GROUP}
+    refused_for.update(dict.fromkeys(policy.CASE_ACTIONS | {Action.SORT_CASE}, NO_TIES))
     with pytest.raises(NotAllowed) as refused:
-        policy.require(standing, action, OTHER_GROUP if action is Action.PROGRESS_OF else ELSEWHERE)
+        policy.require(standing, action, refused_for.get(action, ELSEWHERE))
     assert refused.value.key == key
 
 

@@ -172,22 +172,28 @@ def upgrade() -> None:
     with op.batch_alter_table("case_attachment", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_attachment_case_id"), ["case_id"], unique=False)
 
-    with op.batch_alter_table("chat_identity", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("area_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_chat_identity_area_id_area", "area", ["area_id"], ["id"])
+    # Added in place, not by rebuilding the table (SQLite's batch mode would copy it and drop the original, which
+    # every row referring to a chat identity forbids while foreign keys are enforced). On SQLite a downgrade leaves
+    # the column (see there), so it may be here already.
+    if "area_id" not in {column["name"] for column in sa.inspect(op.get_bind()).get_columns("chat_identity")}:
+        op.add_column(
+            "chat_identity",
+            sa.Column(
+                "area_id", sa.Integer(), sa.ForeignKey("area.id", name="fk_chat_identity_area_id_area"), nullable=True
+            ),
+            inline_references=True,
+        )
 
     _mailbox_items_become_cases()
 
+    with op.batch_alter_table("mailbox_relay", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mailbox_relay_identity_id"))
+    op.drop_table("mailbox_relay")
     with op.batch_alter_table("mailbox_item", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mailbox_item_identity_id"))
         batch_op.drop_index(batch_op.f("ix_mailbox_item_link_token"))
         batch_op.drop_index(batch_op.f("ix_mailbox_item_representative_id"))
-
     op.drop_table("mailbox_item")
-    with op.batch_alter_table("mailbox_relay", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_mailbox_relay_identity_id"))
-
-    op.drop_table("mailbox_relay")
 
 
 def _mailbox_items_become_cases() -> None:
@@ -264,26 +270,10 @@ def downgrade() -> None:
     count = op.get_bind().execute(sa.text("SELECT count(*) FROM case_file")).scalar_one()
     if count:
         raise RuntimeError(f"{count} cases exist: downgrading below 0005 would lose them; export them first")
-    with op.batch_alter_table("chat_identity", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_chat_identity_area_id_area", type_="foreignkey")
-        batch_op.drop_column("area_id")
-
-    op.create_table(
-        "mailbox_relay",
-        sa.Column("item_id", sa.INTEGER(), nullable=False),
-        sa.Column("identity_id", sa.INTEGER(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["identity_id"],
-            ["chat_identity.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["mailbox_item.id"],
-        ),
-        sa.PrimaryKeyConstraint("item_id"),
-    )
-    with op.batch_alter_table("mailbox_relay", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_mailbox_relay_identity_id"), ["identity_id"], unique=False)
+    if op.get_bind().dialect.name != "sqlite":
+        # SQLite cannot drop a column that refers to another table without rebuilding chat_identity, which the rows
+        # referring to it forbid: there the unused column stays, and an upgrade finds it.
+        op.drop_column("chat_identity", "area_id")  # its foreign key goes with it
 
     op.create_table(
         "mailbox_item",
@@ -295,7 +285,7 @@ def downgrade() -> None:
         sa.Column("phone", sa.VARCHAR(length=20), nullable=False),
         sa.Column("text", sa.TEXT(), nullable=False),
         sa.Column("status", sa.VARCHAR(length=16), nullable=False),
-        sa.Column("created_at", sa.DATETIME(), nullable=False),
+        sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("link_token", sa.VARCHAR(length=32), nullable=True),
         sa.ForeignKeyConstraint(
             ["identity_id"],
@@ -314,6 +304,23 @@ def downgrade() -> None:
         batch_op.create_index(batch_op.f("ix_mailbox_item_representative_id"), ["representative_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_mailbox_item_link_token"), ["link_token"], unique=False)
         batch_op.create_index(batch_op.f("ix_mailbox_item_identity_id"), ["identity_id"], unique=False)
+
+    op.create_table(
+        "mailbox_relay",
+        sa.Column("item_id", sa.INTEGER(), nullable=False),
+        sa.Column("identity_id", sa.INTEGER(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["identity_id"],
+            ["chat_identity.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["mailbox_item.id"],
+        ),
+        sa.PrimaryKeyConstraint("item_id"),
+    )
+    with op.batch_alter_table("mailbox_relay", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mailbox_relay_identity_id"), ["identity_id"], unique=False)
 
     with op.batch_alter_table("case_attachment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_attachment_case_id"))

@@ -73,6 +73,7 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         areas=212,
         households=30_000,
         visits=summary.visits,
+        cases=summary.cases,
         demo_representative="D001",
         group_leader=summary.group_leader,
         left_office="T125",
@@ -131,7 +132,7 @@ async def test_builds_the_reference_district_once(db: Database, settings: Settin
         assert staff == {
             **{f"O0{number}": "liaison" for number in (1, 2, 3)},
             **{f"L0{number}": "leader" for number in (1, 2, 3)},
-            **{f"B0{number}": "department" for number in range(1, 9)},
+            **{f"B0{number}": "department" for number in range(1, 10)},
         }
 
         first, last = (await session.exec(select(func.min(Visit.visited_on), func.max(Visit.visited_on)))).one()
@@ -227,7 +228,7 @@ async def test_an_existing_roster_is_left_alone(db: Database, settings: Settings
     summary = await build_demo(db, settings=settings, today=TODAY)
 
     assert not summary.created
-    assert (summary.representatives, summary.households, summary.visits) == (1, 0, 0)
+    assert (summary.representatives, summary.households, summary.visits, summary.cases) == (1, 0, 0, 0)
     assert (summary.demo_representative, summary.leader) == ("R001", "")
     async with db.transaction() as session:
         assert await count(session, RepGroup) == 0

@@ -1,29 +1,23 @@
-"""The mailbox's store: card links (random, reused, renewed, revoked), items, their audit rows and notices."""
+"""The mailbox's store: card links (random, reused, renewed, revoked), the card's representative, and how many
+letters a writer may send through one card a day (what they write is a case: tests/storage/records/test_cases.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.mailbox import notice
+from handlers import notices
 from storage.db import Database
-from storage.errors import Conflict, LianxinError, NotFound
-from storage.models import (
-    AuditEntry,
-    ChatIdentity,
-    MailboxItem,
-    MailboxLink,
-    MailboxRelay,
-    OutboxMessage,
-    Representative,
-)
-from storage.records import mailbox, relay
+from storage.errors import Conflict, NotFound
+from storage.models import AuditEntry, Case, CaseRelay, ChatIdentity, MailboxLink, Representative
+from storage.records import cases, mailbox
+from storage.settings import Settings
+from storage.workdays import calendar_of
 from tests.factories import NOW, District, build_district
 
 START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what Telegram accepts after /start
@@ -50,7 +44,7 @@ async def refusal(db: Database, token: str) -> str:
     return refused.value.key
 
 
-async def all_rows(db: Database, table: type[AuditEntry] | type[MailboxLink] | type[OutboxMessage]) -> list[object]:
+async def all_rows(db: Database, table: type[AuditEntry] | type[MailboxLink]) -> list[object]:
     async with db.transaction() as session:
         return list((await session.exec(select(table))).all())
 
@@ -156,113 +150,118 @@ async def test_card_data(db: Database, district: District) -> None:
     assert (other.level, other.station) == ("township", "幸福社区党代表工作站")
 
 
-async def identity(
-    session: AsyncSession,
-    external_id: str,
+# --- the daily limit: letters are cases, counted per writer and card ----------------------------------------
+
+
+async def resident(db: Database, external_id: str) -> int:
+    async with db.transaction() as session:
+        person = ChatIdentity(channel="telegram", external_id=external_id, role="resident")
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        return person.id
+
+
+async def write(
+    db: Database,
+    settings: Settings,
+    district: District,
     *,
-    role: str = "resident",
-    representative_id: int | None = None,
-    language: str | None = None,
-    blocked: bool = False,
-    channel: str = "telegram",
-) -> ChatIdentity:
-    person = ChatIdentity(
-        channel=channel,
-        external_id=external_id,
-        role=role,
-        representative_id=representative_id,
-        language=language,
-        blocked_at=NOW - timedelta(days=1) if blocked else None,
-    )
-    session.add(person)
-    await session.flush()
-    return person
-
-
-async def submit(db: Database, district: District, *, anonymous: bool) -> tuple[MailboxItem, int]:
-    """A resident writes to D001, whose chats are: Telegram in English, the console in the default language,
-    and one Telegram account that blocked the bot. D002's chat must hear nothing."""
-    d001, d002 = district.representatives["D001"], district.representatives["D002"]
+    writer_id: int,
+    token: str,
+    code: str = "D001",
+    anonymous: bool = False,
+    at: datetime = NOW,
+) -> Case:
+    """A letter through a contact card, as the intake dialog stores it once the limit let it through."""
     async with db.transaction() as session:
-        writer = await identity(session, "5001")
-        await identity(session, "7001", role="representative", representative_id=d001, language="en")
-        await identity(session, "rep-d001", role="representative", representative_id=d001, channel="console")
-        await identity(session, "7002", role="representative", representative_id=d001, blocked=True)
-        await identity(session, "7003", role="representative", representative_id=d002)
-        await identity(session, "7004", role="resident", representative_id=None)
-        item = await mailbox.submit(
+        writer = await session.get(ChatIdentity, writer_id)
+        assert writer is not None
+        return await cases.submit(
             session,
-            representative_id=d001,
+            intake=cases.Intake(
+                source="card",
+                link_token=token,
+                representative_id=district.representatives[code],
+                category="other",
+                text="幸福路12号楼道灯坏了三个月，老人夜里出门不便。",
+                anonymous=anonymous,
+                name="" if anonymous else "陈小红",
+                phone="" if anonymous else "13912345678",
+            ),
             writer=writer,
-            link_token=None,
-            text="幸福路12号楼道灯坏了三个月，老人夜里出门不便。",
-            anonymous=anonymous,
-            name="陈小红",
-            phone="13912345678",
-            now=NOW,
-            notice=notice,
-            default_language="zh-CN",
-            per_day=5,
+            actor=f"identity:{writer_id}",
+            settings=settings,
+            calendar=calendar_of(settings),
+            now=at,
+            render=notices.render,
         )
-        assert writer.id is not None
-        return item, writer.id
 
 
-async def test_submit_stores_audits_and_notifies_each_bound_chat_in_its_language(
-    db: Database, district: District
+async def check(db: Database, *, writer_id: int, token: str, per_day: int) -> None:
+    async with db.transaction() as session:
+        writer = await session.get(ChatIdentity, writer_id)
+        assert writer is not None
+        await mailbox.check_daily_limit(session, writer=writer, link_token=token, now=NOW, per_day=per_day)
+
+
+async def refused(db: Database, *, writer_id: int, token: str, per_day: int) -> Conflict:
+    with pytest.raises(Conflict) as refusal:
+        await check(db, writer_id=writer_id, token=token, per_day=per_day)
+    return refusal.value
+
+
+async def test_a_writer_is_refused_after_the_days_letters_named_or_anonymous(
+    db: Database, settings: Settings, district: District
 ) -> None:
-    item, writer_id = await submit(db, district, anonymous=False)
-    async with db.transaction() as session:
-        [stored] = (await session.exec(select(MailboxItem))).all()
-        [entry] = (await session.exec(select(AuditEntry).where(AuditEntry.action == "mailbox.submit"))).all()
-        messages = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
-    assert stored.id == item.id
-    assert (stored.representative_id, stored.identity_id, stored.anonymous) == (
-        district.representatives["D001"],
-        writer_id,
-        False,
-    )
-    assert (stored.name, stored.phone, stored.status, stored.created_at) == ("陈小红", "13912345678", "new", NOW)
-    assert (entry.actor, entry.entity, entry.entity_id) == (f"identity:{writer_id}", "mailbox_item", str(item.id))
-    assert entry.detail == {"representative_id": district.representatives["D001"], "anonymous": False}
-    assert "陈小红" not in json.dumps(entry.detail, ensure_ascii=False)
-
-    assert [(message.channel, message.chat_key, message.status) for message in messages] == [
-        ("telegram", "7001", "pending"),
-        ("console", "rep-d001", "pending"),
+    token = await issue(db)
+    writer = await resident(db, "5001")
+    await check(db, writer_id=writer, token=token, per_day=3)
+    await write(db, settings, district, writer_id=writer, token=token, at=NOW - timedelta(hours=23))
+    await write(db, settings, district, writer_id=writer, token=token, anonymous=True, at=NOW - timedelta(hours=1))
+    await check(db, writer_id=writer, token=token, per_day=3)
+    with pytest.raises(Conflict):
+        await check(db, writer_id=writer, token=token, per_day=2)
+    await write(db, settings, district, writer_id=writer, token=token, anonymous=True)
+    refusal = await refused(db, writer_id=writer, token=token, per_day=3)
+    assert (refusal.key, refusal.params) == ("mailbox.error.daily_limit", {"limit": 3})
+    async with db.transaction() as session:  # the anonymous ones are counted through the relay alone
+        stored = (await session.exec(select(Case).order_by(col(Case.id)))).all()
+        relayed = (await session.exec(select(CaseRelay.identity_id))).all()
+    assert [(case.identity_id, case.anonymous, case.link_token) for case in stored] == [
+        (writer, False, token),
+        (None, True, token),
+        (None, True, token),
     ]
-    english, chinese = (message.payload["text"] for message in messages)
-    assert f"New item #{item.id}" in english and "From: 陈小红, phone: 13912345678" in english
-    assert f"收到新来信 #{item.id}" in chinese and "来信人：陈小红，电话：13912345678" in chinese
-    assert "幸福路12号楼道灯坏了三个月" in english and "幸福路12号楼道灯坏了三个月" in chinese
+    assert relayed == [writer, writer]
 
 
-async def test_an_anonymous_item_keeps_and_sends_no_name_or_phone(db: Database, district: District) -> None:
-    item, writer_id = await submit(db, district, anonymous=True)
-    async with db.transaction() as session:
-        [stored] = (await session.exec(select(MailboxItem))).all()
-        messages = (await session.exec(select(OutboxMessage))).all()
-        [entry] = (await session.exec(select(AuditEntry).where(AuditEntry.action == "mailbox.submit"))).all()
-        [relayed] = (await session.exec(select(MailboxRelay))).all()
-        assert stored.id is not None
-        writer = await relay.writer_of(session, item_id=stored.id)
-    assert (stored.anonymous, stored.name, stored.phone, stored.identity_id) == (True, "", "", None)
-    # Only the relay knows who wrote it; the audit names no actor that leads back to the chat.
-    assert (relayed.item_id, relayed.identity_id) == (item.id, writer_id)
-    assert writer is not None and writer.id == writer_id
-    assert entry.actor == "anonymous"
-    assert len(messages) == 2
-    for message in messages:
-        text = json.dumps(message.payload, ensure_ascii=False)
-        assert "陈小红" not in text and "13912345678" not in text and "5678" not in text
-        assert f"#{item.id}" in text and ("匿名" in text or "anonymous" in text)
-
-
-async def test_nothing_is_stored_for_a_representative_who_left_office(db: Database, district: District) -> None:
-    await set_active(db, "D001", False)
-    with pytest.raises(LianxinError) as refused:
-        await submit(db, district, anonymous=False)
-    assert refused.value.key == "mailbox.error.left_office"
-    assert await all_rows(db, OutboxMessage) == []
-    async with db.transaction() as session:
-        assert (await session.exec(select(MailboxItem))).all() == []
+async def test_the_limit_counts_neither_other_cards_nor_other_writers_nor_older_letters(
+    db: Database, settings: Settings, district: District
+) -> None:
+    old = await issue(db)
+    writer = await resident(db, "5001")
+    neighbour = await resident(db, "5002")
+    await write(db, settings, district, writer_id=writer, token=old)
+    token = await issue(db, renew=True)  # a new card: the old one's letters are another link's
+    other = await issue(db, "D002")
+    for anonymous in (False, True):
+        await write(db, settings, district, writer_id=writer, token=other, code="D002", anonymous=anonymous)
+        await write(db, settings, district, writer_id=neighbour, token=token, anonymous=anonymous)
+        # A day old or more: yesterday's letters no longer count.
+        await write(
+            db, settings, district, writer_id=writer, token=token, anonymous=anonymous, at=NOW - timedelta(days=1)
+        )
+        await write(
+            db, settings, district, writer_id=writer, token=token, anonymous=anonymous, at=NOW - timedelta(days=3)
+        )
+    await check(db, writer_id=writer, token=token, per_day=1)
+    await write(db, settings, district, writer_id=writer, token=token, anonymous=True)
+    refusal = await refused(db, writer_id=writer, token=token, per_day=1)
+    assert (refusal.key, refusal.params) == ("mailbox.error.daily_limit", {"limit": 1})
+    # Each of the others is under the limit of its own card still.
+    await check(db, writer_id=neighbour, token=other, per_day=1)
+    await check(db, writer_id=writer, token=old, per_day=2)
+    await refused(db, writer_id=writer, token=old, per_day=1)
+    await refused(db, writer_id=neighbour, token=token, per_day=2)
+    await check(db, writer_id=neighbour, token=token, per_day=3)
