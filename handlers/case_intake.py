@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
+from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import optional_phone, person_name, text_answer
 from handlers.mailbox import card_lines
@@ -241,28 +241,18 @@ class ResidentStep(Step):
         return not draft.get("report")
 
 
-class AnonymousStep(ResidentStep):
+class AnonymousStep(ResidentStep, YesNoStep):
     key = "anonymous"
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
-
-    async def prompt(self, ctx: Context) -> Prompt:
-        return Prompt(
-            ctx.t("mailbox.ask.anonymous"),
-            (
-                Button("mailbox:anon:no", ctx.t("mailbox.button.named")),
-                Button("mailbox:anon:yes", ctx.t("mailbox.button.anonymous")),
-            ),
-        )
+    question = "mailbox.ask.anonymous"
+    yes, no, no_first = "mailbox.button.anonymous", "mailbox.button.named", True
+    data = "mailbox:anon"
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.data not in ("mailbox:anon:no", "mailbox:anon:yes"):
-            raise InvalidInput("dialog.stale_button")
-        anonymous = inbound.data == "mailbox:anon:yes"
-        ctx.draft["anonymous"] = anonymous
-        if anonymous:  # an anonymous letter keeps no name or phone, not even in the draft
+        outcome = await super().receive(ctx, inbound)
+        if ctx.draft["anonymous"]:  # an anonymous letter keeps no name or phone, not even in the draft
             for key in ("name", "phone", "consent"):
                 ctx.draft.pop(key, None)
-        return Outcome.NEXT
+        return outcome
 
 
 class NamedStep(ResidentStep):
@@ -296,27 +286,22 @@ class PhoneStep(NamedStep):
         return Outcome.NEXT
 
 
-class ConsentStep(Step):
+class ConsentStep(YesNoStep):
     """Whether the handling department may contact the resident (their phone is shown to it only then)."""
 
     key = "consent"
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+    data = "case:consent"
 
     def applies(self, draft: dict[str, Any]) -> bool:
         if draft.get("report"):
             return bool(draft.get("about_visit"))
         return draft.get("anonymous") is False and bool(draft.get("phone"))
 
-    async def prompt(self, ctx: Context) -> Prompt:
-        key = "case.ask.consent_report" if ctx.draft.get("report") else "case.ask.consent"
-        return Prompt(
-            ctx.t(key),
-            (Button("case:consent:yes", ctx.t("button.yes")), Button("case:consent:no", ctx.t("button.no"))),
-        )
+    question = "case.ask.consent"
 
-    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        ctx.draft["consent"] = inbound.data == "case:consent:yes"
-        return Outcome.NEXT
+    async def prompt(self, ctx: Context) -> Prompt:
+        asked = await super().prompt(ctx)
+        return Prompt(ctx.t("case.ask.consent_report"), asked.buttons) if ctx.draft.get("report") else asked
 
 
 def summary(ctx: Context) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from handlers.dialogs import Context, Flow, Outcome, Prompt, Step
+from handlers.dialogs import Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import text_answer
 from handlers.notices import render
@@ -363,20 +363,12 @@ class ForStep(Step):
         return draft.get("step") in self.steps
 
 
-class YesNoStep(ForStep):
-    question: ClassVar[str]
+class CaseQuestion(ForStep, YesNoStep):
+    """A yes-or-no question of some steps (case:<key>:yes / no)."""
 
-    async def prompt(self, ctx: Context) -> Prompt:
-        return Prompt(
-            ctx.t(self.question),
-            (Button(f"case:{self.key}:yes", ctx.t("button.yes")), Button(f"case:{self.key}:no", ctx.t("button.no"))),
-        )
-
-    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.data not in (f"case:{self.key}:yes", f"case:{self.key}:no"):
-            raise InvalidInput("dialog.stale_button")
-        ctx.draft[self.key] = inbound.data.endswith(":yes")
-        return Outcome.NEXT
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.data = f"case:{cls.key}"
 
 
 class SortCategoryStep(ForStep):
@@ -396,10 +388,9 @@ class SortCategoryStep(ForStep):
         return Outcome.NEXT
 
 
-class UrgentStep(YesNoStep):
+class UrgentStep(CaseQuestion):
     key = "urgent"
     steps = ("sort",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
     question = "case.ask.urgent"
 
 
@@ -447,17 +438,15 @@ class NoteStep(ForStep):
         return Outcome.NEXT
 
 
-class ToResidentStep(YesNoStep):
+class ToResidentStep(CaseQuestion):
     key = "to_resident"
     steps = ("progress",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
     question = "case.ask.to_resident"
 
 
-class ResolvedStep(YesNoStep):
+class ResolvedStep(CaseQuestion):
     key = "resolved"
     steps = ("answer",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
     question = "case.ask.resolved"
 
 
@@ -493,25 +482,11 @@ class ReasonStep(ForStep):
         return Outcome.NEXT
 
 
-class ApproveStep(ForStep):
+class ApproveStep(CaseQuestion):
     key = "approve"
     steps = ("decide",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
-
-    async def prompt(self, ctx: Context) -> Prompt:
-        return Prompt(
-            ctx.t("case.ask.approve"),
-            (
-                Button("case:approve:yes", ctx.t("case.button.approve")),
-                Button("case:approve:no", ctx.t("case.button.refuse")),
-            ),
-        )
-
-    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.data not in ("case:approve:yes", "case:approve:no"):
-            raise InvalidInput("dialog.stale_button")
-        ctx.draft["approve"] = inbound.data == "case:approve:yes"
-        return Outcome.NEXT
+    question = "case.ask.approve"
+    yes, no = "case.button.approve", "case.button.refuse"
 
 
 class RatingStep(ForStep):
@@ -531,20 +506,18 @@ class RatingStep(ForStep):
         return Outcome.NEXT
 
 
-class FaultStep(YesNoStep):
+class FaultStep(CaseQuestion):
     key = "fault"
     steps = ("rate",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
     question = "case.ask.fault"
 
     def applies(self, draft: dict[str, Any]) -> bool:
         return super().applies(draft) and draft.get("rating") == "dissatisfied"
 
 
-class SureStep(YesNoStep):
+class SureStep(CaseQuestion):
     key = "sure"
     steps = ("withdraw",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
     question = "case.ask.withdraw"
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:

@@ -120,6 +120,29 @@ class Step(ABC):
         """Take the input or raise InvalidInput with a message key; change the draft only for valid input."""
 
 
+class YesNoStep(Step):
+    """A question answered with one of two buttons (`<data>:yes`, `<data>:no`): its answer is True or False."""
+
+    accepts: ClassVar[frozenset[InputKind]] = frozenset()
+    question: ClassVar[str]  # catalog keys
+    yes: ClassVar[str] = "button.yes"
+    no: ClassVar[str] = "button.no"
+    no_first: ClassVar[bool] = False
+    data: ClassVar[str] = ""  # the buttons' prefix; the step's key when empty
+
+    async def prompt(self, ctx: Context) -> Prompt:
+        prefix = self.data or self.key
+        yes, no = Button(f"{prefix}:yes", ctx.t(self.yes)), Button(f"{prefix}:no", ctx.t(self.no))
+        return Prompt(ctx.t(self.question), (no, yes) if self.no_first else (yes, no))
+
+    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
+        prefix = self.data or self.key
+        if inbound.data not in (f"{prefix}:yes", f"{prefix}:no"):
+            raise InvalidInput("dialog.stale_button")
+        ctx.draft[self.key] = inbound.data == f"{prefix}:yes"
+        return Outcome.NEXT
+
+
 class ConfirmStep(Step):
     """The last step of a record flow: the summary, Save, one button per answer that can be changed, Cancel.
 
