@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from handlers.case_intake import CategoryStep
 from handlers.dialogs import Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import text_answer
@@ -371,21 +372,14 @@ class CaseQuestion(ForStep, YesNoStep):
         cls.data = f"case:{cls.key}"
 
 
-class SortCategoryStep(ForStep):
-    key = "category"
+class SortCategoryStep(ForStep, CategoryStep):
+    """The liaison office confirms the category: the intake's question, asked again."""
+
     steps = ("sort",)
-    accepts: ClassVar[frozenset[InputKind]] = frozenset()
 
     async def prompt(self, ctx: Context) -> Prompt:
-        buttons = tuple(Button(f"case:cat:{c.code}", c.label(ctx.language)) for c in ctx.settings.cases.categories)
-        return Prompt(ctx.t("case.ask.sort_category"), buttons)
-
-    async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        code = inbound.data.removeprefix("case:cat:")
-        if ctx.settings.cases.category(code) is None:
-            raise InvalidInput("dialog.stale_button")
-        ctx.draft["category"] = code
-        return Outcome.NEXT
+        asked = await super().prompt(ctx)
+        return Prompt(ctx.t("case.ask.sort_category"), asked.buttons)
 
 
 class UrgentStep(CaseQuestion):
