@@ -21,7 +21,7 @@ CHANNEL = "console"
 
 class ConsoleChannel:
     """Renders buttons as numbered options (the number or the label is the answer) and reads special commands
-    for what a phone would send: /photo PATH, /location LAT LON, /contact PHONE."""
+    for what a phone would send: /photo PATH, /file PATH, /location LAT LON, /contact PHONE."""
 
     def __init__(self, router: Router, *, user: str, language: str, output: TextIO = sys.stdout) -> None:
         self.router = router
@@ -38,6 +38,11 @@ class ConsoleChannel:
             if not rest.strip() or not path.is_file():
                 return t(self.language, "console.no_photo", path=rest.strip())
             return self._event(kind="photo", photo=f"file:{path.resolve()}")
+        if head == "/file":
+            path = Path(rest.strip()).expanduser()
+            if not rest.strip() or not path.is_file():
+                return t(self.language, "console.no_file", path=rest.strip())
+            return self._event(kind="document", document=f"file:{path.resolve()}")
         if head == "/location":
             try:
                 latitude, longitude = (float(part) for part in rest.replace(",", " ").split())
@@ -56,6 +61,7 @@ class ConsoleChannel:
         kind: InputKind,
         text: str = "",
         photo: str = "",
+        document: str = "",
         phone: str = "",
         latitude: float | None = None,
         longitude: float | None = None,
@@ -68,6 +74,7 @@ class ConsoleChannel:
             kind=kind,
             text=text,
             photo=photo,
+            document=document,
             phone=phone,
             latitude=latitude,
             longitude=longitude,

@@ -10,7 +10,9 @@ import hashlib
 import hmac
 import html
 import logging
+import mimetypes
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -44,7 +46,7 @@ from bot.telegram_updates import (
     sent_at,
 )
 from handlers import commands
-from handlers.events import Inbound
+from handlers.events import Inbound, InputKind
 from handlers.i18n import t
 from handlers.inputs import utf16_length
 from handlers.router import Router
@@ -376,7 +378,8 @@ class TelegramChannel:
         if self.fetches(event):
             user = sender_of(update) or {}
             async with self.db.read() as session:
-                fetch = await self.conversations.wants(session, event, user_id=str(user.get("id", "")), kind="photo")
+                kind = file_kind(update.get("message") or {})
+                fetch = await self.conversations.wants(session, event, user_id=str(user.get("id", "")), kind=kind)
         return Incoming(update, await self.inbound_for(update, event.event_key, fetch=fetch))
 
     async def preload(self, session: AsyncSession, events: list[tuple[QueuedEvent, Incoming]]) -> None:
@@ -479,16 +482,18 @@ class TelegramChannel:
             largest = message["photo"][-1]
             if not fetch:
                 return event(kind="photo", text=caption or "")  # not asked for: answered without fetching it
-            return await self._photo(event, largest, ".jpg", caption)
+            return await self._fetch(event, largest, ".jpg", caption)
         document = message.get("document")
         if document is not None:
             mime_type = str(document.get("mime_type") or "")
             if not mime_type.startswith("image/"):
-                return Notice("telegram.not_a_photo")
+                if not fetch:  # no step asks for a file: say what can be received
+                    return Notice("telegram.not_a_photo")
+                return await self._fetch(event, document, document_suffix(document), caption, kind="document")
             if not fetch:
                 return event(kind="photo", text=caption or "")  # not asked for: answered without fetching it
             suffix = {"image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}.get(mime_type, ".jpg")
-            return await self._photo(event, document, suffix, caption)
+            return await self._fetch(event, document, suffix, caption)
         return Notice("telegram.unsupported")
 
     def _in_group(self, update: dict[str, Any]) -> Notice | None:
@@ -504,8 +509,14 @@ class TelegramChannel:
             return Notice("telegram.private_only", {"bot": self.settings.general.bot_username}, group=True)
         return None
 
-    async def _photo(
-        self, event: Callable[..., Inbound], file: dict[str, Any], suffix: str, caption: str | None
+    async def _fetch(
+        self,
+        event: Callable[..., Inbound],
+        file: dict[str, Any],
+        suffix: str,
+        caption: str | None,
+        *,
+        kind: InputKind = "photo",
     ) -> Inbound | Notice:
         limit_mb = self.settings.telegram.max_file_mb
         size = file.get("file_size")
@@ -526,7 +537,10 @@ class TelegramChannel:
                     "telegram.file_too_large", {"size": f"{len(content) / 1024 / 1024:.1f}", "limit": limit_mb}
                 )
             await asyncio.to_thread(_write_atomically, target, bytes(content))
-        return event(kind="photo", photo=f"file:{target.resolve()}", text=caption or "")
+        reference = f"file:{target.resolve()}"
+        if kind == "document":
+            return event(kind="document", document=reference, text=caption or "")
+        return event(kind="photo", photo=reference, text=caption or "")
 
     async def _membership(self, session: AsyncSession, change: dict[str, Any], now: datetime) -> None:
         """The person blocked the bot (kicked) or came back (member): keep the identity's flag true."""
@@ -576,3 +590,17 @@ class TelegramChannel:
                 )
             except TelegramError as error:  # one chat's menu must not stop the bot from starting
                 log.warning("could not set the menu of telegram identity (%s)", type(error).__name__)
+
+
+def file_kind(message: dict[str, Any]) -> InputKind:
+    """What a message's file is to a dialog: a photo (a picture, sent as one or as a file), or a document."""
+    document = message.get("document")
+    if isinstance(document, dict) and not str(document.get("mime_type") or "").startswith("image/"):
+        return "document"
+    return "photo"
+
+
+def document_suffix(document: dict[str, Any]) -> str:
+    """The stored file's suffix, from its type (the name it was sent with is not kept: it may name a person)."""
+    suffix = mimetypes.guess_extension(str(document.get("mime_type") or "")) or ".bin"
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ".bin"

@@ -193,14 +193,13 @@ async def perform(ctx: Context, who: Actor, case: Case, step: str) -> Case:
             render=render,
         )
     if step == "answer":
-        attachment = draft.get("attachment")
         return await cases.answer(
             ctx.session,
             who=who,
             case_id=case.id,
             text=draft["note"],
             resolved=bool(draft["resolved"]),
-            attachment=f"photo:{attachment}" if attachment else None,
+            attachment=draft.get("attachment"),
             settings=settings,
             now=now,
             render=render,
@@ -252,7 +251,7 @@ async def perform(ctx: Context, who: Actor, case: Case, step: str) -> Case:
             who=who,
             case_id=case.id,
             text=draft.get("note", ""),
-            photo=draft.get("photo"),
+            attachment=draft.get("attachment"),
             settings=settings,
             now=now,
             render=render,
@@ -316,7 +315,6 @@ class ActionStep(Step):
         "approve",
         "rating",
         "fault",
-        "photo",
         "sure",
     )
 
@@ -409,25 +407,32 @@ class DepartmentStep(ForStep):
 
 
 class NoteStep(ForStep):
-    """A progress note, the answer, or information a resident adds (a photo too, for the last)."""
+    """A progress note (words only), the answer, or information a resident adds: words, and for the last two a
+    photo or a file as well (its caption, or the words sent next, say what it is)."""
 
     key = "note"
     steps = ("progress", "answer", "add")
-    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text", "photo"})
+    accepts: ClassVar[frozenset[InputKind]] = frozenset({"text", "photo", "document"})
 
     async def prompt(self, ctx: Context) -> Prompt:
+        if "attachment" in ctx.draft:
+            return Prompt(ctx.t("case.ask.note_attached", limit=MAX_NOTE))
         return Prompt(ctx.t(f"case.ask.note_{ctx.draft['step']}", limit=MAX_NOTE))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
-        if inbound.kind == "photo":
+        if inbound.kind in ("photo", "document"):
             if ctx.draft["step"] == "progress":
                 raise InvalidInput("case.error.note_text")
-            ctx.draft["photo" if ctx.draft["step"] == "add" else "attachment"] = inbound.photo
-            ctx.draft["note"] = inbound.text.strip()[:MAX_NOTE] if inbound.text else ""
-            if ctx.draft["step"] == "answer" and not ctx.draft["note"]:
-                ctx.draft.pop("note")
-                return Outcome.STAY  # the photo is kept; the answer's words are still needed
-            return Outcome.NEXT
+            reference = inbound.photo if inbound.kind == "photo" else inbound.document
+            ctx.draft["attachment"] = f"{inbound.kind}:{reference}"
+            caption = inbound.text.strip()
+            if caption:
+                ctx.draft["note"] = text_answer(caption, limit=MAX_NOTE)
+                return Outcome.NEXT
+            if ctx.draft["step"] == "add":
+                ctx.draft["note"] = ""  # a photo alone says enough
+                return Outcome.NEXT
+            return Outcome.STAY  # the file is kept; the answer's words are still needed
         ctx.draft["note"] = text_answer(inbound.text, limit=MAX_NOTE)
         return Outcome.NEXT
 

@@ -30,7 +30,7 @@ from storage.policy import Action, Standing
 from storage.settings import Settings
 
 EDITING = "_editing"  # draft entry: the whole draft as it was when a change from the confirmation screen began
-KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "location", "contact", "button")
+KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "document", "location", "contact", "button")
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-InputKind = Literal["text", "button", "photo", "location", "contact"]
+InputKind = Literal["text", "button", "photo", "document", "location", "contact"]
 Ask = Literal["location", "contact"]
 
 
 @dataclass(frozen=True)
 class Inbound:
-    """One thing a person sent: text, a pressed button, a photo, a location or a shared contact."""
+    """One thing a person sent: text, a pressed button, a photo, a file, a location or a shared contact."""
 
     channel: str
     chat_id: str
@@ -20,6 +20,7 @@ class Inbound:
     text: str = ""
     data: str = ""  # the pressed button's data, such as visit:mode:home
     photo: str = ""  # the channel's reference to the photo file
+    document: str = ""  # the channel's reference to a file that is not a picture (a PDF, a spreadsheet)
     latitude: float | None = None
     longitude: float | None = None
     phone: str = ""  # a shared contact's phone number

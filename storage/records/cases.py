@@ -695,9 +695,9 @@ async def _attach(session: AsyncSession, case: Case, event: CaseEvent, attachmen
     if attachment:
         await session.flush()
         assert case.id is not None
-        kind, _, ref = (
-            attachment.partition(":") if attachment.startswith(("photo:", "document:")) else ("photo", "", attachment)
-        )
+        kind, _, ref = attachment.partition(":")
+        if kind not in ("photo", "document"):
+            raise ValueError(f"an attachment is photo:REF or document:REF, not {attachment[:20]!r}")
         session.add(CaseFile(case_id=case.id, event_id=event.id, kind=kind, file_ref=ref))
 
 
@@ -921,17 +921,18 @@ async def add_information(
     who: Actor,
     case_id: int,
     text: str,
-    photo: str | None,
+    attachment: str | None,
     settings: Settings,
     now: datetime,
     render: Render,
 ) -> Case:
-    """A resident adds to an open case (more details, a photo); its handler hears of it."""
+    """A resident adds to an open case (more details, a photo or a file: "photo:REF", "document:REF"); its handler
+    hears of it."""
     case = await _locked(session, case_id)
     record = await _require(session, who, case, Action.ADD_TO_CASE, "add")
     hidden = case.anonymous or not record.writer or case.identity_id != who.identity.id
     event = _event(session, case, actor="anonymous" if hidden else who.name, action="information", now=now, note=text)
-    await _attach(session, case, event, f"photo:{photo}" if photo else None)
+    await _attach(session, case, event, attachment)
     case.updated_at = now
     session.add(case)
     notices = Notices(render, settings.general.default_language)

@@ -4,6 +4,9 @@ button; a forged press on someone else's case changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from sqlmodel import col, select
 
 from storage.db import Database
@@ -14,6 +17,7 @@ OFFICE_CHAT = 7003
 DEPARTMENT_CHAT = 7004
 OTHER_RESIDENT = 7005
 NUMBER = "LX-2026-000001"
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
 
 
 async def cases_of(db: Database) -> list[Case]:
@@ -76,8 +80,18 @@ async def test_a_case_from_letter_to_rating_with_buttons(fast: Harness, db: Data
     # The department answers from the assignment notice.
     assert "写进展" in await fast.press(DEPARTMENT_CHAT, "查看案件")
     assert "请写下答复内容" in await fast.press(DEPARTMENT_CHAT, "答复")
+    # The answer comes with the work order as a PDF; what it is is said in words next.
+    fast.server.user_sends_document(DEPARTMENT_CHAT, PDF, "维修单.pdf", mime_type="application/pdf")
+    await fast.settle()
+    assert "已收到附件" in fast.screen(DEPARTMENT_CHAT)
     assert "问题解决了吗" in await fast.say(DEPARTMENT_CHAT, "楼道灯已更换")
     await fast.press(DEPARTMENT_CHAT, "是")
+    async with db.transaction() as session:
+        files = (await session.exec(select(CaseFile).order_by(col(CaseFile.id)))).all()
+    assert [file.kind for file in files] == ["photo", "document"]
+    stored = Path(files[1].file_ref.removeprefix("file:"))
+    assert stored.suffix == ".pdf" and "维修单" not in stored.name
+    assert await asyncio.to_thread(stored.read_bytes) == PDF
     assert f"✅ {NUMBER} 已答复" in everything(fast, DEPARTMENT_CHAT)
 
     # The resident rates from the answer's button.

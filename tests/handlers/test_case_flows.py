@@ -30,14 +30,18 @@ def clock() -> Clock:
 
 @pytest.fixture(autouse=True)
 def photo(tmp_path: Path) -> None:
-    """The photo the console sends with `/photo PATH`."""
-    global PHOTO
+    """The photo and the file the console sends with `/photo PATH` and `/file PATH`."""
+    global PHOTO, FILE
     path = tmp_path / "lamp.jpg"
     path.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
     PHOTO = f"/photo {path}"
+    order = tmp_path / "work-order.pdf"
+    order.write_bytes(b"%PDF-1.4\n")
+    FILE = f"/file {order}"
 
 
 PHOTO = "/photo"
+FILE = "/file"
 
 
 async def people(db: Database, settings: Settings, clock: Clock) -> dict[str, Chat]:
@@ -130,6 +134,7 @@ async def test_the_whole_lifecycle_in_one_conversation(
             ("是", "进展已记录，当前状态：办理中"),
             (f"/cases {NUMBER}", "答复"),
             ("答复", "请写下答复内容"),
+            (FILE, "已收到附件"),
             ("楼道灯已更换", "问题解决了吗？"),
             ("是", f"✅ {NUMBER} 已答复"),
         ]
