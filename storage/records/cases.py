@@ -121,7 +121,8 @@ class Notices:
 
     def tell(self, people: Iterable[ChatIdentity], key: str, *, scrub: bool = False, **values: Any) -> None:
         """Tell each person once per transition (a department's handler who is also on the liaison office's list
-        hears the first notice that concerns them)."""
+        hears the first notice that concerns them); not the one who took the step (`told` from the start): their
+        own chat answers them."""
         for person in people:
             if person.id in self.told:
                 continue
@@ -195,10 +196,14 @@ async def _representatives(session: AsyncSession, case: Case) -> list[ChatIdenti
 
 
 async def _tell_residents(session: AsyncSession, notices: Notices, case: Case, key: str, **values: Any) -> None:
-    """The residents of a case; what is sent to a relayed one (anonymous, or joined) is forgotten once sent."""
+    """The residents of a case (`<key>_resident`); what is sent to a relayed one (anonymous, or joined) is forgotten
+    once sent. A case a representative reported has no resident in the chat: its reporter hears (`<key>_reporter`)."""
     for resident, _writer in await relay.residents_of(session, case=case):
         scrub = case.anonymous or resident.id != case.identity_id
-        notices.tell([resident], key, scrub=scrub, number=case.number, **values)
+        notices.tell([resident], f"{key}_resident", scrub=scrub, number=case.number, **values)
+    if case.reported:
+        reporters = await chats_of_representative(session, case.representative_id)
+        notices.tell(reporters, f"{key}_reporter", number=case.number, **values)
 
 
 async def record_for(session: AsyncSession, *, standing: Standing, identity: ChatIdentity, case: Case) -> CaseRecord:
@@ -582,7 +587,7 @@ async def sort(
     case.updated_at = now
     session.add(case)
     _event(session, case, actor=who.name, action="sorted", now=now, category=case.category, urgent=urgent)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     await _tell_unknown_years(session, notices)
     await notices.send(session, now)
     return case
@@ -608,7 +613,7 @@ async def _assign(
     notices.tell(
         await chats_of_staff(session, Role.DEPARTMENT, department), "case.notify.assigned_department", **values
     )
-    await _tell_residents(session, notices, case, "case.notify.assigned_resident", department=department)
+    await _tell_residents(session, notices, case, "case.notify.assigned", department=department)
 
 
 async def assign(
@@ -628,9 +633,10 @@ async def assign(
     units = await departments(session)
     if department not in units:
         raise InvalidInput("case.error.unknown_department")
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     await _assign(session, notices, case, actor=who.name, department=department, now=now, settings=settings)
     if not await chats_of_staff(session, Role.DEPARTMENT, department):
+        notices.told.discard(who.identity.id or 0)  # told in their own chat, as a notice
         notices.tell([who.identity], "case.notify.department_unbound", number=case.number, department=department)
     await notices.send(session, now)
     return case
@@ -655,8 +661,8 @@ async def take(
     _first_action(case, now)
     session.add(case)
     _event(session, case, actor=who.name, action="taken", now=now)
-    notices = Notices(render, settings.general.default_language)
-    await _tell_residents(session, notices, case, "case.notify.taken_resident")
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
+    await _tell_residents(session, notices, case, "case.notify.taken")
     notices.tell(await chats_of_staff(session, Role.LIAISON), "case.notify.taken_office", **case_values(case, settings))
     await notices.send(session, now)
     return case
@@ -684,9 +690,9 @@ async def progress(
     event = _event(session, case, actor=who.name, action="progress", now=now, note=note, to_resident=to_resident)
     event.to_resident = to_resident
     await _attach(session, case, event, attachment)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     if to_resident:
-        await _tell_residents(session, notices, case, "case.notify.progress_resident", note=note)
+        await _tell_residents(session, notices, case, "case.notify.progress", note=note)
     await notices.send(session, now)
     return case
 
@@ -727,7 +733,7 @@ async def answer(
     session.add(case)
     event = _event(session, case, actor=who.name, action="answered", now=now, note=text, resolved=resolved)
     await _attach(session, case, event, attachment)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     for resident, writer in await relay.residents_of(session, case=case):
         scrub = case.anonymous or resident.id != case.identity_id
         key = "case.notify.answered_writer" if writer else "case.notify.answered_joined"
@@ -761,7 +767,7 @@ async def ask_extension(
     _first_action(case, now)
     session.add(case)
     _event(session, case, actor=who.name, action="extension_asked", now=now, note=reason, days=days)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     notices.tell(
         await chats_of_staff(session, Role.LIAISON),
         "case.notify.extension_asked",
@@ -801,7 +807,7 @@ async def decide_extension(
     session.add(case)
     action = "extension_approved" if approve else "extension_refused"
     _event(session, case, actor=who.name, action=action, now=now, days=days)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     key = "case.notify.extension_approved" if approve else "case.notify.extension_refused"
     notices.tell(await _owners(session, case), key, **case_values(case, settings))
     await _tell_unknown_years(session, notices)
@@ -823,7 +829,7 @@ async def return_case(
     case.updated_at = now
     session.add(case)
     _event(session, case, actor=who.name, action="returned", now=now, note=reason, department=department)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     notices.tell(
         await chats_of_staff(session, Role.LIAISON),
         "case.notify.returned",
@@ -859,7 +865,7 @@ async def rate(
     reopen = rating == "dissatisfied" and handler_at_fault and case.reopened < settings.cases.reopen_limit
     actor = "anonymous" if case.anonymous else who.name
     _event(session, case, actor=actor, action="rated", now=now, note=reason, rating=rating, handler=handler_at_fault)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     values = {**case_values(case, settings), "rating": rating, "reason": reason}
     if reopen:
         case.reopened += 1
@@ -905,7 +911,7 @@ async def withdraw(
     case.updated_at = now
     session.add(case)
     _event(session, case, actor="anonymous" if case.anonymous else who.name, action="withdrawn", now=now)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     values = case_values(case, settings)
     notices.tell(await _owners(session, case), "case.notify.withdrawn", **values)
     notices.tell(await _representatives(session, case), "case.notify.withdrawn", **values)
@@ -935,7 +941,7 @@ async def add_information(
     await _attach(session, case, event, attachment)
     case.updated_at = now
     session.add(case)
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={who.identity.id or 0})
     values = {**case_values(case, settings), "note": text}
     notices.tell(
         await _owners(session, case) or await chats_of_staff(session, Role.LIAISON), "case.notify.information", **values

@@ -225,7 +225,8 @@ async def test_a_representative_reports_what_a_household_asked_right_after_the_v
     assert (case.state, case.department, case.identity_id) == ("assigned", "区住建局", None)  # sorted by the rules
     assert f"交办案件 {NUMBER}（住房物业）" in await waiting(dept)
     await dept.talk([(f"/cases {NUMBER}", "答复"), ("答复", "请写下"), ("已修补屋顶", "解决了吗"), ("是", "已答复")])
-    assert "回访后请点“查看案件”记录群众的评价" in await waiting(rep)
+    told = await waiting(rep)
+    assert f"您登记的诉求 {NUMBER} 已交给区住建局办理" in told and "回访后请点“查看案件”记录群众的评价" in told
     # The household has no chat: its representative records its rating on a return visit.
     await rep.talk([(f"/cases {NUMBER}", ["答复：已修补屋顶", "评价"]), ("评价", "满意"), ("基本满意", "已办结")])
     assert ((await the_case(db)).state, (await the_case(db)).rating) == ("closed", "basic")
