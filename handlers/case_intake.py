@@ -389,9 +389,10 @@ async def submit_case(ctx: Context, *, source: str) -> list[Reply]:
     except NotFound as gone:  # left office since the card was scanned: no one to send it to
         return [Reply(ctx.t(gone.key, **gone.params))]
     due = ctx.t("case.due_provisional" if case.due_provisional else "case.due", due=case.due_on.isoformat())
+    assigned = "\n" + ctx.t("case.assigned_to", department=case.department) if case.department else ""
     if report:
-        return [Reply(ctx.t("case.reported", number=case.number, due=due))]
-    text = ctx.t("case.saved", number=case.number, due=due)
+        return [Reply(ctx.t("case.reported", number=case.number, due=due) + assigned)]
+    text = ctx.t("case.saved", number=case.number, due=due) + assigned
     text += "\n" + ctx.t("mailbox.next_anonymous" if anonymous else "mailbox.next_named")
     text += "\n" + ctx.t("case.follow_up", number=case.number)
     if card is not None and card.reception_day and card.station:

@@ -382,7 +382,7 @@ async def submit(
         relay.remember(session, case_id=case.id, resident=writer, writer=True)
         await relay.conceal(session, writer=writer)
 
-    notices = Notices(render, settings.general.default_language)
+    notices = Notices(render, settings.general.default_language, told={writer.id or 0})  # answered in their chat
     values = case_values(case, settings)
     notices.tell(await _representatives(session, case), "case.notify.new_for_representative", **values)
     if settings.cases.auto_sort and category.department:

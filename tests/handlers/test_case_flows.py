@@ -209,7 +209,7 @@ async def test_a_representative_reports_what_a_household_asked_right_after_the_v
             ("屋顶漏水，雨天家里滴水", "可以发照片"),
             ("跳过", "居民是否同意承办单位打电话联系？"),
             ("否", ["走访户：幸福路12号1栋1单元101", "类别：住房物业", "不同意电话联系"]),
-            ("保存", f"✅ 诉求已登记，编号 {NUMBER}"),
+            ("保存", [f"✅ 诉求已登记，编号 {NUMBER}", "已交给区住建局办理。"]),
         ]
     )
     case = await the_case(db)
@@ -226,7 +226,7 @@ async def test_a_representative_reports_what_a_household_asked_right_after_the_v
     assert f"交办案件 {NUMBER}（住房物业）" in await waiting(dept)
     await dept.talk([(f"/cases {NUMBER}", "答复"), ("答复", "请写下"), ("已修补屋顶", "解决了吗"), ("是", "已答复")])
     told = await waiting(rep)
-    assert f"您登记的诉求 {NUMBER} 已交给区住建局办理" in told and "回访后请点“查看案件”记录群众的评价" in told
+    assert "回访后请点“查看案件”记录群众的评价" in told and "您的片区有新的诉求" not in told  # not of their own report
     # The household has no chat: its representative records its rating on a return visit.
     await rep.talk([(f"/cases {NUMBER}", ["答复：已修补屋顶", "评价"]), ("评价", "满意"), ("基本满意", "已办结")])
     assert ((await the_case(db)).state, (await the_case(db)).rating) == ("closed", "basic")
