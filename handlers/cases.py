@@ -20,7 +20,6 @@ from storage.workdays import calendar_of
 
 MAX_NOTE = 1000
 MAX_REASON = 300
-MAX_EXTENSION_DAYS = 30
 HISTORY_SHOWN = 6
 
 
@@ -454,12 +453,12 @@ class DaysStep(ForStep):
     steps = ("extend",)
 
     async def prompt(self, ctx: Context) -> Prompt:
-        return Prompt(ctx.t("case.ask.days", limit=MAX_EXTENSION_DAYS))
+        return Prompt(ctx.t("case.ask.days", limit=cases.MAX_EXTENSION_DAYS))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         typed = inbound.text.strip()
-        if not typed.isdigit() or not typed.isascii() or not 1 <= int(typed) <= MAX_EXTENSION_DAYS:
-            raise InvalidInput("case.error.days", limit=MAX_EXTENSION_DAYS)
+        if not typed.isdigit() or not typed.isascii() or not 1 <= int(typed) <= cases.MAX_EXTENSION_DAYS:
+            raise InvalidInput("case.error.days", limit=cases.MAX_EXTENSION_DAYS)
         ctx.draft["days"] = int(typed)
         return Outcome.NEXT
 

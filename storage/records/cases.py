@@ -66,6 +66,7 @@ NUMBER = re.compile(r"^(?:[A-Z]{1,6}-)?(?:(?P<year>\d{4})-)?(?P<seq>\d{1,6})$")
 QUEUE_SIZE = 8
 SIMILAR_SHOWN = 3
 SYSTEM = "system"
+MAX_EXTENSION_DAYS = 30  # working days one extension may ask
 # What a case event can record (CaseEvent.action).
 EVENTS = (
     "registered",
@@ -463,6 +464,7 @@ async def join(
     if member:
         raise Conflict("case.error.already_joined", number=case.number)
     relay.remember(session, case_id=case_id, resident=resident, writer=False)
+    await relay.conceal(session, writer=resident)  # what they typed, and when, would tell who joined
     _event(session, case, actor="anonymous", action="joined", now=now)
     joined = await session.exec(
         select(sa.func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action == "joined")
@@ -583,6 +585,7 @@ async def sort(
     case.due_on, case.due_provisional = await deadline(
         session, settings=settings, calendar=calendar, start=start, days=days, now=now
     )
+    case.chased_at = case.escalated_at = None  # a new deadline is chased anew
     case.state = SORTED
     case.updated_at = now
     session.add(case)
@@ -653,7 +656,11 @@ async def take(
 ) -> Case:
     """A representative keeps the case and handles it themselves (首接负责制)."""
     case = await _locked(session, case_id)
-    await _require(session, who, case, Action.TAKE_CASE, "take")
+    record = await record_for(session, standing=who.standing, identity=who.identity, case=case)
+    if record.in_own_area or record.theirs:
+        check_state(case, "take")  # someone handles it already: not now, rather than not theirs
+    policy.require(who.standing, Action.TAKE_CASE, record)
+    check_state(case, "take")
     case.kept_by = who.standing.representative_id
     case.department = ""
     case.state = IN_PROGRESS
@@ -761,6 +768,8 @@ async def ask_extension(
     await _require(session, who, case, Action.HANDLE_CASE, "extend")
     if case.extension_days:
         raise Conflict("case.error.extension_pending", number=case.number)
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise InvalidInput("case.error.days", limit=MAX_EXTENSION_DAYS)
     case.extension_days = days
     case.extension_reason = reason
     case.updated_at = now
@@ -823,6 +832,7 @@ async def return_case(
     await _require(session, who, case, Action.HANDLE_CASE, "return")
     department = case.department
     case.department = ""
+    case.kept_by = None  # unowned again, as SORTED means
     case.state = SORTED
     case.extension_days = 0
     case.extension_reason = ""
