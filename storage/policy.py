@@ -178,13 +178,11 @@ def _reads_case(standing: Standing, record: Record) -> bool:
     areas' cases and what was written to them or kept by them. A resident: what they wrote or joined."""
     if not isinstance(record, CaseRecord):
         return False
-    if standing.role in (Role.LIAISON, Role.LEADER):
+    if standing.role in (Role.LIAISON, Role.LEADER) or record.resident:
         return True
     if standing.role is Role.DEPARTMENT:
         return record.of_department
-    if standing.is_representative and (record.in_own_area or record.theirs or record.kept):
-        return True
-    return record.resident
+    return standing.is_representative and (record.in_own_area or record.theirs or record.kept)
 
 
 def _takes_case(standing: Standing, record: Record) -> bool:

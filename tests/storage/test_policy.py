@@ -79,7 +79,7 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.SORT_CASE, None, {"liaison"}),
     (Action.SORT_CASE, NO_TIES, {"liaison"}),
     # Reading: the liaison office and leaders every case, a department what is assigned to it, a representative
-    # their areas', their own and what they keep, a resident what they wrote or joined (a department's person not).
+    # their areas', their own and what they keep, anyone what they wrote or joined (as a resident would).
     (Action.READ_CASE, None, set()),  # no case, nothing to read: not even for the liaison office
     (Action.READ_CASE, NO_TIES, {"liaison", "leader"}),
     (Action.READ_CASE, IN_AREA, REPRESENTATIVES | {"liaison", "leader"}),
@@ -87,8 +87,8 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.READ_CASE, KEPT, REPRESENTATIVES | {"liaison", "leader"}),
     (Action.READ_CASE, UNOWNED, {"liaison", "leader"}),
     (Action.READ_CASE, OF_DEPARTMENT, {"department", "liaison", "leader"}),
-    (Action.READ_CASE, JOINED, set(EVERYONE) - {"department"}),
-    (Action.READ_CASE, WRITTEN, set(EVERYONE) - {"department"}),
+    (Action.READ_CASE, JOINED, set(EVERYONE)),
+    (Action.READ_CASE, WRITTEN, set(EVERYONE)),
     # Taking on (首接负责制): a representative, a case nobody owns yet, in their areas or written to them.
     (Action.TAKE_CASE, None, set()),
     (Action.TAKE_CASE, NO_TIES, set()),
