@@ -22,12 +22,13 @@ from bot.telegram import CHANNEL, TelegramChannel, webhook_secret
 from bot.telegram_updates import ALLOWED_UPDATES
 from handlers.router import Router
 from storage.db import Database
-from storage.delivery import queue
+from storage.delivery import dialog_state, queue
 from storage.models import utcnow
 from storage.records import cases
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
+DIALOGS_KEPT = timedelta(days=1)  # far beyond general.dialog_timeout_minutes: a dialog left this long is dropped
 PURGE_EVERY = 6 * 3600  # seconds
 
 
@@ -143,15 +144,18 @@ class TelegramBot:
             log.warning("telegram: could not set the command menus (%s)", type(error).__name__)
 
     async def _purge_now_and_then(self) -> None:
-        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted. Answers
-        their writers have not rated within `cases.auto_close_days` close on the same round (until the scheduler
-        takes over time-driven work)."""
+        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted; dialogs
+        left for a day go too. Answers their writers have not rated within `cases.auto_close_days` close on the same
+        round (until the scheduler takes over time-driven work)."""
         while True:
             try:
                 async with self.db.transaction() as session:
                     before = utcnow() - timedelta(days=self.settings.delivery.keep_days)
                     events, messages = await queue.purge(session, before=before)
                     closed = await cases.close_unrated(session, settings=self.settings, now=utcnow())
+                    dialogs = await dialog_state.purge(session, before=utcnow() - DIALOGS_KEPT)
+                if dialogs:
+                    log.info("deleted %s dialogs left for more than a day", dialogs)
                 if closed:
                     log.info("closed %s answered cases left unrated", len(closed))
                 if events or messages:

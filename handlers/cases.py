@@ -277,7 +277,9 @@ class PickStep(Step):
         lines = [case_line(ctx, case) for case in found]
         key = "case.ask.pick_mine" if self.flow.mine else "case.ask.pick"
         header = ctx.t(key, total=total, first=offset + 1 if found else 0, last=offset + len(found))
-        return Prompt(header + "\n" + "\n".join(lines), tuple(buttons))
+        # A resident's list that names a case only the relay links them to is not kept once sent.
+        transient = self.flow.mine and any(hidden(ctx, case) for case in found)
+        return Prompt(header + "\n" + "\n".join(lines), tuple(buttons), transient=transient)
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         if inbound.data == "case:more":

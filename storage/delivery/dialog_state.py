@@ -147,3 +147,11 @@ async def discard_person(session: AsyncSession, *, channel: str, user_id: str) -
 async def discard(session: AsyncSession, *, state: Dialog) -> None:
     session.info.get(PRELOADED, {}).pop((state.channel, state.chat_id, state.user_id), None)
     await execute(session, _DISCARD, {"channel": state.channel, "chat_id": state.chat_id, "user_id": state.user_id})
+
+
+async def purge(session: AsyncSession, *, before: datetime) -> int:
+    """Delete dialogs left untouched since `before`: a half-written letter, a case being looked at, are what a
+    person wrote and which case they opened, and are not kept for ever when nobody comes back to them. Returns how
+    many were deleted."""
+    deleted = await execute(session, sa.delete(TABLE).where(TABLE.c.updated_at < before))
+    return int(deleted.rowcount or 0)

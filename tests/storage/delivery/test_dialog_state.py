@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from tests.factories import NOW
 
 
 def dialog(user: str, **fields: Any) -> Dialog:
-    return Dialog(channel="telegram", chat_id=user, user_id=user, flow="visit", updated_at=NOW, **fields)
+    return Dialog(channel="telegram", chat_id=user, user_id=user, flow="visit", **{"updated_at": NOW, **fields})
 
 
 async def test_a_dialog_is_saved_whole_and_read_back_as_it_was(db: Database) -> None:
@@ -48,3 +49,15 @@ async def test_dialogs_read_ahead_are_handed_out_once(db: Database) -> None:
         # Handed out once: asked again, the dialog is read, as the step just saved it.
         again = await dialog_state.load(session, channel="telegram", chat_id="1", user_id="1")
         assert len(seen) > read_ahead and again is not None and again.step == "round"
+
+
+async def test_dialogs_left_alone_are_purged_and_the_others_kept(db: Database) -> None:
+    old, recent = dialog("1", updated_at=NOW - timedelta(days=2)), dialog("2", updated_at=NOW - timedelta(hours=1))
+    async with db.transaction() as session:
+        for state in (old, recent):
+            await dialog_state.save(session, state=state)
+    async with db.transaction() as session:
+        assert await dialog_state.purge(session, before=NOW - timedelta(days=1)) == 1
+    async with db.transaction() as session:
+        assert await dialog_state.load(session, channel="telegram", chat_id="1", user_id="1") is None
+        assert await dialog_state.load(session, channel="telegram", chat_id="2", user_id="2") == recent
