@@ -38,7 +38,7 @@ class Command:
     english: tuple[str, ...] = ()  # English ones
     flow: str | None = None  # the flow it starts ...
     answer: Answer | None = None  # ... or how it answers
-    menu: Action | None = None  # shown in the menus of those the policy allows this; None: in no menu
+    menu: Action | None = None  # shown in the menus of those the policy allows this (BIND: residents); None: none
     answer_may_open: bool = False  # its answer may be a dialog (/start with a contact card's link)
 
     @property
@@ -92,10 +92,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("visit", Action.LOG_VISIT, ("走访",), ("visit",), flow="visit", menu=Action.LOG_VISIT),
     Command("request", Action.REPORT_CASE, ("诉求", "反映诉求"), ("request",), flow="request", menu=Action.REPORT_CASE),
     Command("cases", Action.CASE_QUEUE, ("办件", "案件"), ("cases",), flow="cases", menu=Action.CASE_QUEUE),
-    Command(
-        "mailbox", Action.WRITE_MAILBOX, ("写信", "信箱"), ("mailbox", "write"), flow="mailbox", menu=Action.MY_CASES
-    ),
-    Command("mycases", Action.MY_CASES, ("我的诉求", "我的来信"), ("mycases",), flow="mycases", menu=Action.MY_CASES),
+    Command("mailbox", Action.WRITE_MAILBOX, ("写信", "信箱"), ("mailbox", "write"), flow="mailbox", menu=Action.BIND),
+    Command("mycases", Action.MY_CASES, ("我的诉求", "我的来信"), ("mycases",), flow="mycases", menu=Action.BIND),
     Command(
         "progress", Action.READ_PROGRESS, ("进度",), ("progress",), answer=answer_progress, menu=Action.READ_PROGRESS
     ),
