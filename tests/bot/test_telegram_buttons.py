@@ -12,10 +12,18 @@ import pytest
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import AuditEntry, DialogState, HouseholdCategory, InboxEvent, MailboxItem, utcnow
+from storage.models import AuditEntry, Case, CaseRelay, DialogState, HouseholdCategory, InboxEvent, utcnow
 from storage.records import mailbox
 from storage.settings import Settings
-from tests.bot.telegram_harness import JPEG, REP_CHAT, RESIDENT_CHAT, Harness, bound_representative, running_bot
+from tests.bot.telegram_harness import (
+    JPEG,
+    REP_CHAT,
+    RESIDENT_CHAT,
+    Harness,
+    bound_representative,
+    invitation,
+    running_bot,
+)
 from tests.factories import District
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
@@ -88,7 +96,9 @@ async def test_a_forged_category_on_a_household_elsewhere_is_refused(
     for label in ("确认", "个人走访", "日常走访", "跳过"):
         await telegram.press(REP_CHAT, label)
     await telegram.say(REP_CHAT, "跳过")  # the location step's reply keyboard: its buttons are words
-    assert "走访已保存" in await telegram.press(REP_CHAT, "保存")
+    shown = len(telegram.server.sent(REP_CHAT))
+    await telegram.press(REP_CHAT, "保存")  # the summary becomes the saved visit; the offer of a request follows
+    assert "走访已保存" in "\n".join(message["plain_text"] for message in telegram.server.sent(REP_CHAT)[shown - 1 :])
     async with db.transaction() as session:
         codes = (
             await session.exec(
@@ -104,19 +114,78 @@ async def test_forged_presses_in_the_mailbox_and_language_flows_change_nothing(f
     telegram = fast
     async with db.transaction() as session:
         token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
-    await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
-    await telegram.say(RESIDENT_CHAT, "楼道里的灯坏了三个月，晚上看不见路。")
-    for forged in ("mailbox:anon:maybe", "mailbox:save", "mailbox:edit:text", "visit:mode:home"):
+    assert "请选择问题的类别" in await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
+    for forged in ("case:cat:nonsense", "case:cat:", "case:join:1", "case:place:1", "mailbox:save"):
+        assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, forged), forged
+    state = await dialog_of(db, RESIDENT_CHAT)
+    assert state is not None and state.step == "category" and "category" not in state.draft
+    assert "请写下您想反映的问题" in await telegram.press(RESIDENT_CHAT, "环境卫生")
+    assert "可以发照片" in await telegram.say(RESIDENT_CHAT, "楼道里的灯坏了三个月，晚上看不见路。")
+    await telegram.say(RESIDENT_CHAT, "跳过")  # the extras step's reply keyboard: its buttons are words
+    for forged in ("mailbox:anon:maybe", "mailbox:save", "mailbox:edit:text", "visit:mode:home", "case:consent:yes"):
         assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, forged), forged
     state = await dialog_of(db, RESIDENT_CHAT)
     assert state is not None and state.step == "anonymous" and "anonymous" not in state.draft
     async with db.transaction() as session:
-        assert (await session.exec(select(MailboxItem))).all() == []
+        assert (await session.exec(select(Case))).all() == []
     await telegram.say(RESIDENT_CHAT, "/cancel")
     await telegram.say(RESIDENT_CHAT, "/lang")
     assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, "lang:fr")
     state = await dialog_of(db, RESIDENT_CHAT)
     assert state is not None and state.flow == "language"
+
+
+async def test_forged_presses_in_the_case_flows_change_nothing(fast: Harness, db: Database) -> None:
+    """A department presses steps that are the liaison office's, a resident rates with a rating never offered or
+    picks another's case: each is refused, and the cases are as they were."""
+    telegram = fast
+    department, other = 7004, 7005
+    assert "绑定成功" in await telegram.say(department, f"/start {await invitation(db, 'B01')}")
+    # Two letters: amy's (housing: assigned to 区住建局 at once) and another resident's (waits for the office).
+    for chat, category, text in (
+        (RESIDENT_CHAT, "住房物业", "楼道里的灯坏了三个月，晚上看不见路。"),
+        (other, "其他", "东山村3组17号门前的排水沟堵了。"),
+    ):
+        await telegram.say(chat, "写信")
+        await telegram.say(chat, "东山村" if chat == other else "幸福社区一区")
+        await telegram.press(chat, category)
+        await telegram.say(chat, text)
+        await telegram.say(chat, "跳过")
+        await telegram.press(chat, "匿名")
+        assert "已受理" in await telegram.press(chat, "保存")
+    async with db.transaction() as session:
+        amys, others = (await session.exec(select(Case).order_by(col(Case.id)))).all()
+    assert (amys.department, others.department) == ("区住建局", "")
+
+    async def cases_now() -> list[Any]:
+        async with db.transaction() as session:
+            found = [case.model_dump() for case in (await session.exec(select(Case).order_by(col(Case.id)))).all()]
+            found += [relay.model_dump() for relay in (await session.exec(select(CaseRelay))).all()]
+        return found
+
+    before = await cases_now()
+    assert amys.number in await telegram.say(department, "/cases")
+    assert "这个按钮已经过期了" in await forge(telegram, department, f"case:pick:{others.id}")
+    assert "写进展" in await telegram.press(department, amys.number)
+    for forged in ("case:do:assign", "case:do:sort", "case:do:take", "case:do:rate", "case:dept:0", "case:approve:yes"):
+        assert "这个按钮已经过期了" in await forge(telegram, department, forged), forged
+        state = await dialog_of(db, department)
+        assert state is not None and (state.flow, state.step) == ("cases", "step") and "step" not in state.draft
+    assert await cases_now() == before
+
+    # The department answers; amy rates from the notice's button, with what is offered only.
+    assert "请写下答复内容" in await telegram.press(department, "答复")
+    await telegram.say(department, "灯已修好。")
+    assert "已答复" in await telegram.press(department, "是")
+    assert "答复：灯已修好。" in await telegram.press(RESIDENT_CHAT, "评价")  # the notice's [评价]: /mycases N
+    assert "请对答复进行评价" in await telegram.press(RESIDENT_CHAT, "评价")  # the case's [评价] step
+    before = await cases_now()
+    for forged in ("case:rating:excellent", "case:rating:", f"case:pick:{others.id}", "case:do:withdraw"):
+        assert "这个按钮已经过期了" in await forge(telegram, RESIDENT_CHAT, forged), forged
+        state = await dialog_of(db, RESIDENT_CHAT)
+        assert state is not None and (state.flow, state.step) == ("mycases", "rating")
+    assert await cases_now() == before
+    assert "感谢您的评价" in await telegram.press(RESIDENT_CHAT, "满意")
 
 
 async def test_a_press_by_someone_else_in_a_private_chat_is_ignored(fast: Harness, db: Database) -> None:

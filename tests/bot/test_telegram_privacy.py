@@ -13,7 +13,7 @@ from sqlmodel import func, select
 from bot.telegram_updates import essentials
 from handlers.i18n import t
 from storage.db import Database
-from storage.models import AuditEntry, ChatIdentity, DialogState, InboxEvent, MailboxItem, utcnow
+from storage.models import AuditEntry, Case, ChatIdentity, DialogState, InboxEvent, utcnow
 from storage.records import mailbox
 from storage.settings import Settings
 from tests.bot.telegram_harness import (
@@ -125,6 +125,7 @@ async def test_the_inbox_keeps_only_what_handling_needs(fast: Harness, db: Datab
         token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
     telegram.server.add_chat(RESIDENT_CHAT, user=PROFILE)
     await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
+    assert "您正在给区级党代表王建国写信" in await telegram.press(RESIDENT_CHAT, "住房物业")
 
     concern = telegram.server.user_sends_text(RESIDENT_CHAT, "楼道里的灯坏了三个月，晚上看不见路。")
     # What Telegram adds to a message that quotes and forwards (filled in before the bot can fetch it).
@@ -141,6 +142,8 @@ async def test_the_inbox_keeps_only_what_handling_needs(fast: Harness, db: Datab
         "sender_user": {"id": 5, "first_name": "Forwarder"},
     }
     await telegram.settle()
+    assert "可以发照片" in telegram.screen(RESIDENT_CHAT)
+    await telegram.say(RESIDENT_CHAT, "跳过")
     signed = await telegram.press(RESIDENT_CHAT, "署名")  # a press carries the message it was on, text and all
     assert "请输入您的姓名" in signed
     await telegram.say(RESIDENT_CHAT, "陈小红")
@@ -148,8 +151,9 @@ async def test_the_inbox_keeps_only_what_handling_needs(fast: Harness, db: Datab
         RESIDENT_CHAT, "8613912345678", first_name="Contactfirst", last_name="Contactlast", vcard="BEGIN:VCARD"
     )
     await telegram.settle()
-    assert "电话：13912345678" in telegram.screen(RESIDENT_CHAT)
-    assert "来信已送达王建国代表的信箱" in await telegram.press(RESIDENT_CHAT, "保存")
+    assert "是否同意承办单位打电话" in telegram.screen(RESIDENT_CHAT)
+    assert "电话：13912345678" in await telegram.press(RESIDENT_CHAT, "是")
+    assert "✅ 已受理，编号 LX-2026-000001" in await telegram.press(RESIDENT_CHAT, "保存")
 
     telegram.server.add_chat(GROUP, title="幸福社区居民群")
     telegram.server.user_sends_text(GROUP, "/start", user=PROFILE)
@@ -163,8 +167,8 @@ async def test_the_inbox_keeps_only_what_handling_needs(fast: Harness, db: Datab
     contacts = [payload["message"]["contact"] for payload in payloads if "contact" in payload.get("message", {})]
     assert contacts == [{"phone_number": "8613912345678"}]
     async with db.read() as session:
-        [item] = (await session.exec(select(MailboxItem))).all()
-    assert item.phone == "13912345678"
+        [case] = (await session.exec(select(Case))).all()
+    assert (case.name, case.phone, case.consent) == ("陈小红", "13912345678", True)
 
 
 async def test_the_webhook_stores_updates_stripped_as_well(

@@ -3,22 +3,38 @@ another's. Each cell is one conversation through the console channel and asserts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from handlers.notices import render
 from storage.db import Database
-from storage.models import AuditEntry, ChatIdentity, DialogState, Household, RepArea, RepGroup, Representative
-from storage.records import mailbox
+from storage.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    CaseRelay,
+    ChatIdentity,
+    DialogState,
+    Household,
+    RepArea,
+    RepGroup,
+    Representative,
+)
+from storage.records import cases, mailbox, people
 from storage.settings import Settings
-from tests.factories import NOW, District, build_district, chat_as
+from storage.workdays import calendar_of
+from tests.factories import NOW, Chat, District, build_district, chat_as
 
 # Who is writing (console identities). D001 leads the group, D002 is its liaison officer, T001 a member; T009 is in
-# another group; D009 is no longer in office but its chat is still bound (a roster edit made outside Lianxin).
+# another group; D009 is no longer in office but its chat is still bound (a roster edit made outside Lianxin). The
+# writer lives in 东山村一组 and wrote the one case there is (CASE): unsorted, in D002's, T009's and D009's area.
 WHO = {
     "resident": "resident:amy",
+    "writer": "resident:zoe",
     "member": "representative:T001",
     "group_leader": "representative:D001",
     "group_liaison": "representative:D002",
@@ -29,8 +45,13 @@ WHO = {
 }
 REPRESENTATIVES = ("member", "group_leader", "group_liaison")
 STAFF_READERS = ("liaison_office", "staff_leader")
+RESIDENTS = ("resident", "writer")
+CASE = "LX-2026-000001"
+CASE_TEXT = "东山村3组17号门前的排水沟堵了，一下雨就积水。"
+NOT_YOURS = "这个案件不由您负责，不能查看或办理"
 NOT_A_REPRESENTATIVE = {
     "resident": "这项功能只对党代表开放。如果您是党代表，请发送联络办公室给您的邀请码",
+    "writer": "这项功能只对党代表开放。如果您是党代表，请发送联络办公室给您的邀请码",
     "lapsed": "名册显示您已不在任，党代表功能已停用",
     "department": "这项功能只对党代表开放。",
     "liaison_office": "这项功能只对党代表开放。",
@@ -47,7 +68,7 @@ class Cell:
 
 
 @pytest.fixture
-async def district(db: Database) -> District:
+async def district(db: Database, settings: Settings) -> District:
     district = await build_district(db)
     async with db.transaction() as session:
         other = RepGroup(name="东山村代表小组")
@@ -65,7 +86,38 @@ async def district(db: Database) -> District:
             assert rep.id is not None
             district.representatives[code] = rep.id
             session.add(RepArea(representative_id=rep.id, area_id=east))
+    await write_case(db, settings, WHO["writer"], area=district.areas["东山村一组"], category="other", text=CASE_TEXT)
+    async with db.transaction() as session:  # the writer's area, remembered from that letter
+        writer = await people.identity_for(session, channel="console", external_id=WHO["writer"])
+        writer.area_id = district.areas["东山村一组"]
+        session.add(writer)
     return district
+
+
+async def write_case(
+    db: Database, settings: Settings, who: str, *, area: int, category: str, text: str, anonymous: bool = False
+) -> Case:
+    """A resident's letter, stored as the mailbox flow stores it."""
+    async with db.transaction() as session:
+        writer = await people.identity_for(session, channel="console", external_id=who)
+        return await cases.submit(
+            session,
+            intake=cases.Intake(
+                source="mailbox",
+                category=category,
+                text=text,
+                area_id=area,
+                anonymous=anonymous,
+                name="" if anonymous else "赵小云",
+                phone="" if anonymous else "13700001111",
+            ),
+            writer=writer,
+            actor=f"identity:{writer.id}",
+            settings=settings,
+            calendar=calendar_of(settings),
+            now=NOW,
+            render=render,
+        )
 
 
 async def say(db: Database, settings: Settings, district: District, cell: Cell) -> str:
@@ -139,6 +191,77 @@ def cells() -> list[Cell]:
     for who in ("department", "liaison_office", "staff_leader"):
         table.append(Cell(who, ("/start ABCDEFGHJK",), "这个账号是工作人员账号"))
     table.append(Cell("resident", ("/start ABCDEFGHJK",), "邀请码不正确"))
+    table += case_cells()
+    return table
+
+
+def case_cells() -> list[Cell]:
+    """The commands of cases: reporting a concern (representatives), following cases (representatives and staff),
+    writing and following one's own (everyone)."""
+    table: list[Cell] = []
+    everyone = list(WHO)
+    for who in everyone:
+        # /help names what each may use.
+        if who in REPRESENTATIVES:
+            table.append(Cell(who, ("/help",), "/request（诉求、反映诉求）"))
+        elif who in (*RESIDENTS, "lapsed"):
+            table.append(Cell(who, ("/help",), "/mycases（我的诉求、我的来信）", absent="/cases"))
+        else:
+            table.append(Cell(who, ("/help",), "/cases（办件、案件）", absent="/request"))
+        # /request and its words: representatives only. D001 serves two areas and is asked which one first.
+        if who in REPRESENTATIVES:
+            first = "这件事在哪个责任区？" if who == "group_leader" else "请选择问题的类别"
+            table.append(Cell(who, ("/request",), first))
+            table.append(Cell(who, ("反映诉求",), first))
+            table.append(Cell(who, ("诉求",), first))
+        else:
+            table.append(Cell(who, ("/request",), NOT_A_REPRESENTATIVE[who], absent="类别"))
+            table.append(Cell(who, ("诉求",), NOT_A_REPRESENTATIVE[who], absent="类别"))
+        # /cases: representatives (their areas' cases) and staff; residents are sent to /mycases.
+        if who in RESIDENTS:
+            refused = "群众请发送 /mycases 查看自己反映的问题"
+            for script in (("/cases",), ("办件",), (f"/cases {CASE}",), (f"案件 {CASE}",)):
+                table.append(Cell(who, script, refused, absent=CASE_TEXT))
+        elif who == "lapsed":
+            for script in (("/cases",), (f"/cases {CASE}",)):
+                table.append(Cell(who, script, "名册显示您已不在任", absent=CASE_TEXT))
+        elif who in ("member", "group_leader", "department"):  # nothing in their areas, nothing assigned to them
+            table.append(Cell(who, ("/cases",), "目前没有需要您办理或跟进的诉求案件", absent=CASE))
+            table.append(Cell(who, ("办件",), "目前没有需要您办理或跟进的诉求案件", absent=CASE))
+            table.append(Cell(who, (f"/cases {CASE}",), NOT_YOURS, absent=CASE_TEXT))
+            table.append(Cell(who, (f"案件 {CASE}",), NOT_YOURS, absent=CASE_TEXT))
+        else:  # the area's representative, the liaison office and leaders see it
+            table.append(Cell(who, ("/cases",), f"{CASE}｜其他｜待分派"))
+            table.append(Cell(who, ("办件",), f"{CASE}｜其他｜待分派"))
+            table.append(Cell(who, (f"/cases {CASE}",), CASE_TEXT))
+            table.append(Cell(who, (f"案件 {CASE}",), CASE_TEXT))
+        # /mailbox and its words: everyone; the area is asked unless it is remembered.
+        ask_place = "请告诉我您住在哪个社区、村或街道"
+        if who == "writer":
+            table.append(Cell(who, ("/mailbox",), "请选择问题的类别", absent=ask_place))
+            table.append(Cell(who, ("写信",), "请选择问题的类别", absent=ask_place))
+        else:
+            table.append(Cell(who, ("/mailbox",), ask_place))
+            table.append(Cell(who, ("信箱",), ask_place))
+        # /mycases and its words: everyone; one's own cases only.
+        if who == "writer":
+            table.append(Cell(who, ("/mycases",), f"{CASE}｜其他｜待分派"))
+            table.append(Cell(who, ("我的来信",), "您反映的问题（共 1 件）"))
+            table.append(Cell(who, (f"我的诉求 {CASE}",), "1. 撤回"))
+        else:
+            table.append(Cell(who, ("/mycases",), "您还没有反映过问题", absent=CASE))
+            table.append(Cell(who, ("我的诉求",), "您还没有反映过问题", absent=CASE))
+        if who == "lapsed":
+            table.append(Cell(who, (f"/mycases {CASE}",), "名册显示您已不在任", absent=CASE_TEXT))
+        elif who in ("resident", "member", "group_leader", "department"):
+            table.append(Cell(who, (f"/mycases {CASE}",), NOT_YOURS, absent=CASE_TEXT))
+    # What each may do with the case: take it on (its area's representative), sort and assign it (the liaison
+    # office), only read it (leaders); the writer may withdraw it or add to it.
+    table.append(Cell("group_liaison", (f"/cases {CASE}",), "1. 我来办理", absent="交办"))
+    table.append(Cell("liaison_office", (f"/cases {CASE}",), "1. 确认分类", absent="我来办理"))
+    table.append(Cell("liaison_office", (f"/cases {CASE}",), "来信人：赵小云，电话：13700001111"))
+    table.append(Cell("staff_leader", (f"/cases {CASE}",), "这个案件目前没有需要您办理的操作", absent="交办"))
+    table.append(Cell("writer", (f"/mycases {CASE}",), "2. 补充情况", absent="评价"))
     return table
 
 
@@ -218,5 +341,156 @@ async def test_everyone_may_write_to_a_representatives_mailbox(
     for who in WHO:
         if who == "lapsed":
             continue
-        answer = await say(db, settings, district, Cell(who, (f"/start m_{token}",), ""))
-        assert "您正在给区级党代表王建国写信" in answer, who
+        first = await say(db, settings, district, Cell(who, (f"/start m_{token}",), ""))
+        assert "请选择问题的类别" in first, (who, first)
+        second = await say(db, settings, district, Cell(who, ("其他",), ""))
+        assert "您正在给区级党代表王建国写信" in first + second, (who, first, second)
+
+
+# --- forged presses ---------------------------------------------------------------------------------------------
+# A console has no buttons to forge; a client that sends any callback data it likes is played by handing the router
+# a press of that data directly (as tests/handlers/test_bad_input.py does).
+
+
+async def press(chat: Chat, data: str) -> str:
+    """Press a button with this data, whether or not it was ever shown."""
+    inbound = chat.console.to_inbound("x")
+    assert not isinstance(inbound, str)
+    replies = await chat.router.handle(replace(inbound, kind="button", data=data, text=""))
+    return "\n\n".join(chat.console.render(reply) for reply in replies)
+
+
+STALE = "这个按钮已经过期了"
+
+
+async def state_of_cases(db: Database) -> list[Any]:
+    """Everything a step on a case changes: the cases, their events, who follows them, and who read them."""
+    async with db.transaction() as session:
+        rows: list[Any] = [case.model_dump() for case in (await session.exec(select(Case).order_by(col(Case.id))))]
+        rows += [(event.case_id, event.action) for event in (await session.exec(select(CaseEvent)))]
+        rows += [(relay.case_id, relay.identity_id) for relay in (await session.exec(select(CaseRelay)))]
+        rows += [
+            (entry.actor, entry.entity_id)
+            for entry in (await session.exec(select(AuditEntry).where(AuditEntry.action == "case.read")))
+        ]
+    return rows
+
+
+async def dialog_step(db: Database, who: str) -> tuple[str, str] | None:
+    async with db.transaction() as session:
+        state = (await session.exec(select(DialogState).where(DialogState.user_id == WHO[who]))).first()
+    return None if state is None else (state.flow, state.step)
+
+
+async def case_id(db: Database, number: str) -> int:
+    async with db.transaction() as session:
+        found = (await session.exec(select(Case.id).where(Case.number == number))).one()
+    assert found is not None
+    return found
+
+
+async def test_forged_presses_in_the_case_flows_are_refused_and_change_nothing(
+    db: Database, settings: Settings, district: District
+) -> None:
+    amys = await write_case(
+        db,
+        settings,
+        WHO["resident"],
+        area=district.areas["幸福社区一区"],
+        category="housing",
+        text="楼道灯坏了三个月。",
+    )  # assigned to 区住建局 at once
+    assert amys.id is not None and amys.department == "区住建局"
+    zoes = await case_id(db, CASE)
+    resident = await chat_as(db, settings, WHO["resident"])
+    department = await chat_as(db, settings, WHO["department"])
+
+    # A resident's list holds their own case: another's, pressed anyway, is not opened (nor is its reading logged).
+    assert amys.number in await resident.send("/mycases")
+    before = await state_of_cases(db)
+    assert STALE in await press(resident, f"case:pick:{zoes}")
+    assert await dialog_step(db, "resident") == ("mycases", "case_id")
+    # A notice's button types its command: in a dialog it asks first, as a typed command would; outside one the
+    # policy answers it as anything typed.
+    assert "要放弃它，改为“/mycases LX-2026-000001”吗？" in await press(resident, f"cmd:/mycases {CASE}")
+    await resident.talk([("继续填写「我的诉求」", "您反映的问题（共 1 件）"), ("/cancel", "已取消")])
+    assert NOT_YOURS in await press(resident, f"cmd:/mycases {CASE}")
+    assert "群众请发送 /mycases" in await press(resident, f"cmd:/cases {CASE}")
+    assert await dialog_step(db, "resident") is None
+    assert await state_of_cases(db) == before
+
+    # A department's list holds what is assigned to it; its steps are a handler's, never the liaison office's.
+    assert amys.number in await department.send("/cases")
+    assert STALE in await press(department, f"case:pick:{zoes}")
+    assert amys.number in await press(department, f"case:pick:{amys.id}")  # offered: opened
+    before = await state_of_cases(db)
+    for forged in ("case:do:assign", "case:do:sort", "case:do:take", "case:do:decide", "case:do:rate", "case:dept:0"):
+        assert STALE in await press(department, forged), forged
+        assert await dialog_step(db, "department") == ("cases", "step")
+    assert await state_of_cases(db) == before
+
+    # The department answers; the writer rates, but only with a rating that is offered.
+    await department.talk([("答复", "请写下答复内容"), ("灯已修好", "问题解决了吗？"), ("是", "已答复")])
+    await resident.talk([(f"/mycases {amys.number}", "1. 评价"), ("评价", "请对答复进行评价")])
+    before = await state_of_cases(db)
+    for forged in ("case:rating:excellent", "case:rating:", "case:do:withdraw", "case:fault:yes", f"case:pick:{zoes}"):
+        assert STALE in await press(resident, forged), forged
+        assert await dialog_step(db, "resident") == ("mycases", "rating")
+    assert await state_of_cases(db) == before
+    assert "感谢您的评价" in await resident.send("满意")
+
+
+async def test_forged_presses_in_the_intake_flows_are_refused(
+    db: Database, settings: Settings, district: District
+) -> None:
+    zoes = await case_id(db, CASE)
+    resident = await chat_as(db, settings, WHO["resident"])
+    await resident.talk([("/mailbox", "请告诉我您住在哪个社区"), ("幸福", "2. 幸福社区二区")])
+    for forged in (f"case:place:{district.areas['东山村一组']}", "case:place:99999", "case:cat:housing"):
+        assert STALE in await press(resident, forged), forged
+        assert await dialog_step(db, "resident") == ("mailbox", "area_id")
+    assert "请选择问题的类别" in await press(resident, f"case:place:{district.areas['幸福社区二区']}")
+    for forged in ("case:cat:nonsense", "case:cat:", "mailbox:save", f"case:join:{zoes}"):
+        assert STALE in await press(resident, forged), forged
+    await resident.talk([("投诉", "请写下您想反映的问题"), ("东山村3组17号门前的排水沟堵了。", "跳过")])
+    for forged in (f"case:join:{zoes}", "case:join:new", "mailbox:anon:yes", "case:consent:yes"):
+        assert STALE in await press(resident, forged), forged
+        assert await dialog_step(db, "resident") == ("mailbox", "extras_done")
+    amy = await people_id(db, WHO["resident"])
+    async with db.transaction() as session:
+        assert (await session.exec(select(CaseRelay))).all() == []  # joined nothing
+        identity = await session.get(ChatIdentity, amy)
+    assert identity is not None and identity.area_id == district.areas["幸福社区二区"]  # the one pressed when offered
+
+    # A representative reports for their own areas only.
+    leader = await chat_as(db, settings, WHO["group_leader"])
+    assert "这件事在哪个责任区？" in await leader.send("/request")
+    assert STALE in await press(leader, f"case:area:{district.areas['东山村一组']}")
+    assert await dialog_step(db, "group_leader") == ("request", "area_id")
+
+
+async def people_id(db: Database, who: str) -> int:
+    async with db.transaction() as session:
+        identity = await people.identity_for(session, channel="console", external_id=who)
+    assert identity.id is not None
+    return identity.id
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: /mycases opens any case its reader may read, and logs the reading as by 'resident' (cases.py "
+    "MyCasesFlow.actor)",
+)
+@pytest.mark.parametrize("who", ["group_liaison", "liaison_office", "staff_leader"])
+async def test_reading_a_case_through_mycases_is_not_an_unlogged_way_in(
+    db: Database, settings: Settings, district: District, who: str
+) -> None:
+    """/mycases is for one's own cases. Anyone else who opens a case there is refused, or at the very least logged
+    under their own name, as /cases logs them."""
+    chat = await chat_as(db, settings, WHO[who])
+    answer = await chat.send(f"/mycases {CASE}")
+    async with db.transaction() as session:
+        readers = (await session.exec(select(AuditEntry.actor).where(AuditEntry.action == "case.read"))).all()
+    reader = await people_id(db, WHO[who])
+    assert NOT_YOURS in answer or readers == [f"identity:{reader}"], (answer, readers)
+    assert "resident" not in readers

@@ -67,3 +67,49 @@ def test_each_roles_menu_is_what_the_policy_allows() -> None:
     for language in LANGUAGES:
         for role in Role:
             assert all(description and len(description) <= 256 for _, description in menu(role, language))
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_menu_offers_only_commands_the_role_may_use(role: Role) -> None:
+    """Whatever a menu shows, using it is allowed: a menu entry is never a refusal waiting to happen. And the case
+    commands each role is meant to reach from its menu are there: residents write and follow their letters,
+    representatives report requests and follow their areas' cases, staff follow the cases they are entitled to."""
+    standing = policy.typical(role)
+    shown = {name for name, _ in menu(role, "zh-CN")}
+    for name in shown:
+        assert policy.may(standing, BY_NAME[name].action), (role, name)
+    meant = {
+        "request": standing.is_representative,
+        "cases": standing.is_representative or standing.is_staff,
+        "mailbox": role is Role.RESIDENT,
+        "mycases": role is Role.RESIDENT,
+    }
+    assert {name for name, wanted in meant.items() if wanted} <= shown, role
+    assert not {name for name, wanted in meant.items() if not wanted} & shown, role
+    # Out of the menu is not out of reach: everyone may still write a letter and follow their own.
+    assert policy.may(standing, BY_NAME["mailbox"].action) and policy.may(standing, BY_NAME["mycases"].action)
+
+
+def test_the_case_commands_and_their_words() -> None:
+    for typed, name, arguments in (
+        ("诉求", "request", ""),
+        ("反映诉求", "request", ""),
+        ("办件", "cases", ""),
+        ("案件 LX-2026-000123", "cases", "LX-2026-000123"),
+        ("/cases@lianxin_demo_bot 123", "cases", "123"),
+        ("写信", "mailbox", ""),
+        ("信箱", "mailbox", ""),
+        ("Write", "mailbox", ""),
+        ("我的诉求 123", "mycases", "123"),
+        ("我的来信", "mycases", ""),
+    ):
+        parsed = parse(typed)
+        assert parsed is not None and parsed.command is BY_NAME[name], typed
+        assert parsed.arguments == arguments, typed
+    for name, action in (
+        ("request", policy.Action.REPORT_CASE),
+        ("cases", policy.Action.CASE_QUEUE),
+        ("mailbox", policy.Action.WRITE_MAILBOX),
+        ("mycases", policy.Action.MY_CASES),
+    ):
+        assert BY_NAME[name].action is action and BY_NAME[name].flow == name, name
