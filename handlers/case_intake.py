@@ -52,6 +52,9 @@ class PlaceStep(Step):
                 raise InvalidInput("dialog.stale_button")
             return self._chosen(ctx, area_id)
         typed = text_answer(inbound.text, limit=50)
+        listed = ctx.draft.get("places", [])
+        if listed and typed.isdigit() and typed.isascii():  # a number beyond the list, not a place's name
+            raise InvalidInput("dialog.out_of_range", count=len(listed))
         places = await cases.find_places(ctx.session, text=typed)
         if not places:
             ctx.draft.pop("places", None)

@@ -109,17 +109,9 @@ class CaseFlow(Flow):
 
     async def open(self, ctx: Context, number: str) -> Case:
         case, _ = await cases.open_case(
-            ctx.session,
-            standing=ctx.standing,
-            identity=ctx.identity,
-            number=number,
-            today=ctx.today,
-            actor=self.actor(ctx),
+            ctx.session, standing=ctx.standing, identity=ctx.identity, number=number, today=ctx.today, own=self.mine
         )
         return case
-
-    def actor(self, ctx: Context) -> str:
-        return ctx.actor
 
     async def listing(self, ctx: Context, *, offset: int) -> list[Case]:
         if self.mine:
@@ -542,9 +534,6 @@ class MyCasesFlow(CaseFlow):
     name = "mycases"
     action = Action.MY_CASES
     mine = True
-
-    def actor(self, ctx: Context) -> str:
-        return "resident"  # a resident reading their own case: nothing to audit that names them
 
 
 def _steps(flow: CaseFlow) -> tuple[Step, ...]:

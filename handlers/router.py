@@ -259,12 +259,15 @@ class Router:
             return await self.engine.handle(ctx, state, inbound)
         choice = self.engine.picked(state, inbound)
         if choice == "switch:go":
-            await dialog_state.discard(ctx.session, state=state)
             parsed = commands.parse(text)
             assert parsed is not None
-            return [Reply(ctx.t("dialog.left", flow=ctx.t(f"flow.{state.flow}")))] + await self._run(
-                ctx, replace(inbound, kind="text", text=text, data=""), parsed
-            )
+            try:
+                async with ctx.session.begin_nested():
+                    await dialog_state.discard(ctx.session, state=state)
+                    answered = await self._run(ctx, replace(inbound, kind="text", text=text, data=""), parsed)
+            except LianxinError as problem:  # the command could not start (/mycases with no case): stay
+                return [Reply(ctx.t(problem.key, **problem.params)), *await self.engine.show(ctx, state)]
+            return [Reply(ctx.t("dialog.left", flow=ctx.t(f"flow.{state.flow}"))), *answered]
         if choice == "switch:stay":
             return await self.engine.show(ctx, state)
         if choice == "switch:answer":

@@ -249,14 +249,18 @@ async def case_by_number(session: AsyncSession, *, number: str, today: date) -> 
 
 
 async def open_case(
-    session: AsyncSession, *, standing: Standing, identity: ChatIdentity, number: str, today: date, actor: str
+    session: AsyncSession, *, standing: Standing, identity: ChatIdentity, number: str, today: date, own: bool = False
 ) -> tuple[Case, CaseRecord]:
-    """A case this person may read (its reading audited); another's is refused as unknown would tell that it
-    exists, so it is refused as not theirs."""
+    """A case this person may read; another's is refused as not theirs (refused as unknown would tell that it
+    exists). `own`: only as one who wrote or joined it (/mycases), which is reading one's own concern and is not
+    audited (an audit row would name an anonymous writer); any other reading is audited under the reader's name."""
     case = await case_by_number(session, number=number, today=today)
     record = await record_for(session, standing=standing, identity=identity, case=case)
     policy.require(standing, Action.READ_CASE, record)
-    audit.record(session, actor=actor, action="case.read", entity="case", entity_id=case.id)
+    if own and not record.resident:
+        raise policy.refusal(standing, Action.READ_CASE)
+    if not own:
+        audit.record(session, actor=standing.actor, action="case.read", entity="case", entity_id=case.id)
     return case, record
 
 
@@ -1122,7 +1126,7 @@ async def find_places(session: AsyncSession, *, text: str, limit: int = 6) -> li
         .limit(limit)
     )
     places = [Place(area_id or 0, area, station) for area_id, area, station in found.all()]
-    if places:
+    if places or typed.isdigit() or len(typed) < 3:  # a number or a syllable is no address
         return places
     via_address = await session.exec(
         select(Area.id, Area.name, Station.name)

@@ -363,10 +363,6 @@ async def test_bad_input_where_the_place_is_asked(db: Database, settings: Settin
     assert (await identity_of(db, "resident:amy")).area_id == district.areas["幸福社区二区"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a number beyond the listed places is searched as an address (东山村3组17号) and picks that area",
-)
 async def test_a_number_beyond_the_listed_places_picks_none(
     db: Database, settings: Settings, district: District
 ) -> None:

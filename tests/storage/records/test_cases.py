@@ -512,16 +512,11 @@ async def test_only_the_relay_ties_an_anonymous_case_to_the_writers_chat(world: 
     )
     await step(world, "城管", cases.answer, case, text="已修好", resolved=True, attachment="photo:file-d")
     reading = await receive(world, WRITER_CHAT, f"/mycases {case.number}")
-    async with world.db.transaction() as session:  # the writer reads it, as the handler does (an unnamed actor)
+    async with world.db.transaction() as session:  # the writer reads their own case, as /mycases does: unaudited
         await inbox.take(session, event_ids=[reading], now=NOW)
         reader = await actor(session, world, "writer")
         await cases.open_case(
-            session,
-            standing=reader.standing,
-            identity=reader.identity,
-            number=case.number,
-            today=TODAY,
-            actor="resident",
+            session, standing=reader.standing, identity=reader.identity, number=case.number, today=TODAY, own=True
         )
     await rate(world, case, "satisfied", handling=[await receive(world, WRITER_CHAT, "满意")])
     await deliver_everything(world, now=NOW + timedelta(minutes=1))
@@ -1002,7 +997,7 @@ async def test_a_case_is_read_only_by_those_it_concerns(world: World) -> None:
         async with world.db.transaction() as session:
             who = await actor(session, world, person)
             found, _ = await cases.open_case(
-                session, standing=who.standing, identity=who.identity, number=case.number, today=TODAY, actor=person
+                session, standing=who.standing, identity=who.identity, number=case.number, today=TODAY
             )
             assert found.id == case.id
     for person in ("stranger", "neighbour", "D002", "住建"):
@@ -1010,12 +1005,20 @@ async def test_a_case_is_read_only_by_those_it_concerns(world: World) -> None:
             async with world.db.transaction() as session:
                 who = await actor(session, world, person)
                 await cases.open_case(
-                    session, standing=who.standing, identity=who.identity, number=case.number, today=TODAY, actor=person
+                    session, standing=who.standing, identity=who.identity, number=case.number, today=TODAY
                 )
         assert refused.value.key == "case.error.not_yours"
+    for person in ("D001", "office"):  # /mycases opens only one's own concerns
+        with pytest.raises(NotAllowed):
+            async with world.db.transaction() as session:
+                who = await actor(session, world, person)
+                await cases.open_case(
+                    session, standing=who.standing, identity=who.identity, number=case.number, today=TODAY, own=True
+                )
     async with world.db.transaction() as session:
         reads = (await session.exec(select(AuditEntry).where(AuditEntry.action == "case.read"))).all()
-    assert sorted(entry.actor for entry in reads) == sorted(readers)
+        named = {person: (await actor(session, world, person)).name for person in readers}
+    assert sorted(entry.actor for entry in reads) == sorted(named[person] for person in readers)
     assert {entry.entity_id for entry in reads} == {str(case.id)}
 
     await answer(world, case)
