@@ -24,6 +24,17 @@ MAX_PHOTOS = 5
 RECENT_VISIT = timedelta(minutes=30)  # a report right after a visit is offered as about that household
 
 
+def introduction(ctx: Context) -> str:
+    """Through a contact card, whom the letter goes to: the first thing the writer reads."""
+    if "rep" not in ctx.draft:
+        return ""
+    return ctx.t("mailbox.intro", **card_lines(ctx.language, CardData(**ctx.draft["rep"]))) + "\n\n"
+
+
+def place_label(ctx: Context, area: str, station: str) -> str:
+    return ctx.t("case.place", area=area, station=station)
+
+
 def category_label(ctx: Context, code: str) -> str:
     category = ctx.settings.cases.category(code)
     return code if category is None else category.label(ctx.language)
@@ -33,6 +44,7 @@ class PlaceStep(Step):
     """Where the resident lives, found once by a community, village or street name and remembered."""
 
     key = "area_id"
+    resets = ("place", "places", "similar", "join")
     accepts: ClassVar[frozenset[InputKind]] = frozenset({"text"})
 
     def applies(self, draft: dict[str, Any]) -> bool:
@@ -41,16 +53,19 @@ class PlaceStep(Step):
     async def prompt(self, ctx: Context) -> Prompt:
         found = ctx.draft.get("places", [])
         if found:
-            buttons = tuple(Button(f"case:place:{area_id}", f"{area}（{station}）") for area_id, area, station in found)
+            buttons = tuple(
+                Button(f"case:place:{area_id}", place_label(ctx, area, station)) for area_id, area, station in found
+            )
             return Prompt(ctx.t("case.ask.place_pick"), buttons)
         return Prompt(ctx.t("case.ask.place"))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         if inbound.kind == "button":
             area_id = int(inbound.data.removeprefix("case:place:"))
-            if not any(area_id == found[0] for found in ctx.draft.get("places", [])):
+            listed = [found for found in ctx.draft.get("places", []) if found[0] == area_id]
+            if not listed:
                 raise InvalidInput("dialog.stale_button")
-            return self._chosen(ctx, area_id)
+            return self._chosen(ctx, area_id, place_label(ctx, listed[0][1], listed[0][2]))
         typed = text_answer(inbound.text, limit=50)
         listed = ctx.draft.get("places", [])
         if listed and typed.isdigit() and typed.isascii():  # a number beyond the list, not a place's name
@@ -60,13 +75,14 @@ class PlaceStep(Step):
             ctx.draft.pop("places", None)
             raise InvalidInput("case.error.no_place", text=typed)
         if len(places) == 1:
-            return self._chosen(ctx, places[0].area_id)
+            return self._chosen(ctx, places[0].area_id, place_label(ctx, places[0].area, places[0].station))
         ctx.draft["places"] = [[place.area_id, place.area, place.station] for place in places]
         return Outcome.STAY
 
-    def _chosen(self, ctx: Context, area_id: int) -> Outcome:
+    def _chosen(self, ctx: Context, area_id: int, label: str) -> Outcome:
         ctx.draft.pop("places", None)
         ctx.draft["area_id"] = area_id
+        ctx.draft["place"] = label
         ctx.identity.area_id = area_id  # remembered for the next letter
         ctx.session.add(ctx.identity)
         return Outcome.NEXT
@@ -132,7 +148,7 @@ class CategoryStep(Step):
             Button(f"case:cat:{category.code}", category.label(ctx.language))
             for category in ctx.settings.cases.categories
         )
-        return Prompt(ctx.t("case.ask.category"), buttons)
+        return Prompt(introduction(ctx) + ctx.t("case.ask.category"), buttons)
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         code = inbound.data.removeprefix("case:cat:")
@@ -150,12 +166,8 @@ class DescriptionStep(Step):
         return {"min": MIN_TEXT, "max": ctx.settings.cases.max_text_length}
 
     async def prompt(self, ctx: Context) -> Prompt:
-        intro = ""
-        if "rep" in ctx.draft:
-            card = CardData(**ctx.draft["rep"])
-            intro = ctx.t("mailbox.intro", **card_lines(ctx.language, card)) + "\n\n"
         key = "case.ask.report_text" if ctx.draft.get("report") else "case.ask.text"
-        return Prompt(intro + ctx.t(key, min=MIN_TEXT, max=ctx.settings.cases.max_text_length))
+        return Prompt(ctx.t(key, min=MIN_TEXT, max=ctx.settings.cases.max_text_length))
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         text = text_answer(inbound.text, limit=ctx.settings.cases.max_text_length)
@@ -212,13 +224,15 @@ class ExtrasStep(Step):
     async def prompt(self, ctx: Context) -> Prompt:
         count = len(ctx.draft.get("photos", []))
         located = "location" in ctx.draft
+        lines = [ctx.t("case.location_kept")] if located else []
+        if count:
+            lines.append(ctx.t("case.ask.more_extras", count=count, limit=MAX_PHOTOS))
+        elif located:
+            lines.append(ctx.t("case.ask.photos_after_location", limit=MAX_PHOTOS))
+        else:
+            lines.append(ctx.t("case.ask.extras", limit=MAX_PHOTOS))
         done = ctx.t("button.done") if count or located else ctx.t("button.skip")
-        text = ctx.t("case.ask.extras", limit=MAX_PHOTOS)
-        if count or located:
-            text = ctx.t("case.ask.more_extras", count=count, limit=MAX_PHOTOS) + (
-                "\n" + ctx.t("case.location_kept") if located else ""
-            )
-        return Prompt(text, (Button("case:extras:done", done),), ask="location")
+        return Prompt("\n".join(lines), (Button("case:extras:done", done),), ask=None if located else "location")
 
     async def receive(self, ctx: Context, inbound: Inbound) -> Outcome:
         if inbound.kind == "button":
@@ -314,6 +328,8 @@ def summary(ctx: Context) -> str:
         lines.append(ctx.t("mailbox.summary.to", **card_lines(ctx.language, CardData(**draft["rep"]))))
     if draft.get("about_visit"):
         lines.append(ctx.t("case.summary.household", address=draft["recent_visit"]["address"]))
+    elif draft.get("place"):
+        lines.append(ctx.t("case.summary.place", place=draft["place"]))
     lines.append(ctx.t("case.summary.category", category=category_label(ctx, draft.get("category", ""))))
     lines.append(ctx.t("mailbox.summary.text", text=draft.get("text", "")))
     extras = len(draft.get("photos", []))
@@ -420,7 +436,9 @@ class MailboxFlow(Flow):
         NAME,
         PHONE,
         CONSENT,
-        ConfirmStep("mailbox", summary=summary, editable=(CATEGORY, TEXT, EXTRAS, ANONYMOUS, NAME, PHONE, CONSENT)),
+        ConfirmStep(
+            "mailbox", summary=summary, editable=(PLACE, CATEGORY, TEXT, EXTRAS, ANONYMOUS, NAME, PHONE, CONSENT)
+        ),
     )
 
     async def prefill(self, ctx: Context, arguments: str) -> None:
@@ -428,8 +446,18 @@ class MailboxFlow(Flow):
         one: the area the resident gave last time, if any."""
         if arguments.startswith(mailbox.START_PREFIX):
             await self._card(ctx, arguments.removeprefix(mailbox.START_PREFIX).strip())
-        elif ctx.identity.area_id is not None and await cases.place_of(ctx.session, area_id=ctx.identity.area_id):
-            ctx.draft["area_id"] = ctx.identity.area_id
+        else:
+            await mailbox.check_daily_limit(
+                ctx.session,
+                writer=ctx.identity,
+                link_token=None,
+                now=ctx.now,
+                per_day=ctx.settings.limits.mailbox_items_per_day,
+            )
+            place = await cases.place_of(ctx.session, area_id=ctx.identity.area_id) if ctx.identity.area_id else None
+            if place is not None:
+                ctx.draft["area_id"] = place.area_id
+                ctx.draft["place"] = place_label(ctx, place.area, place.station)
 
     async def _card(self, ctx: Context, token: str) -> None:
         if not token:

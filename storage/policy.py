@@ -266,6 +266,8 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("error.not_your_group" if standing.is_representative else "error.not_allowed")
     if action is Action.READ_PROGRESS and standing.role is Role.DEPARTMENT:
         return NotAllowed("error.not_allowed")
+    if action is Action.REPORT_CASE and standing.role is Role.RESIDENT:
+        return NotAllowed("case.error.residents_write")
     if action in CASE_ACTIONS:
         return NotAllowed("case.error.not_yours")
     if action is Action.SORT_CASE:

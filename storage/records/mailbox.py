@@ -146,10 +146,10 @@ async def card_by_code(session: AsyncSession, *, representative_code: str) -> Ca
 
 
 async def check_daily_limit(
-    session: AsyncSession, *, writer: ChatIdentity, link_token: str, now: datetime, per_day: int
+    session: AsyncSession, *, writer: ChatIdentity, link_token: str | None, now: datetime, per_day: int
 ) -> None:
-    """Refuse a writer who has sent `per_day` items through this card's link in the last 24 hours: a card's QR
-    code is public, and a flood of letters would bury everyone else's."""
+    """Refuse a writer who has sent `per_day` letters in the last 24 hours through this card's link (a card's QR
+    code is public), or in all (None: /mailbox is open to anyone): a flood of letters would bury everyone else's."""
     sent = await relay.letters_since(session, writer=writer, link_token=link_token, since=now - timedelta(days=1))
     if sent >= per_day:
-        raise Conflict("mailbox.error.daily_limit", limit=per_day)
+        raise Conflict("mailbox.error.daily_limit" if link_token else "mailbox.error.daily_limit_all", limit=per_day)

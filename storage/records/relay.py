@@ -73,11 +73,11 @@ async def cases_of(session: AsyncSession, *, resident: ChatIdentity) -> list[int
     return sorted(ids, reverse=True)
 
 
-async def letters_since(session: AsyncSession, *, writer: ChatIdentity, link_token: str, since: datetime) -> int:
-    """How many cases this writer sent through this contact-card link since `since`, named or anonymous."""
-    named = select(sa.func.count()).where(
-        Case.identity_id == writer.id, Case.link_token == link_token, col(Case.registered_at) > since
-    )
+async def letters_since(session: AsyncSession, *, writer: ChatIdentity, link_token: str | None, since: datetime) -> int:
+    """How many cases this writer sent since `since`, named or anonymous: through this contact-card link, or (None)
+    however they wrote."""
+    through = [Case.link_token == link_token] if link_token is not None else []
+    named = select(sa.func.count()).where(Case.identity_id == writer.id, col(Case.registered_at) > since, *through)
     anonymous = (
         select(sa.func.count())
         .select_from(CaseRelay)
@@ -85,8 +85,8 @@ async def letters_since(session: AsyncSession, *, writer: ChatIdentity, link_tok
         .where(
             CaseRelay.identity_id == writer.id,
             col(CaseRelay.writer).is_(True),
-            Case.link_token == link_token,
             col(Case.registered_at) > since,
+            *through,
         )
     )
     return int((await session.exec(named)).one()) + int((await session.exec(anonymous)).one())

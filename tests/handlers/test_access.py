@@ -214,9 +214,10 @@ def case_cells() -> list[Cell]:
             table.append(Cell(who, ("/request",), first))
             table.append(Cell(who, ("反映诉求",), first))
             table.append(Cell(who, ("诉求",), first))
-        else:
-            table.append(Cell(who, ("/request",), NOT_A_REPRESENTATIVE[who], absent="类别"))
-            table.append(Cell(who, ("诉求",), NOT_A_REPRESENTATIVE[who], absent="类别"))
+        else:  # a resident who types 诉求 is pointed to writing a letter
+            refused = "群众反映问题请发送“写信”" if who in RESIDENTS else NOT_A_REPRESENTATIVE[who]
+            table.append(Cell(who, ("/request",), refused, absent="类别"))
+            table.append(Cell(who, ("诉求",), refused, absent="类别"))
         # /cases: representatives (their areas' cases) and staff; residents are sent to /mycases.
         if who in RESIDENTS:
             refused = "群众请发送 /mycases 查看自己反映的问题"

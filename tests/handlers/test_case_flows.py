@@ -402,3 +402,31 @@ async def test_an_outbox_row_for_every_notice_in_the_recipients_language(
         rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.chat_key == "representative:D001"))).all()
     assert any(f"A new concern in your area: {NUMBER} (Other)" in row.payload["text"] for row in rows)
     assert clock.now >= NOW
+
+
+async def test_the_area_is_confirmed_and_can_be_changed_and_letters_have_a_daily_limit(
+    db: Database, settings: Settings, district: District, clock: Clock
+) -> None:
+    one_a_day = settings.model_copy(update={"limits": settings.limits.model_copy(update={"mailbox_items_per_day": 1})})
+    amy = await chat_as(db, one_a_day, "resident:amy", clock)
+    await amy.talk(
+        [
+            ("写信", "住在哪个社区"),
+            ("东山村", "请选择问题的类别"),
+            ("其他", "请写下"),
+            ("村口的路灯不亮了，晚上看不清路", "可以发照片"),
+            ("/location 30.5 114.3", ["已记下位置。", "还可以发照片"]),
+            ("完成", "要署名吗"),
+            ("匿名", ["片区：东山村一组（东山村党代表工作站）", "改片区"]),
+            ("改片区", "住在哪个社区"),
+            ("幸福社区二区", "片区：幸福社区二区（幸福社区党代表工作站）"),
+            ("保存", "已受理"),
+        ]
+    )
+    case = await the_case(db)
+    assert (case.area_id, case.latitude) == (district.areas["幸福社区二区"], 30.5)
+    refused = await amy.send("写信")
+    assert "您今天已经写了1封信，请明天再写" in refused and "请选择问题的类别" not in refused
+    clock.advance(days=1, minutes=1)
+    again = await amy.send("写信")  # the area is remembered: the category comes first
+    assert "请选择问题的类别" in again and "住在哪个社区" not in again

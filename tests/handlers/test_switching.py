@@ -211,7 +211,7 @@ async def test_a_letter_half_written_asks_before_another_command_leaves_it(
         [
             ("/cancel", "已取消"),
             ("/mailbox", "请选择问题的类别"),
-            ("/request", ["这项功能只对党代表开放", "请选择问题的类别"]),
+            ("/request", ["群众反映问题请发送“写信”", "请选择问题的类别"]),
             ("/cases", ["群众请发送 /mycases 查看自己反映的问题", "请选择问题的类别"]),
             ("其他", "请写下您想反映的问题"),
             ("办件 太慢了", "可以发照片"),  # a refused command's word, where text is asked, is the text
