@@ -30,6 +30,8 @@ from storage.policy import Action, Standing
 from storage.settings import Settings
 
 EDITING = "_editing"  # draft entry: the whole draft as it was when a change from the confirmation screen began
+COMMAND_BUTTON = "cmd:"  # a button whose data is a command to run as if typed (open a case, report a request)
+OFFER = "_offer"  # the state a finished flow leaves when its last reply offers commands: a typed number picks one
 KIND_ORDER: tuple[InputKind, ...] = ("text", "photo", "document", "location", "contact", "button")
 
 
@@ -381,7 +383,15 @@ class Engine:
         # while the dialog itself stays, so the person can correct the answer.
         async with ctx.session.begin_nested():
             replies = await flow.finish(ctx)
-        await dialog_state.discard(ctx.session, state=state)
+        offered = replies[-1].buttons if replies else ()
+        if offered and all(button.data.startswith(COMMAND_BUTTON) for button in offered):
+            # Commands offered as buttons (report the household's request): on a channel without buttons they are
+            # numbered, and the number is read against this state (handlers.router).
+            offer = Dialog(state.channel, state.chat_id, state.user_id, flow=OFFER, step=OFFER, updated_at=ctx.now)
+            offer.choices = [[button.data, button.label, *button.aliases] for button in offered]
+            await dialog_state.save(ctx.session, state=offer)
+        else:
+            await dialog_state.discard(ctx.session, state=state)
         return replies
 
     async def _show(self, ctx: Context, flow: Flow, state: Dialog, step: Step) -> list[Reply]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.dialogs import COMMAND_BUTTON
 from handlers.events import Button, Reply
 from handlers.i18n import t
 
@@ -28,7 +29,7 @@ def render(language: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
     buttons: tuple[Button, ...] = ()
     number = shown.get("number")
     if key == "case.notify.answered_writer" and number:
-        buttons = (Button(f"cmd:/mycases {number}", t(language, "case.button.rate")),)
+        buttons = (Button(f"{COMMAND_BUTTON}/mycases {number}", t(language, "case.button.rate")),)
     elif key.startswith("case.notify.") and number and not key.endswith("_resident") and "joined" not in key:
-        buttons = (Button(f"cmd:/cases {number}", t(language, "case.button.open")),)
+        buttons = (Button(f"{COMMAND_BUTTON}/cases {number}", t(language, "case.button.open")),)
     return Reply(t(language, key, **shown), buttons).to_payload()

@@ -13,7 +13,7 @@ from handlers import commands
 from handlers.case_intake import MailboxFlow, RequestFlow
 from handlers.cases import CasesFlow, MyCasesFlow
 from handlers.commands import Parsed, StartFlow
-from handlers.dialogs import Context, Engine
+from handlers.dialogs import COMMAND_BUTTON, OFFER, Context, Engine
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
@@ -31,8 +31,6 @@ from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 SWITCH = "_switch"  # draft entry: a command that would leave the dialog, waiting for the person to confirm
-COMMAND_BUTTON = "cmd:"  # a button that types a command (handlers.notices)
-OFFER = "_offer"  # the dialog state of command buttons shown outside a dialog: a typed number picks one
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,6 @@ class Router:
         try:
             async with session.begin_nested():
                 replies = await self._handle(ctx, inbound)
-                await self._keep_offer(ctx, inbound, replies)
         except LianxinError as problem:  # the savepoint is rolled back: the person is who they were
             return Answer([Reply(t(language, problem.key, **problem.params))], before, before)
         return Answer(replies, before, (ctx.standing.role, identity.language or language))
@@ -168,19 +165,6 @@ class Router:
                 return notes + await commands.redeem(ctx, inbound.text)
             return [*notes, Reply(commands.help_text(ctx, short=True))]
         return notes + await self._run(ctx, inbound, parsed)
-
-    async def _keep_offer(self, ctx: Context, inbound: Inbound, replies: list[Reply]) -> None:
-        """When the last reply offers commands as buttons and no dialog goes on, remember them, so that a typed
-        number or label picks one as a pressed button would (channels without buttons show them numbered)."""
-        buttons = replies[-1].buttons if replies else ()
-        if not buttons or not all(button.data.startswith(COMMAND_BUTTON) for button in buttons):
-            return
-        here = {"channel": inbound.channel, "chat_id": inbound.chat_id, "user_id": inbound.user_id}
-        if await dialog_state.load(ctx.session, **here) is not None:
-            return
-        offer = Dialog(inbound.channel, inbound.chat_id, inbound.user_id, flow=OFFER, step=OFFER, updated_at=ctx.now)
-        offer.choices = [[button.data, button.label, *button.aliases] for button in buttons]
-        await dialog_state.save(ctx.session, state=offer)
 
     async def _run(self, ctx: Context, inbound: Inbound, parsed: Parsed) -> list[Reply]:
         command = parsed.command

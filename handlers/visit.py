@@ -7,7 +7,7 @@ import contextlib
 from datetime import date
 from typing import Any, ClassVar
 
-from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step
+from handlers.dialogs import COMMAND_BUTTON, ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.inputs import text_answer, visit_day
 from handlers.progress import progress_text, round_label
@@ -405,5 +405,5 @@ class VisitFlow(Flow):
         progress = await visits.progress(ctx.session, representative_id=rep_id, today=ctx.today, settings=ctx.settings)
         text = ctx.t("visit.saved", id=visit.id, summary=summary(ctx)) + "\n\n" + progress_text(ctx, progress)
         # What the household asked is offered as a case at once; "诉求" typed later offers this visit too.
-        offer = Reply(ctx.t("visit.offer_request"), (Button("cmd:/request", ctx.t("visit.button.request")),))
-        return [Reply(text), offer]
+        offer = (Button(f"{COMMAND_BUTTON}/request", ctx.t("visit.button.request")),)
+        return [Reply(text + "\n\n" + ctx.t("visit.offer_request"), offer)]
