@@ -73,8 +73,9 @@ async def write_anonymously_after_signing(telegram: Harness, db: Database) -> di
     async with db.transaction() as session:
         token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
     telegram.server.add_chat(WRITER_CHAT, user=user(WRITER_CHAT, "小红", "陈", "chen_xiaohong"))
-    assert "请选择问题的类别" in await telegram.say(WRITER_CHAT, f"/start m_{token}")
-    assert "王建国" in await telegram.press(WRITER_CHAT, "住房物业")
+    opened = await telegram.say(WRITER_CHAT, f"/start m_{token}")
+    assert "请选择问题的类别" in opened and "王建国" in opened
+    assert "请写下您想反映的问题" in await telegram.press(WRITER_CHAT, "住房物业")
     concern = telegram.server.user_sends_text(WRITER_CHAT, CONCERN)
     await telegram.settle()
     assert "可以发照片" in telegram.screen(WRITER_CHAT)

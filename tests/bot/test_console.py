@@ -23,7 +23,7 @@ async def test_a_letter_waits_for_the_representatives_console_and_is_shown_when_
     async with db.transaction() as session:
         token = await mailbox.issue_link(session, representative_code="D001", now=NOW, actor="test")
     resident = await chat_as(db, settings, "resident:amy")
-    for line in [f"/start m_{token}", "楼道的灯坏了三个月，晚上看不见路。", "匿名", "保存"]:
+    for line in [f"/start m_{token}", "其他", "楼道的灯坏了三个月，晚上看不见路。", "跳过", "匿名", "保存"]:
         await resident.send(line)
     async with db.transaction() as session:
         [waiting] = (await session.exec(select(OutboxMessage).where(OutboxMessage.channel == "console"))).all()
@@ -35,7 +35,7 @@ async def test_a_letter_waits_for_the_representatives_console_and_is_shown_when_
     )
     await console.run_script([])
     shown = output.getvalue()
-    assert "您不在时收到1条通知" in shown and "收到新来信 #1（匿名）" in shown and "楼道的灯坏了三个月" in shown
+    assert "您不在时收到1条通知" in shown and "有新的诉求 LX-2026-000001" in shown and "楼道的灯坏了三个月" in shown
     async with db.transaction() as session:
         [sent] = (await session.exec(select(OutboxMessage).where(OutboxMessage.channel == "console"))).all()
     assert sent.status == "sent"

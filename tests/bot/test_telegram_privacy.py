@@ -124,8 +124,8 @@ async def test_the_inbox_keeps_only_what_handling_needs(fast: Harness, db: Datab
     async with db.transaction() as session:
         token = await mailbox.issue_link(session, representative_code="D001", now=utcnow(), actor="test")
     telegram.server.add_chat(RESIDENT_CHAT, user=PROFILE)
-    await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
-    assert "您正在给区级党代表王建国写信" in await telegram.press(RESIDENT_CHAT, "住房物业")
+    assert "您正在给区级党代表王建国写信" in await telegram.say(RESIDENT_CHAT, f"/start m_{token}")
+    assert "请写下您想反映的问题" in await telegram.press(RESIDENT_CHAT, "住房物业")
 
     concern = telegram.server.user_sends_text(RESIDENT_CHAT, "楼道里的灯坏了三个月，晚上看不见路。")
     # What Telegram adds to a message that quotes and forwards (filled in before the bot can fetch it).

@@ -352,8 +352,8 @@ async def test_a_transaction_sqlite_rolled_back_by_itself_commits_nothing(db: Da
             driver.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk is full
             with pytest.raises(SQLAlchemyError):
                 async with session.begin_nested():
-                    for _ in range(100):
-                        session.add(Area(name="x" * 5000, station_id=1))
+                    for number in range(100):  # until the pages free in the file (dropped tables') are used up
+                        session.add(Area(name=f"{number}" + "x" * 5000, station_id=1))
                         await session.flush()
             driver.execute("PRAGMA max_page_count = 1073741823")  # room again, too late for this transaction
             session.add(Station(name="之后的站"))

@@ -163,7 +163,7 @@ def test_what_no_rule_grants_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
         (MEMBER, Action.CORRECT_HOUSEHOLD, "error.not_your_area"),
         (LEADER, Action.READ_HOUSEHOLD, "error.not_allowed"),
         (LIAISON, Action.REDEEM_INVITATION, "invite.staff_account"),
-        (RESIDENT, Action.REPORT_CASE, "error.representatives_only"),
+        (RESIDENT, Action.REPORT_CASE, "case.error.residents_write"),  # pointed to writing a letter
         (LAPSED, Action.REPORT_CASE, "error.no_longer_in_office"),
         (DEPARTMENT, Action.REPORT_CASE, "error.representatives_only_staff"),
         (LEADER, Action.REPORT_CASE, "error.representatives_only_staff"),
