@@ -20,6 +20,7 @@ from storage.errors import InvalidInput
 from storage.exchange.case_figures import local_bounds
 from storage.exchange.spreadsheets import SUFFIXES, write_table
 from storage.models import Area, Case, Representative, Station
+from storage.records.households import mask_phone
 from storage.settings import Settings
 
 # The export's columns are a file format that other tools read: they stay fixed, in Chinese.
@@ -64,16 +65,6 @@ def mask_name(name: str) -> str:
     """王建国 -> 王**: the first character, then one * for each further one."""
     name = name.strip()
     return name[:1] + "*" * (len(name) - 1) if name else ""
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 -> 138****5678: the first three and the last four; a short number keeps its last two only."""
-    phone = phone.strip()
-    if len(phone) >= 8:
-        return phone[:3] + "****" + phone[-4:]
-    if len(phone) > 2:
-        return "*" * (len(phone) - 2) + phone[-2:]
-    return "*" * len(phone)
 
 
 def _yes_no(value: bool | None) -> str:

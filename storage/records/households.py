@@ -48,8 +48,11 @@ def mask_name(name: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678: the first three and the last four; a short number keeps its last two only."""
     digits = phone.strip()
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "*" * len(digits)
+    if len(digits) >= 8:
+        return digits[:3] + "****" + digits[-4:]
+    return "*" * (len(digits) - 2) + digits[-2:] if len(digits) > 2 else "*" * len(digits)
 
 
 async def representative_areas(session: AsyncSession, *, representative_id: int) -> list[Area]:

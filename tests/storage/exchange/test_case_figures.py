@@ -12,7 +12,7 @@ from storage.db import Database
 from storage.exchange import case_export, case_figures
 from storage.exchange.case_figures import CaseFigures, CaseReport
 from storage.models import Case
-from storage.records import cases, people
+from storage.records import cases, households, people
 from storage.settings import Settings
 from storage.workdays import calendar_of
 from tests.factories import District, build_district
@@ -340,8 +340,8 @@ def test_masks() -> None:
     assert case_export.mask_name("王建国") == "王**"
     assert case_export.mask_name(" 王 ") == "王"
     assert case_export.mask_name("") == ""
-    assert case_export.mask_phone("13812345678") == "138****5678"
-    assert case_export.mask_phone("021-62345678") == "021****5678"
-    assert case_export.mask_phone("12345") == "***45"
-    assert case_export.mask_phone("12") == "**"
-    assert case_export.mask_phone("") == ""
+    assert households.mask_phone("13812345678") == "138****5678"
+    assert households.mask_phone("021-62345678") == "021****5678"
+    assert households.mask_phone("12345") == "***45"
+    assert households.mask_phone("12") == "**"
+    assert households.mask_phone("") == ""
