@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, make_url
@@ -26,6 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import sqlite_inline
 from storage.errors import LianxinError, StoreError, redacted_traceback
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -300,6 +302,8 @@ def _while_locked(attempt: Callable[[], object]) -> None:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config  # alembic (and mako with it) is loaded only when the schema must change
+
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -307,10 +311,29 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+REVISION = re.compile(r'^(down_revision|revision): str(?: \| None)? = "([^"]+)"', re.MULTILINE)
+
+
+@cache
+def newest_revisions() -> frozenset[str]:
+    """The migrations' heads, read from their files: every command starts by checking the schema, and loading
+    alembic to answer "is it current?" cost more than a second of start-up."""
+    revisions: set[str] = set()
+    replaced: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, revision in REVISION.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else replaced).add(revision)
+    return frozenset(revisions - replaced)
+
+
 def _is_current(connection: Connection) -> bool:
-    newest = ScriptDirectory.from_config(alembic_config()).get_heads()
-    return set(MigrationContext.configure(connection).get_current_heads()) == set(newest)
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return False
+    applied = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+    return set(applied) == newest_revisions()
 
 
 def _run_migrations(connection: Connection) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(connection), "head")

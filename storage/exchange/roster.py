@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -274,6 +272,9 @@ def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
 
 
 def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
+    import openpyxl  # loaded for spreadsheets only: it costs every command start-up time
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as error:

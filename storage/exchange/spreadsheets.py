@@ -7,8 +7,6 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import openpyxl
-
 SUFFIXES = (".csv", ".xlsx")
 
 
@@ -37,6 +35,8 @@ def write_table(path: Path, lines: Iterable[list[str]], *, sheet_title: str) -> 
             with partial.open("w", encoding="utf-8-sig", newline="") as handle:
                 csv.writer(handle).writerows([defused(cell) for cell in line] for line in lines)
         else:
+            import openpyxl  # loaded for spreadsheets only: it costs every command start-up time
+
             workbook = openpyxl.Workbook()
             sheet = workbook.active
             sheet.title = sheet_title

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
 import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from storage.db import Database, alembic_config
+from storage.db import Database, alembic_config, newest_revisions
 from storage.models import HOUSEHOLD_SEARCH, Case, CaseCounter, CaseEvent, CaseRelay, ChatIdentity, Station, modelled
 from tests.conftest import POSTGRES_URL, reset_postgres
 
@@ -59,6 +59,11 @@ async def empty_db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database
     await database.dispose()
+
+
+def test_the_newest_revision_is_read_from_the_files_as_alembic_reads_it() -> None:
+    """Every command checks the schema without loading alembic (storage.db.newest_revisions)."""
+    assert newest_revisions() == frozenset({head_revision()})
 
 
 def test_the_models_define_the_expected_tables() -> None:
