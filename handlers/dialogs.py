@@ -45,6 +45,11 @@ class Words:
     back: frozenset[str]
 
 
+def choices_of(buttons: tuple[Button, ...]) -> list[list[str]]:
+    """Buttons as a dialog keeps them, for a typed number or label to pick one: [data, label, aliases...]."""
+    return [[button.data, button.label, *button.aliases] for button in buttons]
+
+
 class Outcome(enum.Enum):
     STAY = "stay"  # show the (possibly changed) prompt of the same step again
     NEXT = "next"  # the step is answered
@@ -306,7 +311,7 @@ class Engine:
     async def ask(self, ctx: Context, state: Dialog, text: str, buttons: tuple[Button, ...]) -> list[Reply]:
         """A question beside the flow's own (leave this dialog for another?): its choices are what a typed number
         picks until it is answered; the dialog stays at its step."""
-        state.choices = [[button.data, button.label, *button.aliases] for button in buttons]
+        state.choices = choices_of(buttons)
         state.updated_at = ctx.now
         await dialog_state.save(ctx.session, state=state)
         return [Reply(text, buttons)]
@@ -388,7 +393,7 @@ class Engine:
             # Commands offered as buttons (report the household's request): on a channel without buttons they are
             # numbered, and the number is read against this state (handlers.router).
             offer = Dialog(state.channel, state.chat_id, state.user_id, flow=OFFER, step=OFFER, updated_at=ctx.now)
-            offer.choices = [[button.data, button.label, *button.aliases] for button in offered]
+            offer.choices = choices_of(offered)
             await dialog_state.save(ctx.session, state=offer)
         else:
             await dialog_state.discard(ctx.session, state=state)
@@ -398,7 +403,7 @@ class Engine:
         prompt = await step.prompt(ctx)
         state.step = step.key
         state.draft = dict(ctx.draft)
-        state.choices = [[button.data, button.label, *button.aliases] for button in prompt.buttons]
+        state.choices = choices_of(prompt.buttons)
         state.updated_at = ctx.now
         await dialog_state.save(ctx.session, state=state)
         return [Reply(prompt.text, prompt.buttons, prompt.ask, transient=prompt.transient)]

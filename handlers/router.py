@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 SWITCH = "_switch"  # draft entry: a command that would leave the dialog, waiting for the person to confirm
 
 
+def typed_command(inbound: Inbound, data: str) -> Inbound:
+    """A command button's press (or its number typed) as the command typed."""
+    return replace(inbound, kind="text", text=data.removeprefix(COMMAND_BUTTON), data="")
+
+
 @dataclass(frozen=True)
 class Answer:
     replies: list[Reply]
@@ -130,13 +135,18 @@ class Router:
         if inbound.kind == "button" and inbound.data.startswith(COMMAND_BUTTON):
             # A notice's button (open this case, rate the answer): pressing it is typing its command, whatever
             # dialog is open, and the policy decides as for anything typed.
-            inbound = replace(inbound, kind="text", text=inbound.data.removeprefix(COMMAND_BUTTON), data="")
+            inbound = typed_command(inbound, inbound.data)
         state = await dialog_state.load(
             ctx.session, channel=inbound.channel, chat_id=inbound.chat_id, user_id=inbound.user_id
         )
         timeout = timedelta(minutes=self.settings.general.dialog_timeout_minutes)
-        if state is not None and state.flow == OFFER and ctx.now - state.updated_at > timeout:
-            await dialog_state.discard(ctx.session, state=state)  # an offer lapses unsaid: nothing was begun
+        if state is not None and state.flow == OFFER:
+            # Buttons that type a command (report a request after a visit): the input picks one, or it is read
+            # as if nothing had been offered; a lapsed offer picks nothing and is dropped unsaid.
+            await dialog_state.discard(ctx.session, state=state)
+            picked = self.engine.picked(state, inbound) if ctx.now - state.updated_at <= timeout else None
+            if picked is not None:
+                inbound = typed_command(inbound, picked)
             state = None
         if state is not None and ctx.now - state.updated_at > timeout:
             await dialog_state.discard(ctx.session, state=state)
@@ -145,14 +155,6 @@ class Router:
             state = None
             if inbound.kind == "button":  # the button belonged to the discarded dialog
                 return notes
-        if state is not None and state.flow == OFFER:
-            # Buttons that type a command (report a request after a visit): the input picks one, or it is read
-            # as if nothing had been offered.
-            await dialog_state.discard(ctx.session, state=state)
-            picked = self.engine.picked(state, inbound)
-            if picked is not None:
-                inbound = replace(inbound, kind="text", text=picked.removeprefix(COMMAND_BUTTON), data="")
-            state = None
         if state is not None:
             return await self._in_dialog(ctx, state, inbound)
         if inbound.kind == "button":  # a button of a dialog that has ended (saved, cancelled, or timed out)
