@@ -7,34 +7,43 @@ import getpass
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import logs
+from bot import cli_digest, cli_reception, cli_schedule, logs
+from bot.cli_common import (
+    AsOption,
+    ConfigOption,
+    DbOption,
+    ExistingFile,
+    FromOption,
+    LangOption,
+    OutputFile,
+    Setup,
+    ToOption,
+    check_suffix,
+    local_today,
+    period,
+)
 from bot.console import CHANNEL, ConsoleChannel
 from bot.instance_lock import AlreadyRunning
 from handlers import notices
 from handlers.i18n import both, t
 from handlers.router import Router
-from storage.db import Database, DatabaseDamaged, DatabaseUnreachable, sqlite_url
+from storage.db import Database
 from storage.delivery import inbox, outbox
-from storage.errors import ConfigError, LianxinError
 from storage.exchange import case_export, case_figures, demo, exports, roster
-from storage.exchange.roster import RosterInvalid
 from storage.models import InboxEvent, OutboxMessage, Representative, utcnow
 from storage.records import cases, people
-from storage.settings import LANGUAGES, Settings, load_settings
+from storage.settings import LANGUAGES
 from storage.workdays import calendar_of
 
-T = TypeVar("T")
-DEFAULT_DB = "lianxin.db"
 DEMO_DB = "lianxin-demo.db"
 
 app = typer.Typer(help=both("cli.group.app"), no_args_is_help=True, add_completion=False)
@@ -48,66 +57,10 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(export_app, name="export")
 app.add_typer(report_app, name="report")
 app.add_typer(cases_app, name="cases")
-
-DbOption = Annotated[str | None, typer.Option("--db", help=both("cli.option.db"))]
-FromOption = Annotated[str | None, typer.Option("--from", help=both("cli.option.from"))]
-ToOption = Annotated[str | None, typer.Option("--to", help=both("cli.option.to"))]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help=both("cli.option.config"))]
-AsOption = Annotated[str, typer.Option("--as", help=both("cli.option.as"))]
-LangOption = Annotated[str | None, typer.Option("--lang", help=both("cli.option.lang"))]
-
-
-class Setup:
-    """What every command needs: the settings and the database, built once."""
-
-    def __init__(self, db: str | None, config: Path | None, default_db: str = DEFAULT_DB) -> None:
-        try:
-            self.settings: Settings = load_settings(config)
-        except ConfigError as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(2) from None
-        self.language = self.settings.general.default_language
-        target = db or self.settings.database_url or default_db
-        self.database = Database(target if "://" in target else sqlite_url(target))
-
-    def existing(self) -> Setup:
-        """For commands that only read: an SQLite file that is not there is a mistyped path, not a database to
-        create (upgrading would make an empty one, and the command would report nothing)."""
-        file = self.database.file
-        if file is not None and not file.exists():
-            raise self.fail("cli.db.missing", file=str(file))
-        return self
-
-    def say(self, key: str, /, **params: object) -> None:
-        typer.echo(t(self.language, key, **params))
-
-    def fail(self, key: str, /, exit_code: int = 1, **params: object) -> typer.Exit:
-        typer.echo(t(self.language, key, **params), err=True)
-        return typer.Exit(exit_code)
-
-    def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run one async job; expected problems become a clear message and a non-zero exit."""
-
-        async def wrapped() -> T:
-            try:
-                return await work()
-            finally:
-                await self.database.dispose()
-
-        try:
-            return asyncio.run(wrapped())
-        except RosterInvalid as invalid:
-            typer.echo(t(self.language, "roster.invalid_header", count=len(invalid.problems)), err=True)
-            for problem in invalid.problems:
-                typer.echo("  " + t(self.language, problem.key, **problem.message_params()), err=True)
-            raise typer.Exit(1) from None
-        # A database that cannot be used at all: what is wrong and what to check, rather than the driver's traceback.
-        except DatabaseDamaged as damaged:
-            raise self.fail("cli.db.damaged", file=damaged.file) from None
-        except DatabaseUnreachable as unreachable:
-            raise self.fail("cli.db.unreachable", host=unreachable.host, port=unreachable.port) from None
-        except LianxinError as problem:
-            raise self.fail(problem.key, **problem.params) from None
+# Each area's commands live beside the code they drive, and add themselves here.
+cli_schedule.register(app)
+cli_reception.register(app)
+cli_digest.register(app)
 
 
 def parse_identity(spec: str) -> tuple[str, str]:
@@ -322,15 +275,6 @@ def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
     setup.say("cli.db.upgraded")
 
 
-ExistingFile = Annotated[Path, typer.Argument(help=both("cli.option.file"), exists=True, dir_okay=False, readable=True)]
-OutputFile = Annotated[Path, typer.Argument(help=both("cli.option.out"), dir_okay=False)]
-
-
-def check_suffix(setup: Setup, path: Path) -> None:
-    if path.suffix.lower() not in (".csv", ".xlsx"):
-        raise setup.fail("cli.bad_suffix", 2, path=str(path))
-
-
 @roster_app.command("import", help=both("cli.roster.import"))
 def roster_import(file: ExistingFile, db: DbOption = None, config: ConfigOption = None) -> None:
     setup = Setup(db, config)
@@ -523,7 +467,7 @@ def export_visits(
 ) -> None:
     setup = Setup(db, config).existing()
     check_suffix(setup, file)
-    start, end = _period(setup, since, until)
+    start, end = period(setup, since, until)
 
     async def work() -> int:
         await setup.database.upgrade()
@@ -550,7 +494,7 @@ def export_cases(
 ) -> None:
     setup = Setup(db, config).existing()
     check_suffix(setup, file)
-    start, end = _period(setup, since, until)
+    start, end = period(setup, since, until)
 
     async def work() -> int:
         await setup.database.upgrade()
@@ -606,7 +550,7 @@ def report_cases(
     ] = None,
 ) -> None:
     setup = Setup(db, config).existing()
-    start, end = _period(setup, since, until)
+    start, end = period(setup, since, until)
     if by is not None and by not in case_figures.GROUPINGS:
         raise setup.fail("cli.report.bad_by", 2, by=by)
     if form is None:  # from the file's name, else text
@@ -618,7 +562,7 @@ def report_cases(
         raise setup.fail("cli.report.needs_output", 2)
     if output is not None and form in ("csv", "xlsx") and output.suffix.lower() != f".{form}":
         raise setup.fail("cli.report.bad_output", 2, path=str(output), format=form)
-    today = _today(setup)
+    today = local_today(setup)
 
     async def work() -> case_figures.CaseReport:
         await setup.database.upgrade()
@@ -781,29 +725,6 @@ def cases_close_unrated(db: DbOption = None, config: ConfigOption = None) -> Non
         setup.say("cli.cases.closed", count=len(closed), days=days, numbers=separator.join(closed))
     else:
         setup.say("cli.cases.closed_none", days=days)
-
-
-def _period(setup: Setup, since: str | None, until: str | None) -> tuple[date, date]:
-    """--from and --to: by default from 1 January of this year to today; the first day may not follow the last."""
-    today = _today(setup)
-    start = _date_option(setup, since, "--from") or date(today.year, 1, 1)
-    end = _date_option(setup, until, "--to") or today
-    if start > end:
-        raise setup.fail("cli.bad_range", 2, start=start.isoformat(), end=end.isoformat())
-    return start, end
-
-
-def _today(setup: Setup) -> date:
-    return utcnow().astimezone(setup.settings.zone).date()
-
-
-def _date_option(setup: Setup, value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise setup.fail("cli.bad_date", 2, option=name, value=value) from None
 
 
 def main() -> None:

@@ -1,1 +1,4 @@
-"""The tick that turns due reminders, notices and digests into outbox rows (arrives with its issue)."""
+"""The tick that turns due reminders, notices, digests, chases and escalations into outbox rows.
+
+Imports handlers and storage, never bot; APScheduler is imported only by scheduler.tick (the tick, not the store).
+"""

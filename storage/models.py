@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +49,9 @@ class Station(SQLModel, table=True):
     reception_day: str = Field(
         default="", max_length=100, sa_column_kwargs={"server_default": sa.text("''")}
     )  # 接待日 as residents are told it: 每周三上午 9:00-11:30
+    # The street (街道) or town (镇) it belongs to, for a township leader's digest; empty: the district's own (a
+    # school, a hospital, an enterprise).
+    township: str = Field(default="", max_length=50, sa_column_kwargs={"server_default": sa.text("''")})
 
 
 class Area(SQLModel, table=True):
@@ -103,6 +106,8 @@ class Staff(SQLModel, table=True):
     name: str = Field(max_length=50)
     role: str = Field(max_length=12)  # liaison | leader | department
     unit: str = Field(default="", max_length=100)
+    # A leader of one street or town reads its digest; empty: the whole district.
+    township: str = Field(default="", max_length=50, sa_column_kwargs={"server_default": sa.text("''")})
 
 
 # --- the household ledger ---------------------------------------------------------------------------------
@@ -302,6 +307,7 @@ class Case(SQLModel, table=True):
     chased_at: datetime | None = timestamp(default=None)
     escalated_at: datetime | None = timestamp(default=None)
     updated_at: datetime = timestamp(default_factory=utcnow)
+    reception_id: int | None = Field(default=None, foreign_key="reception_day.id", index=True)  # noted there
 
 
 class CaseEvent(SQLModel, table=True):
@@ -338,6 +344,69 @@ class CaseRelay(SQLModel, table=True):
     case_id: int = Field(foreign_key="case_file.id", primary_key=True)
     identity_id: int = Field(foreign_key="chat_identity.id", primary_key=True, index=True)
     writer: bool = False  # the anonymous writer (rates the answer); else one who joined
+
+
+# --- reception days -----------------------------------------------------------------------------------------
+
+
+class ReceptionDay(SQLModel, table=True):
+    """One reception day (接待日) of a work station's rota: when, where, and (ReceptionDuty) who is on duty."""
+
+    __tablename__ = "reception_day"
+    __table_args__ = (sa.UniqueConstraint("station_id", "day", "starts"),)
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    day: date = Field(index=True)
+    starts: time
+    ends: time
+    place: str = Field(default="", max_length=200)  # empty: the station's own address
+    cancelled: bool = False
+    created_at: datetime = timestamp(default_factory=utcnow)
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class ReceptionDuty(SQLModel, table=True):
+    """A representative on duty at a reception day, and their answer: confirmed, or a swap asked (with why)."""
+
+    __tablename__ = "reception_duty"
+    reception_id: int = Field(foreign_key="reception_day.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    status: str = Field(default="assigned", max_length=12)  # assigned | confirmed | swap_asked
+    note: str = Field(default="", max_length=200)
+    answered_at: datetime | None = timestamp(default=None)
+
+
+class ReceptionSubscription(SQLModel, table=True):
+    """A resident who asked to hear of a station's reception days."""
+
+    __tablename__ = "reception_subscription"
+    identity_id: int = Field(foreign_key="chat_identity.id", primary_key=True)
+    station_id: int = Field(foreign_key="station.id", primary_key=True, index=True)
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+# --- the schedule ---------------------------------------------------------------------------------------------
+
+
+class DueItem(SQLModel, table=True):
+    """Something the scheduler must do at a time: a reminder, a notice, a digest, a chase, an escalation. The key
+    names one occurrence (quota:2026-11:rep-17), so it is planned once and done once; a tick claims due rows and
+    writes their messages to the outbox in the transaction that marks them done."""
+
+    __tablename__ = "due_item"
+    __table_args__ = (sa.Index("ix_due_item_queue", "state", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=120, unique=True)
+    kind: str = Field(max_length=24)
+    due_at: datetime = timestamp()
+    expires_at: datetime | None = timestamp(default=None)  # after it the item is useless: skipped, with the reason
+    urgent: bool = False  # sent in quiet hours too
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    state: str = Field(default="pending", max_length=8)  # pending | sent | skipped | failed
+    reason: str = Field(default="", max_length=200)  # why skipped or failed; no personal data
+    attempts: int = 0
+    created_at: datetime = timestamp(default_factory=utcnow)
+    done_at: datetime | None = timestamp(default=None)
 
 
 # --- the inbox and the outbox -----------------------------------------------------------------------------

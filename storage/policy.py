@@ -62,6 +62,11 @@ class Action(enum.StrEnum):
     HANDLE_CASE = "case.handle"  # record: a CaseRecord; progress, answer, extension, return: whoever owns it
     RATE_CASE = "case.rate"  # record: a CaseRecord; rate, withdraw: the resident who wrote it
     ADD_TO_CASE = "case.add"  # record: a CaseRecord; more information: a resident who wrote or joined it
+    READ_RECEPTION = "reception.read"  # /reception: the coming reception days of an area, and subscribing to them
+    MANAGE_RECEPTION = "reception.manage"  # set, change and cancel reception days, import the rota: liaison office
+    ANSWER_DUTY = "reception.duty"  # confirm one's reception-day duty or ask for a swap: representatives
+    NOTE_RECEPTION = "reception.note"  # notes taken at a reception open cases: representatives, liaison office
+    READ_DIGEST = "digest.read"  # /digest, /overdue, /behind within one's scope: leaders, group leaders, office
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,17 @@ def _resident_of_case(standing: Standing, record: Record) -> bool:
     return isinstance(record, CaseRecord) and record.resident
 
 
+def _notes_reception(standing: Standing, record: Record) -> bool:
+    return standing.is_representative or standing.role is Role.LIAISON
+
+
+def _reads_digest(standing: Standing, record: Record) -> bool:
+    """Leaders (their district or township), the liaison office (the district), a group's leader (the group)."""
+    if standing.role in (Role.LEADER, Role.LIAISON):
+        return True
+    return standing.is_representative and standing.group_role is GroupRole.LEADER
+
+
 RULES: dict[Action, Rule] = {
     Action.HELP: _everyone,
     Action.START: _everyone,
@@ -238,6 +254,11 @@ RULES: dict[Action, Rule] = {
     Action.HANDLE_CASE: _handles_case,
     Action.RATE_CASE: _writer,
     Action.ADD_TO_CASE: _resident_of_case,
+    Action.READ_RECEPTION: _everyone,
+    Action.MANAGE_RECEPTION: _liaison,
+    Action.ANSWER_DUTY: _representative,
+    Action.NOTE_RECEPTION: _notes_reception,
+    Action.READ_DIGEST: _reads_digest,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import date, tzinfo
+from datetime import date, time, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -214,6 +214,8 @@ class Cases(Section):
     # Sorted without the liaison office when the category has a default department: assigned to it at once.
     auto_sort: bool = True
     max_text_length: int = Field(default=2000, ge=50, le=20_000)
+    # Local time of each working day's chasing and escalations (the scheduler's).
+    chase_at: time = time(9, 0)
     categories: list[CaseCategory] = Field(default_factory=_default_case_categories, min_length=1)
 
     @model_validator(mode="after")
@@ -275,6 +277,83 @@ class Card(Section):
     font: str = ""  # a font file with Chinese glyphs; empty: found with fontconfig or at well-known paths
 
 
+Lateness = Literal["quota", "nudge", "round", "reception", "cases", "digest"]
+
+
+def _default_lateness() -> dict[Lateness, int]:
+    return {"quota": 72, "nudge": 72, "round": 48, "reception": 24, "cases": 48, "digest": 48}
+
+
+class Scheduler(Section):
+    """The tick that turns due items into messages (scheduler/)."""
+
+    tick_seconds: int = Field(default=15, ge=1, le=300)
+    batch: int = Field(default=200, ge=1, le=10_000)  # due items claimed per transaction
+    # Local time when non-urgent messages are held back, "start-end" across midnight or not; "" for none.
+    quiet_hours: str = Field(default="21:00-08:00", pattern=r"^$|^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
+    # Hours after its due time a kind of item may still go out; later it is skipped, with the reason.
+    max_lateness_hours: dict[Lateness, int] = Field(default_factory=_default_lateness)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Scheduler:
+        missing = [kind for kind in _default_lateness() if kind not in self.max_lateness_hours]
+        if missing:
+            raise ValueError(f"max_lateness_hours misses {', '.join(missing)}")
+        if any(hours < 1 or hours > 24 * 60 for hours in self.max_lateness_hours.values()):
+            raise ValueError("max_lateness_hours are from 1 to 1440")
+        self.quiet()
+        return self
+
+    def quiet(self) -> tuple[time, time] | None:
+        """Quiet hours as (start, end) local times; None when there are none."""
+        if not self.quiet_hours:
+            return None
+        start, _, end = self.quiet_hours.partition("-")
+        try:
+            return time.fromisoformat(start.zfill(5)), time.fromisoformat(end.zfill(5))
+        except ValueError as error:
+            raise ValueError(f"quiet_hours {self.quiet_hours!r} are not two times of day") from error
+
+    def lateness_hours(self, kind: str) -> int:
+        by_kind = {str(name): hours for name, hours in self.max_lateness_hours.items()}
+        return by_kind.get(kind, 24)
+
+
+class Reminders(Section):
+    """What representatives are reminded of about their visit quota."""
+
+    # Local time of the monthly figures, on the first working day of the month.
+    monthly_at: time = time(9, 0)
+    # Households behind an even pace through the year before a representative is nudged.
+    behind_margin: int = Field(default=10, ge=0, le=1000)
+    # Unvisited focus households named in a nudge.
+    nudge_households: int = Field(default=5, ge=0, le=20)
+    # Days before a centralized round (a half-year) closes when those without a visit in it are reminded.
+    round_days_before: int = Field(default=14, ge=1, le=90)
+
+
+class Reception(Section):
+    """Reception days (接待日): when they are announced."""
+
+    # Local time of the day before, when the representatives on duty and the subscribed residents are told.
+    eve_at: time = time(17, 0)
+    # Local time on the day itself, for the representatives on duty.
+    morning_at: time = time(8, 0)
+    # How many coming reception days /reception shows.
+    shown: int = Field(default=5, ge=1, le=20)
+
+
+class Digest(Section):
+    """The leaders' weekly digest."""
+
+    weekday: int = Field(default=1, ge=1, le=7)  # ISO: 1 is Monday
+    at: time = time(8, 30)
+    # Representatives behind pace named in the text (all of them are in the spreadsheet).
+    behind_named: int = Field(default=5, ge=0, le=50)
+    # Where the chart and the spreadsheet are written before they are sent (relative to the working directory).
+    files_dir: Path = Path("digests")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Secrets come only from the environment."""
 
@@ -295,6 +374,10 @@ class Settings(BaseSettings):
     card: Card = Field(default_factory=Card)
     calendar: Calendar = Field(default_factory=Calendar)
     cases: Cases = Field(default_factory=Cases)
+    scheduler: Scheduler = Field(default_factory=Scheduler)
+    reminders: Reminders = Field(default_factory=Reminders)
+    reception: Reception = Field(default_factory=Reception)
+    digest: Digest = Field(default_factory=Digest)
 
     @property
     def zone(self) -> tzinfo:

@@ -819,6 +819,7 @@ class _District:
                     "address": address,
                     # By position, not drawn: the random sequence (and so the rest of the district) stays as it was.
                     "reception_day": RECEPTION_DAYS[station.kind][station.id % len(RECEPTION_DAYS[station.kind])],
+                    "township": station.town,
                 }
             )
         self.rows[Station] = station_rows
@@ -901,7 +902,11 @@ class _District:
         for staff_id, (prefix, role, unit) in enumerate(people, 1):
             numbers[prefix] = numbers.get(prefix, 0) + 1
             code = f"{prefix}{numbers[prefix]:02d}"
-            rows.append({"id": staff_id, "code": code, "name": self.name(), "role": role, "unit": unit})
+            # A street's or a town's leader reads that township's digest; the district's, the whole district's.
+            township = next((place for place in (*(street for street, _ in STREETS), *TOWNS) if unit.startswith(place)), "")
+            rows.append(
+                {"id": staff_id, "code": code, "name": self.name(), "role": role, "unit": unit, "township": township}
+            )
         self.rows[Staff] = rows
 
     # -- the ledger --

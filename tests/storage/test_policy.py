@@ -123,6 +123,13 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.ADD_TO_CASE, THEIRS, set()),
     (Action.ADD_TO_CASE, KEPT, set()),
     (Action.ADD_TO_CASE, OF_DEPARTMENT, set()),
+    # Reception days: anyone reads them; the liaison office runs the rota; representatives answer their duty and,
+    # with the office, note what they heard there; digests for leaders, the office and a group's leader.
+    (Action.READ_RECEPTION, None, set(EVERYONE)),
+    (Action.MANAGE_RECEPTION, None, {"liaison"}),
+    (Action.ANSWER_DUTY, None, REPRESENTATIVES),
+    (Action.NOTE_RECEPTION, None, REPRESENTATIVES | {"liaison"}),
+    (Action.READ_DIGEST, None, {"group_leader", "liaison", "leader"}),
 ]
 
 
