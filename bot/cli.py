@@ -167,6 +167,7 @@ def run(
     webhook: Annotated[str | None, typer.Option("--webhook", help=both("cli.option.webhook"))] = None,
     listen: Annotated[str | None, typer.Option("--listen", help=both("cli.option.listen"))] = None,
     port: Annotated[int | None, typer.Option("--port", help=both("cli.option.port"))] = None,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help=both("cli.run.option_no_scheduler"))] = False,
 ) -> None:
     setup = Setup(db, config)
     token = setup.settings.telegram_token
@@ -180,7 +181,7 @@ def run(
 
     from bot.runtime import TelegramBot
 
-    telegram_bot = TelegramBot(setup.settings, setup.database, token)
+    telegram_bot = TelegramBot(setup.settings, setup.database, token, scheduler=not no_scheduler)
 
     async def work() -> None:
         stop = asyncio.Event()

@@ -7,7 +7,7 @@ import itertools
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from handlers.events import Inbound, InputKind, Reply
 from handlers.i18n import t
@@ -103,8 +103,15 @@ class ConsoleChannel:
         if not payloads:
             return []
         return [Reply(t(self.language, "console.waiting", count=len(payloads)))] + [
-            Reply.from_payload(payload) for payload in payloads
+            self._file(kind, payload) if kind in outbox.FILE_KINDS else Reply.from_payload(payload)
+            for kind, payload in payloads
         ]
+
+    def _file(self, kind: str, payload: dict[str, Any]) -> Reply:
+        """A terminal shows no picture or file: it names where it is, under its caption."""
+        where = t(self.language, f"console.sent_{kind}", path=str(payload.get("path", "")))
+        caption = str(payload.get("caption", ""))
+        return Reply(f"{caption}\n{where}" if caption else where)
 
     async def _current_language(self) -> str:
         async with self.router.db.transaction() as session:

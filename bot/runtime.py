@@ -21,10 +21,10 @@ from bot.sender import Sender
 from bot.telegram import CHANNEL, TelegramChannel, webhook_secret
 from bot.telegram_updates import ALLOWED_UPDATES
 from handlers.router import Router
+from scheduler.tick import Scheduler
 from storage.db import Database
 from storage.delivery import dialog_state, queue
 from storage.models import utcnow
-from storage.records import cases
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class TelegramBot:
         token: str,
         *,
         clock: Callable[[], datetime] = utcnow,
+        scheduler: bool = True,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -83,6 +84,9 @@ class TelegramBot:
         )
         self.channel.received = self.dispatcher.wake
         self.channel.queued = self.sender.wake
+        # The scheduler writes to the outbox that this sender drains; `lianxin run --no-scheduler` leaves it to a
+        # `lianxin scheduler` of its own (on PostgreSQL one of them leads at a time anyway).
+        self.scheduler = Scheduler(db, settings, clock=clock, queued=self.sender.wake) if scheduler else None
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._site: web.AppRunner | None = None
@@ -120,6 +124,8 @@ class TelegramBot:
                 listen or self.settings.telegram.webhook_listen,
                 port or self.settings.telegram.webhook_port,
             )
+        if self.scheduler is not None:
+            self.scheduler.start()
         self.dispatcher.wake()
         self.sender.wake()
         # Everything start-up made (modules, settings, catalogs, the Application) lives as long as the bot: moved
@@ -145,19 +151,15 @@ class TelegramBot:
 
     async def _purge_now_and_then(self) -> None:
         """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted; dialogs
-        left for a day go too. Answers their writers have not rated within `cases.auto_close_days` close on the same
-        round (until the scheduler takes over time-driven work)."""
+        left for a day go too."""
         while True:
             try:
                 async with self.db.transaction() as session:
                     before = utcnow() - timedelta(days=self.settings.delivery.keep_days)
                     events, messages = await queue.purge(session, before=before)
-                    closed = await cases.close_unrated(session, settings=self.settings, now=utcnow())
                     dialogs = await dialog_state.purge(session, before=utcnow() - DIALOGS_KEPT)
                 if dialogs:
                     log.info("deleted %s dialogs left for more than a day", dialogs)
-                if closed:
-                    log.info("closed %s answered cases left unrated", len(closed))
                 if events or messages:
                     log.info(
                         "purged %s events and %s messages older than %s days",
@@ -171,6 +173,8 @@ class TelegramBot:
 
     async def stop(self) -> None:
         """Stop taking updates, let the rows in work finish, close the HTTP client."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         self.channel.stop()
         if self._site is not None:
             await self._site.cleanup()

@@ -53,7 +53,7 @@ from handlers.router import Router
 from storage.db import Database
 from storage.delivery import inbox
 from storage.delivery.inbox import QueuedEvent, Received
-from storage.delivery.outbox import NewMessage, QueuedMessage
+from storage.delivery.outbox import FILE_KINDS, NewMessage, QueuedMessage
 from storage.errors import StoreError
 from storage.models import utcnow
 from storage.policy import Role
@@ -218,6 +218,8 @@ class TelegramTransport:
             with contextlib.suppress(BadRequest):  # already without buttons, or gone
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(payload["message_id"]))
             return ""
+        if row.kind in FILE_KINDS:
+            return await self._send_file(chat_id, row.kind, payload)
         if row.kind == "commands":
             role = Role(str(payload["role"])) if payload["role"] in tuple(Role) else Role.RESIDENT
             await self.bot.set_my_commands(
@@ -225,6 +227,20 @@ class TelegramTransport:
             )
             return ""
         raise Rejected(f"unknown outbox kind {row.kind}")
+
+    async def _send_file(self, chat_id: int, kind: str, payload: dict[str, Any]) -> str:
+        """A chart or a spreadsheet the scheduler made: read from disk when it is sent (a file gone meanwhile is
+        refused, not retried)."""
+        path = Path(str(payload["path"]))
+        try:
+            content = await asyncio.to_thread(path.read_bytes)
+        except OSError as error:
+            raise Rejected(f"file unreadable ({type(error).__name__})") from None
+        caption = escape(str(payload.get("caption", ""))) or None
+        filename = str(payload.get("filename") or path.name)
+        send = self.bot.send_photo if kind == "photo" else self.bot.send_document
+        message = await send(chat_id, content, caption=caption, parse_mode=ParseMode.HTML, filename=filename)
+        return str(message.message_id)
 
     async def _send_message(self, chat_id: int, payload: dict[str, Any]) -> str:
         message = await self._api(

@@ -1,6 +1,7 @@
 """Cases past their deadline: every working day at `cases.chase_at` a sweep plans one chase (the day after the
 missed deadline) and one escalation to leaders (`cases.escalate_after_working_days` later) per case and deadline;
-each is sent once, by storage.records.cases.send_overdue."""
+each is sent once, by storage.records.cases.send_overdue. The sweep also closes the answers their writers left
+unrated for `cases.auto_close_days`."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ async def start(ctx: JobContext) -> None:
 
 
 async def sweep(ctx: JobContext, item: DueItem) -> None:
-    """Plan the chases and escalations due today, and the next working day's sweep."""
+    """Plan the chases and escalations due today, and the next working day's sweep; close unrated answers."""
     ctx.plan(sweep_item(ctx, ctx.calendar.next_working_day(ctx.today)))
+    await cases.close_unrated(ctx.session, settings=ctx.settings, now=ctx.now)
     for overdue in await cases.overdue(ctx.session, settings=ctx.settings, calendar=ctx.calendar, today=ctx.today):
         case = overdue.case
         kind = ESCALATE if overdue.due == "escalate" else CHASE

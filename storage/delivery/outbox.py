@@ -17,7 +17,9 @@ from storage.delivery import queue
 from storage.delivery.queue import OUTBOX
 from storage.models import ChatIdentity, OutboxMessage, UTCDateTime
 
-KINDS = frozenset({"message", "edit", "clear_buttons", "commands"})
+KINDS = frozenset({"message", "edit", "clear_buttons", "commands", "photo", "document"})
+# A file to send: payload {"path": the file on this machine, "caption": text, "filename": the name shown}.
+FILE_KINDS = frozenset({"photo", "document"})
 
 
 @dataclass(frozen=True)
@@ -248,10 +250,12 @@ async def external_id_of(session: AsyncSession, *, message_id: int) -> str:
     return row.external_id if row is not None and row.status == "sent" else ""
 
 
-async def deliver_here(session: AsyncSession, *, channel: str, chat_key: str, now: datetime) -> list[dict[str, Any]]:
-    """For a channel that shows what is waiting when the person opens it (the console): the payloads of the
-    messages waiting for this chat, oldest first, all marked sent (other kinds, such as menus, mean nothing
-    there)."""
+async def deliver_here(
+    session: AsyncSession, *, channel: str, chat_key: str, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """For a channel that shows what is waiting when the person opens it (the console): the kinds and payloads of
+    the messages and files waiting for this chat, oldest first, all marked sent (other kinds, such as menus, mean
+    nothing there)."""
     rows = list(
         await execute(
             session,
@@ -261,7 +265,7 @@ async def deliver_here(session: AsyncSession, *, channel: str, chat_key: str, no
         )
     )
     await mark_sent(session, sent=[(row.id, "") for row in rows], now=now)
-    return [row.payload for row in rows if row.kind == "message"]
+    return [(row.kind, row.payload) for row in rows if row.kind == "message" or row.kind in FILE_KINDS]
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:

@@ -52,9 +52,9 @@ class Planned:
 
 
 async def plan(session: AsyncSession, *, items: Sequence[Planned], now: datetime, update: bool = False) -> int:
-    """Add the items whose keys are not planned yet; returns how many were new. With `update`, an item still
-    pending takes the new due time, expiry and payload (a reception day moved to another hour); one already done
-    stays done."""
+    """Add the items whose keys are not planned yet; returns how many were new (with `update`: new or moved). With
+    `update`, an item still pending takes the new due time, expiry and payload (a reception day moved to another
+    hour); one already done stays done."""
     if not items:
         return 0
     rows = [item.row(now) for item in items]
@@ -70,8 +70,9 @@ async def plan(session: AsyncSession, *, items: Sequence[Planned], now: datetime
         statement = insert.on_conflict_do_nothing(index_elements=["key"])
     added = 0
     for start in range(0, len(rows), 500):
-        result = await execute(session, statement, rows[start : start + 500])
-        added += max(result.rowcount or 0, 0)
+        # RETURNING, not rowcount: drivers do not count the rows of an executemany alike.
+        result = await execute(session, statement.returning(TABLE.c.id), rows[start : start + 500])
+        added += len(result.all())
     return added
 
 
