@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +39,7 @@ from handlers.router import Router
 from storage.db import Database
 from storage.delivery import inbox, outbox
 from storage.exchange import case_export, case_figures, demo, exports, roster
-from storage.models import InboxEvent, OutboxMessage, Representative, utcnow
+from storage.models import Case, InboxEvent, OutboxMessage, Representative, utcnow
 from storage.records import cases, people
 from storage.settings import LANGUAGES
 from storage.workdays import calendar_of
@@ -640,6 +640,7 @@ class OverdueLine:
     due: str
     late: int
     action: str  # chase | escalate
+    at: str = ""  # when it was sent, local time; "" for one not sent yet
 
 
 @cases_app.command("overdue", help=both("cli.cases.overdue_help"))
@@ -650,7 +651,7 @@ def cases_overdue(
 ) -> None:
     setup = Setup(db, config).existing()
 
-    async def work() -> tuple[date, list[OverdueLine]]:
+    async def work() -> tuple[date, list[OverdueLine], list[OverdueLine]]:
         await setup.database.upgrade()
         now = utcnow()
         today = now.astimezone(setup.settings.zone).date()
@@ -665,9 +666,34 @@ def cases_overdue(
             async with setup.database.read() as session:
                 items = await cases.overdue(session, settings=setup.settings, calendar=calendar, today=today)
                 shown = await _overdue_lines(setup, session, items)
-        return today, shown
+        due_now = {item.case.id for item in items}  # listed as due (or just sent) below
+        async with setup.database.read() as session:
+            chased = await cases.chased_open(session)
+            sent = await _overdue_lines(
+                setup,
+                session,
+                [
+                    cases.Overdue(case, calendar.working_days_between(case.due_on, today), _last_sent(case)[0])
+                    for case in chased
+                    if case.id not in due_now
+                ],
+            )
+        return today, shown, sent
 
-    today, shown = setup.run(work)
+    today, shown, sent = setup.run(work)
+    if sent:
+        setup.say("cli.cases.sent_header", count=len(sent))
+        for line in sent:
+            setup.say(
+                "cli.cases.sent_line",
+                number=line.number,
+                category=line.category,
+                owner=line.owner,
+                due=line.due,
+                late=line.late,
+                action=t(setup.language, f"cli.cases.action.{line.action}"),
+                at=line.at,
+            )
     if not shown:
         setup.say("cli.cases.overdue_none", today=today.isoformat())
         return
@@ -706,8 +732,19 @@ async def _overdue_lines(setup: Setup, session: AsyncSession, items: list[cases.
             owner = t(setup.language, "cli.cases.kept_by", code=codes.get(case.kept_by, "?"))
         else:
             owner = case.department or t(setup.language, "cli.cases.unowned")
-        lines.append(OverdueLine(case.number, label, owner, case.due_on.isoformat(), item.working_days_late, item.due))
+        sent_at = _last_sent(case)[1]
+        at = sent_at.astimezone(setup.settings.zone).strftime("%Y-%m-%d %H:%M") if sent_at else ""
+        lines.append(
+            OverdueLine(case.number, label, owner, case.due_on.isoformat(), item.working_days_late, item.due, at)
+        )
     return lines
+
+
+def _last_sent(case: Case) -> tuple[str, datetime | None]:
+    """What was sent last about an overdue case, and when: its escalation, else its chase."""
+    if case.escalated_at is not None:
+        return "escalate", case.escalated_at
+    return "chase", case.chased_at
 
 
 @cases_app.command("close-unrated", help=both("cli.cases.close_unrated_help"))

@@ -17,12 +17,13 @@ SWEEP, CHASE, ESCALATE = "cases-sweep", "chase", "escalate"
 
 
 def sweep_item(ctx: JobContext, day: date) -> Planned:
-    due_at = ctx.at(day, ctx.settings.cases.chase_at)
-    return Planned(key=f"{SWEEP}:{day.isoformat()}", kind=SWEEP, due_at=due_at, expires_at=ctx.expires("cases", due_at))
+    # No expiry: a sweep late after downtime still finds everything overdue; its chases expire instead.
+    return Planned(key=f"{SWEEP}:{day.isoformat()}", kind=SWEEP, due_at=ctx.at(day, ctx.settings.cases.chase_at))
 
 
 async def start(ctx: JobContext) -> None:
-    """The first sweep: the next working day's (today's, if its hour has not come)."""
+    """The first sweep (or the next, should one have failed): the next working day's (today's, if its hour has not
+    come)."""
     if await schedule.exists(ctx.session, kind=SWEEP):
         return
     day = ctx.today if ctx.calendar.is_working_day(ctx.today) else ctx.calendar.next_working_day(ctx.today)
@@ -33,7 +34,7 @@ async def start(ctx: JobContext) -> None:
 
 async def sweep(ctx: JobContext, item: DueItem) -> None:
     """Plan the chases and escalations due today, and the next working day's sweep; close unrated answers."""
-    ctx.plan(sweep_item(ctx, ctx.calendar.next_working_day(ctx.today)))
+    ctx.plan(sweep_item(ctx, ctx.calendar.next_working_day(ctx.today)))  # after today, however late this one ran
     await cases.close_unrated(ctx.session, settings=ctx.settings, now=ctx.now)
     for overdue in await cases.overdue(ctx.session, settings=ctx.settings, calendar=ctx.calendar, today=ctx.today):
         case = overdue.case

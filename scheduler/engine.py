@@ -147,8 +147,8 @@ class Engine:
             await schedule.plan(session, items=ctx.planned, now=now)
 
     async def run_due(self, now: datetime) -> TickReport:
-        """Everything due at `now`, in transactions of `scheduler.batch` items, until nothing is left (items a job
-        planned as due now included)."""
+        """Everything due at `now`, in transactions of `scheduler.batch` items, until nothing is left: items a job
+        planned as due now (one per person of a monthly reminder) go in the same tick."""
         await self.start_series(now)
         report = TickReport()
         urgent_only = quiet(self.settings, now)
@@ -160,7 +160,7 @@ class Engine:
                 for item in items:
                     done += await self._run(session, item, now)
             report += done
-            if len(items) < limit:
+            if not items:
                 return report
 
     async def _run(self, session: AsyncSession, item: DueItem, now: datetime) -> TickReport:

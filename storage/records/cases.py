@@ -1072,6 +1072,20 @@ async def overdue(session: AsyncSession, *, settings: Settings, calendar: WorkCa
     return found
 
 
+async def chased_open(session: AsyncSession) -> list[Case]:
+    """Cases still unanswered that were chased or escalated already (by the scheduler, or by hand), the oldest
+    deadline first."""
+    found = await session.exec(
+        select(Case)
+        .where(
+            col(Case.state).in_((REGISTERED, SORTED, ASSIGNED, IN_PROGRESS)),
+            sa.or_(col(Case.chased_at).is_not(None), col(Case.escalated_at).is_not(None)),
+        )
+        .order_by(col(Case.due_on), col(Case.id))
+    )
+    return list(found.all())
+
+
 async def send_overdue(
     session: AsyncSession, *, items: Sequence[Overdue], settings: Settings, now: datetime, render: Render
 ) -> None:

@@ -77,8 +77,10 @@ async def plan(session: AsyncSession, *, items: Sequence[Planned], now: datetime
 
 
 async def exists(session: AsyncSession, *, kind: str) -> bool:
-    """Whether any item of this kind was ever planned (a recurring series started)."""
-    found = await session.exec(select(DueItem.id).where(DueItem.kind == kind).limit(1))
+    """Whether an item of this kind waits to be done: a recurring series runs (each occurrence plans the next).
+    None waits when the series never started, or its last occurrence was skipped or failed: its starter then
+    plans the coming one."""
+    found = await session.exec(select(DueItem.id).where(DueItem.kind == kind, DueItem.state == PENDING).limit(1))
     return found.first() is not None
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -146,6 +147,13 @@ def case_state(url: str, number: str) -> Case:
     return case
 
 
+def sent_at(url: str, number: str) -> str:
+    """When a case was chased, as the command line shows it (local time)."""
+    chased = case_state(url, f"LX-2026-{number}").chased_at
+    assert chased is not None
+    return chased.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
 def test_overdue_cases_are_chased_then_escalated(store: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     async def build(db: Database, settings: Settings) -> None:
         await build_district(db)
@@ -168,12 +176,16 @@ def test_overdue_cases_are_chased_then_escalated(store: str, monkeypatch: pytest
         "已催办1件，升级至领导0件；通知已放入发件箱。",
     ]
     on_thursday = run_on(monkeypatch, "2026-11-19", "cases", "overdue", *db)
-    assert on_thursday == "截至2026-11-19，没有需要催办或升级的逾期诉求。\n"  # chased, four working days late
+    assert on_thursday.splitlines() == [  # chased, four working days late: what was sent, and nothing due
+        "已发出催办或升级、仍未答复的诉求1件：",
+        f"  LX-2026-000002 住房物业 区住建局 期限2026-11-13 已逾期4个工作日：{sent_at(store, '000002')}已催办",
+        "截至2026-11-19，没有需要催办或升级的逾期诉求。",
+    ]
     on_friday = run_on(monkeypatch, "2026-11-20", "cases", "overdue", *db)
-    assert on_friday.splitlines() == [
+    assert on_friday.splitlines() == [  # due for escalation: listed as due, not among the sent
         "截至2026-11-20，需要催办或升级的逾期诉求1件：",
         "  LX-2026-000002 住房物业 区住建局 期限2026-11-13 已逾期5个工作日：升级至领导",
-        "以上通知尚未发送；加 --send 发送。",
+        "以上通知尚未发送：调度程序会在下一个工作日的催办时间发送；加 --send 立即发送。",
     ]
     messages = len(rows(store, OutboxMessage))
     on_monday = run_on(monkeypatch, "2026-11-23", "cases", "overdue", *db)
@@ -195,9 +207,10 @@ def test_overdue_cases_are_chased_then_escalated(store: str, monkeypatch: pytest
     assert chased.chased_at is not None and chased.escalated_at is None
     assert case_state(store, "LX-2026-000002").escalated_at is not None
 
-    assert (
-        run_on(monkeypatch, "2026-11-23", "cases", "overdue", *db) == "截至2026-11-23，没有需要催办或升级的逾期诉求。\n"
-    )
+    after = run_on(monkeypatch, "2026-11-23", "cases", "overdue", *db).splitlines()
+    assert after[0] == "已发出催办或升级、仍未答复的诉求3件："
+    assert [line.rsplit("已", 1)[-1] for line in after[1:4]] == ["升级至领导", "催办", "催办"]
+    assert after[4] == "截至2026-11-23，没有需要催办或升级的逾期诉求。"
     # Thursday: four working days late, already chased: nothing. Friday: five, escalated to leaders.
     assert "没有需要催办或升级" in run_on(monkeypatch, "2026-11-26", "cases", "overdue", *db)
     on_next_friday = run_on(monkeypatch, "2026-11-27", "cases", "overdue", *db)

@@ -86,6 +86,10 @@ class World:
 
 @pytest.fixture
 async def world(db: Database, settings: Settings) -> World:
+    return await build_world(db, settings)
+
+
+async def build_world(db: Database, settings: Settings) -> World:
     """The factories' district, 区城管局's handler, and a bound chat for everyone in PEOPLE."""
     district = await build_district(db)
     ids: dict[str, int] = {}
