@@ -4,6 +4,7 @@ rounds, pace; their own with households to visit next, or a colleague's figures 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from handlers.dialogs import Context
 from handlers.events import Reply
@@ -12,6 +13,19 @@ from storage.policy import Action
 from storage.records import people, visits
 from storage.records.households import HouseholdBrief
 from storage.records.visits import Progress
+from storage.settings import Settings
+
+
+class Voice(Protocol):
+    """Who the words are for: a dialog's Context, or a reminder's reader outside any conversation."""
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def t(self, key: str, /, **params: Any) -> str: ...
 
 
 async def answer_progress(ctx: Context, argument: str) -> list[Reply]:
@@ -41,7 +55,7 @@ async def answer_progress(ctx: Context, argument: str) -> list[Reply]:
 
 
 def progress_text(
-    ctx: Context,
+    ctx: Voice,
     progress: Progress,
     *,
     detail: bool = False,
@@ -92,25 +106,32 @@ def progress_text(
     if suggestions:
         lines.append("")
         lines.append(t("progress.suggestions", count=len(suggestions)))
-        for number, household in enumerate(suggestions, start=1):
-            categories = t("list.separator").join(
-                label.label(ctx.language)
-                for code in household.categories
-                if (label := ctx.settings.households.category(code)) is not None
-            )
-            lines.append(
-                t(
-                    "progress.suggestion",
-                    number=number,
-                    address=household.address,
-                    head=household.head,
-                    categories=categories,
-                )
-            )
+        lines.extend(suggestion_lines(ctx, suggestions))
     return "\n".join(lines)
 
 
-def round_label(ctx: Context, round_code: str) -> str:
+def suggestion_lines(ctx: Voice, suggestions: Sequence[HouseholdBrief]) -> list[str]:
+    """Households to visit next, numbered: address, the head's masked name, their categories."""
+    lines = []
+    for number, household in enumerate(suggestions, start=1):
+        categories = ctx.t("list.separator").join(
+            label.label(ctx.language)
+            for code in household.categories
+            if (label := ctx.settings.households.category(code)) is not None
+        )
+        lines.append(
+            ctx.t(
+                "progress.suggestion",
+                number=number,
+                address=household.address,
+                head=household.head,
+                categories=categories,
+            )
+        )
+    return lines
+
+
+def round_label(ctx: Voice, round_code: str) -> str:
     """2026-H2 -> 2026年下半年; 2026-P3 -> 2026年第3轮."""
     year, _, part = round_code.partition("-")
     if part.startswith("H"):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from storage.db import execute
 from storage.errors import InvalidInput, NotFound
 from storage.models import (
     Area,
+    ChatIdentity,
     Household,
     HouseholdCategory,
     RepArea,
@@ -25,7 +27,7 @@ from storage.models import (
     VisitPhoto,
     utcnow,
 )
-from storage.policy import Action, Standing
+from storage.policy import Action, Role, Standing
 from storage.records import households
 from storage.records.households import HouseholdBrief
 from storage.settings import Settings
@@ -43,6 +45,19 @@ def round_id(day: date, *, per_year: int) -> str | None:
 
 def year_rounds(year: int, *, per_year: int) -> list[str]:
     return [f"{year}-{'H' if per_year == 2 else 'P'}{index}" for index in range(1, per_year + 1)]
+
+
+def round_span(round_code: str, *, per_year: int) -> tuple[date, date]:
+    """The first and last day of a round (2026-H2: 1 July to 31 December); `per_year` reads a 2026-P3."""
+    year_text, _, part = round_code.partition("-")
+    year, index = int(year_text), int(part[1:])
+    per_year = 2 if part.startswith("H") else per_year
+    months = [month for month in range(1, 13) if (month - 1) * per_year // 12 + 1 == index]
+    if not months:
+        raise ValueError(f"{round_code} is not a round of {per_year} a year")
+    last_month = months[-1]
+    after = date(year + 1, 1, 1) if last_month == 12 else date(year, last_month + 1, 1)
+    return date(year, months[0], 1), after - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -244,8 +259,15 @@ class Progress:
         return self.households - self.expected_by_now
 
 
-async def progress(session: AsyncSession, *, representative_id: int, today: date, settings: Settings) -> Progress:
+def expected_by(today: date, *, per_year: int) -> int:
+    """Households an even pace through the year reaches by the end of `today`."""
     year_start = date(today.year, 1, 1)
+    days_in_year = (date(today.year, 12, 31) - year_start).days + 1
+    day_of_year = (today - year_start).days + 1
+    return math.floor(per_year * day_of_year / days_in_year)
+
+
+async def progress(session: AsyncSession, *, representative_id: int, today: date, settings: Settings) -> Progress:
     period = _year_so_far(representative_id, today)
     in_home_modes = [mode.code for mode in settings.visits.modes if mode.in_home]
     counted = await session.exec(_COUNTED, params={**period, "in_home_modes": in_home_modes})
@@ -254,9 +276,7 @@ async def progress(session: AsyncSession, *, representative_id: int, today: date
     rounds = year_rounds(today.year, per_year=settings.quota.centralized_rounds_per_year)
     categories_seen: set[str] = set((await session.exec(_CATEGORIES_SEEN, params=period)).all())
     must_visit = [label.code for label in settings.households.must_visit]
-    days_in_year = (date(today.year, 12, 31) - year_start).days + 1
-    day_of_year = (today - year_start).days + 1
-    expected = math.floor(settings.quota.households_per_year * day_of_year / days_in_year)
+    expected = expected_by(today, per_year=settings.quota.households_per_year)
 
     return Progress(
         year=today.year,
@@ -271,16 +291,18 @@ async def progress(session: AsyncSession, *, representative_id: int, today: date
 
 
 async def suggested_households(
-    session: AsyncSession, *, viewer: Standing, today: date, settings: Settings
+    session: AsyncSession, *, viewer: Standing, today: date, settings: Settings, limit: int | None = None
 ) -> list[HouseholdBrief]:
-    """Households with a focus or must-visit category in the representative's own areas, not yet visited this year.
+    """Households with a focus or must-visit category in the representative's own areas, not yet visited this year:
+    `limit` of them (default: as many as /progress shows).
 
     Must-visit households come first, then those whose head is not a party member (the programme's weight).
     """
     policy.require(viewer, Action.OWN_PROGRESS)
     assert viewer.representative_id is not None
     representative_id = viewer.representative_id
-    limit = settings.visits.progress_suggestions
+    if limit is None:
+        limit = settings.visits.progress_suggestions
     if limit <= 0:
         return []
     parameters = {
@@ -317,3 +339,51 @@ async def latest_visit(session: AsyncSession, *, representative_id: int, since: 
         return None
     visit_id, household_id, area_id, address = found
     return {"id": visit_id, "household_id": household_id, "area_id": area_id, "address": address}
+
+
+# --- many representatives at once (the scheduler's reminders) ---------------------------------------------
+
+
+async def representatives_to_remind(
+    session: AsyncSession, *, without_round: str | None = None, representative_id: int | None = None
+) -> list[int]:
+    """Representatives in office with a chat that can be told (bound to them, not blocked), by id. With
+    `without_round`, only those who have neither logged nor joined a visit of that centralized round; with
+    `representative_id`, that one only (is it still so?)."""
+    chats = select(ChatIdentity.id).where(
+        col(ChatIdentity.representative_id) == Representative.id,
+        col(ChatIdentity.role) == Role.REPRESENTATIVE,
+        col(ChatIdentity.blocked_at).is_(None),
+    )
+    where: list[Any] = [col(Representative.active).is_(True), sa.exists(chats)]
+    if without_round is not None:
+        logged = select(Visit.representative_id).where(Visit.round == without_round)
+        joined = (
+            select(VisitCompanion.representative_id)
+            .join(Visit, col(Visit.id) == VisitCompanion.visit_id)
+            .where(Visit.round == without_round)
+        )
+        where += [col(Representative.id).not_in(logged), col(Representative.id).not_in(joined)]
+    if representative_id is not None:
+        where.append(col(Representative.id) == representative_id)
+    found = await session.exec(select(Representative.id).where(*where).order_by(col(Representative.id)))
+    return [int(found_id) for found_id in found.all() if found_id is not None]
+
+
+async def households_this_year(
+    session: AsyncSession, *, today: date, representative_ids: Collection[int] | None = None
+) -> dict[int, int]:
+    """Distinct households each representative visited (logged or joined) from 1 January to `today`, as
+    `progress` counts them, for many representatives in one statement; those without any are left out."""
+    period = col(Visit.visited_on).between(date(today.year, 1, 1), today)
+    logged_columns: tuple[Any, ...] = (col(Visit.representative_id).label("rep"), col(Visit.household_id))
+    joined_columns: tuple[Any, ...] = (col(VisitCompanion.representative_id).label("rep"), col(Visit.household_id))
+    logged = sa.select(*logged_columns).where(period)
+    joined = sa.select(*joined_columns).join(Visit, col(Visit.id) == VisitCompanion.visit_id).where(period)
+    pairs = sa.union(logged, joined).subquery()  # UNION, not UNION ALL: a household counts once per representative
+    counted: tuple[Any, ...] = (pairs.c.rep, sa.func.count(sa.distinct(pairs.c.household_id)).label("households"))
+    statement = sa.select(*counted).group_by(pairs.c.rep)
+    if representative_ids is not None:
+        statement = statement.where(pairs.c.rep.in_(list(representative_ids)))
+    rows = await execute(session, statement)
+    return {int(row.rep): int(row.households) for row in rows}
