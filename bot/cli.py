@@ -40,7 +40,8 @@ from storage.db import Database
 from storage.delivery import inbox, outbox
 from storage.exchange import case_export, case_figures, demo, exports, roster
 from storage.models import Case, InboxEvent, OutboxMessage, Representative, utcnow
-from storage.records import cases, people
+from storage.records import cases, people, schedule
+from storage.records.schedule import Planned
 from storage.settings import LANGUAGES
 from storage.workdays import calendar_of
 
@@ -137,9 +138,39 @@ def demo_command(
             liaison=summary.liaison,
             department=summary.department,
         )
-        await converse(await open_console(setup, as_, lang))
+        console = await open_console(setup, as_, lang)
+        if summary.created:
+            await _first_reminders(setup, summary.demo_representative)
+        await converse(console)
 
     setup.run(work)
+
+
+async def _first_reminders(setup: Setup, code: str) -> None:
+    """A new demo starts the scheduler's series (`lianxin schedule` lists them) and leaves the demo representative
+    this month's figures and nudge, as the first working day brings them, waiting in the console."""
+    from scheduler import jobs, quota  # the scheduler's jobs are loaded by the commands that run them
+    from scheduler.engine import Engine
+
+    now = utcnow()
+    month = now.astimezone(setup.settings.zone).strftime("%Y-%m")
+    async with setup.database.transaction() as session:
+        representative = await people.representative_by_code(session, code=code)
+        await schedule.plan(
+            session,
+            items=[
+                Planned(
+                    key=f"{kind}:{month}:rep-{representative.id}",
+                    kind=kind,
+                    due_at=now,
+                    urgent=True,  # shown now, even to a newcomer trying the demo late in the evening
+                    payload={"representative_id": representative.id, "month": month},
+                )
+                for kind in (quota.QUOTA, quota.NUDGE)
+            ],
+            now=now,
+        )
+    await Engine(setup.database, setup.settings, jobs=jobs.JOBS, starters=jobs.STARTERS).run_due(now)
 
 
 async def _has_demo(database: Database) -> bool:
