@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from storage.db import Database, sqlite_url
 from storage.settings import Settings, load_settings
 
 POSTGRES_URL = os.environ.get("LIANXIN_TEST_DATABASE_URL")
+# A test that runs every due job may send a leader the weekly digest, whose chart and spreadsheet are written under
+# digest.files_dir: here a temporary folder, not the working directory (the processes tests start inherit it).
+os.environ.setdefault("LIANXIN_DIGEST__FILES_DIR", tempfile.mkdtemp(prefix="lianxin-digests-"))
 needs_postgres = pytest.mark.skipif(
     not POSTGRES_URL, reason="set LIANXIN_TEST_DATABASE_URL to a PostgreSQL database to run this test"
 )
