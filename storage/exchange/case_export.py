@@ -47,7 +47,7 @@ CASE_HEADERS = [
     "电话",
     "诉求内容",
 ]
-SOURCES = {"mailbox": "信箱来信", "card": "联系卡来信", "report": "代表反映"}
+SOURCES = {"mailbox": "信箱来信", "card": "联系卡来信", "report": "代表反映", "reception": "接待日记录"}
 TIME_LIMITS = {"emergency": "紧急", "consultation": "咨询", "help": "求助", "complaint": "投诉"}
 STATES = {
     "registered": "已登记",

@@ -22,6 +22,8 @@ from storage.models import (
     CaseEvent,
     Household,
     HouseholdCategory,
+    ReceptionDay,
+    ReceptionDuty,
     RepArea,
     RepGroup,
     Representative,
@@ -29,7 +31,9 @@ from storage.models import (
     Station,
     Visit,
     VisitCompanion,
+    utcnow,
 )
+from storage.records import reception, schedule
 from storage.records.cases import (
     ANSWERED,
     ASSIGNED,
@@ -78,6 +82,7 @@ ID_TABLES: tuple[type[SQLModel], ...] = (
     Visit,
     Case,
     CaseEvent,
+    ReceptionDay,
 )
 CHUNK = 5_000
 
@@ -552,6 +557,7 @@ async def build_demo(db: Database, *, settings: Settings, seed: int = 2026, toda
                 table = _table(model)
                 sequence = func.pg_get_serial_sequence(table.name, "id")
                 await session.exec(select(func.setval(sequence, sa.select(func.max(table.c.id)).scalar_subquery())))
+        await _plan_receptions(session, settings=settings, rows=district.rows[ReceptionDay])
         summary = district.summary()
         audit.record(
             session,
@@ -748,6 +754,7 @@ class _District:
         self.households()
         self.visits()
         self.cases()
+        self.rows.update(_reception_rota(self))
 
     def organisation(self) -> None:
         plans: list[tuple[str, str, str, str]] = []  # (kind, place, town, group name)
@@ -903,7 +910,9 @@ class _District:
             numbers[prefix] = numbers.get(prefix, 0) + 1
             code = f"{prefix}{numbers[prefix]:02d}"
             # A street's or a town's leader reads that township's digest; the district's, the whole district's.
-            township = next((place for place in (*(street for street, _ in STREETS), *TOWNS) if unit.startswith(place)), "")
+            township = next(
+                (place for place in (*(street for street, _ in STREETS), *TOWNS) if unit.startswith(place)), ""
+            )
             rows.append(
                 {"id": staff_id, "code": code, "name": self.name(), "role": role, "unit": unit, "township": township}
             )
@@ -1643,6 +1652,8 @@ class _District:
             Case,
             CaseEvent,
             CaseCounter,
+            ReceptionDay,
+            ReceptionDuty,
         )
         return [(model, self.rows[model]) for model in order]
 
@@ -1674,3 +1685,95 @@ class _District:
 
 def _house_number(address: str, street: str) -> int:
     return int(address[len(street) : address.index("号")])
+
+
+# --- the reception-day rota -------------------------------------------------------------------------------------
+
+RECEPTION_SEED = 20_261_126  # a Random of its own: the rest of the district stays as it was drawn
+RECEPTION_WEEKS_BACK, RECEPTION_WEEKS_AHEAD = 3, 4
+RECEPTION_HOURS = {
+    "community": (time(9, 0), time(11, 30)),
+    "village": (time(9, 0), time(12, 0)),
+    "school": (time(15, 0), time(17, 0)),
+    "hospital": (time(9, 0), time(11, 0)),
+    "enterprise": (time(14, 0), time(17, 0)),
+}
+SWAP_REASON = "当天要参加区里的专题培训，申请调班"
+
+
+def _reception_rota(district: _District) -> dict[type[SQLModel], list[dict[str, Any]]]:
+    """A weekly reception day at every station, from three weeks back to four weeks ahead of `today`, each with one
+    or two of its representatives on duty: the past ones held and confirmed, the coming ones partly confirmed, one
+    swap asked and one day cancelled. The demo representative's station receives today, with them on duty, so that
+    a note can be taken at once."""
+    rng = random.Random(RECEPTION_SEED)
+    today = district.today
+    first, last = today - timedelta(weeks=RECEPTION_WEEKS_BACK), today + timedelta(weeks=RECEPTION_WEEKS_AHEAD)
+    stamp = district.local(first - timedelta(days=7), 9 * 60)
+    demo = district.demo_rep()
+    active = {rep.id for rep in district.active_reps} or {rep.id for rep in district.reps if rep.code != LEFT_OFFICE}
+    days: list[dict[str, Any]] = []
+    duty: list[dict[str, Any]] = []
+    coming: list[dict[str, Any]] = []
+    for station in district.stations:
+        starts, ends = RECEPTION_HOURS[station.kind]
+        place = f"{station.place}党群服务中心" if station.id % 7 == 3 else ""
+        reps = [rep_id for rep_id in station.rep_ids if rep_id in active]
+        weekly = first + timedelta(days=(station.id % 5 - first.weekday()) % 7)
+        dates = [weekly + timedelta(weeks=week) for week in range(RECEPTION_WEEKS_BACK + RECEPTION_WEEKS_AHEAD + 1)]
+        dates = [day for day in dates if day <= last and district.calendar.is_working_day(day)]
+        if station.id == demo.station_id and today not in dates:
+            dates = sorted([*dates, today])
+        demo_next = next((day for day in dates if day > today), None) if station.id == demo.station_id else None
+        for day in dates:
+            held_today = station.id == demo.station_id and day == today
+            reception_id = len(days) + 1
+            days.append(
+                {
+                    "id": reception_id,
+                    "station_id": station.id,
+                    "day": day,
+                    "starts": starts,
+                    "ends": ends,
+                    "place": place,
+                    "cancelled": False,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+            on_duty = rng.sample(reps, min(len(reps), rng.choice((1, 2)))) if reps else []
+            if station.id == demo.station_id and demo.id not in on_duty and (held_today or day == demo_next):
+                on_duty = [demo.id, *on_duty[:1]]
+            for rep_id in on_duty:
+                confirmed = day < today or (rep_id != demo.id and rng.random() < 0.5)
+                row = {
+                    "reception_id": reception_id,
+                    "representative_id": rep_id,
+                    "status": "confirmed" if confirmed else "assigned",
+                    "note": "",
+                    "answered_at": district.local(day - timedelta(days=3), 10 * 60) if confirmed else None,
+                }
+                duty.append(row)
+                if day > today and rep_id != demo.id:
+                    coming.append(row)
+    if coming:
+        asked = rng.choice(coming)
+        asked.update(status="swap_asked", note=SWAP_REASON, answered_at=district.local(today, 8 * 60))
+        others = [row for row in days if row["day"] > today and row["id"] != asked["reception_id"]]
+        others = [row for row in others if row["station_id"] != demo.station_id]
+        if others:
+            rng.choice(others).update(cancelled=True, updated_at=district.local(today, 8 * 60))
+    return {ReceptionDay: days, ReceptionDuty: duty}
+
+
+async def _plan_receptions(session: AsyncSession, *, settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """The coming days' notices, as storage.records.reception plans them for a day set in the chat."""
+    now = utcnow()
+    items = [
+        item
+        for row in rows
+        if not row["cancelled"]
+        for item in reception.due_items(ReceptionDay(**row), settings=settings)
+        if item.expires_at is None or item.expires_at > now
+    ]
+    await schedule.plan(session, items=items, now=now)

@@ -9,7 +9,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +20,7 @@ from storage import audit
 from storage.errors import InvalidInput
 from storage.exchange.spreadsheets import SUFFIXES, restored, write_table
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
-from storage.records import people
+from storage.records import people, reception, rota_changes
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("phone", "手机"),  # mobile: 11 digits from 1; landline: 7-12 digits; spaces and dashes dropped
     Column("unit", "单位职务"),  # at most 100
     Column("active", "在任"),  # yes/no, 是/否, 1/0, true/false; default yes
+    # Coming reception-day duty dates at the representative's station, YYYY-MM-DD split by ; ； 、 (the days must be
+    # in the rota already); the listed dates replace their coming duties there.
+    Column("reception_days", "接待日"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
 ALL_COLUMNS: frozenset[str] = frozenset(COLUMN_NAMES)
@@ -91,6 +94,7 @@ class RosterRow:
     phone: str = ""  # digits only
     unit: str = ""
     active: bool = True
+    reception_days: tuple[date, ...] = ()
     row: int = 0  # the spreadsheet row it came from; 0 when built in code
     columns: frozenset[str] = ALL_COLUMNS  # the columns the file had; the others are left as stored
 
@@ -360,6 +364,14 @@ def _parse_row(
         problem("phone", "roster.error.phone", value=quoted(values["phone"]))
     unit = limited("unit", MAX_UNIT)
     active: bool = choice("active", ACTIVE, True)
+    duty_days: list[date] = []
+    for written in AREA_SEPARATORS.split(values.get("reception_days", "")):
+        if written.strip():
+            day = reception.parse_day(written)
+            if day is None:
+                problem("reception_days", "roster.error.reception_days", value=quoted(written.strip()))
+            elif day not in duty_days:
+                duty_days.append(day)
     if problems:
         return None, problems
     row = RosterRow(
@@ -373,6 +385,7 @@ def _parse_row(
         phone=phone,
         unit=unit,
         active=active,
+        reception_days=tuple(duty_days),
         row=number,
         columns=columns,
     )
@@ -398,6 +411,7 @@ async def import_roster(
     now: datetime | None = None,
     farewell: people.Farewell | None = None,
     default_language: str = "zh-CN",
+    today: date | None = None,
 ) -> ImportResult:
     """Create or update the representatives of `rows` (keyed on code) in the caller's transaction.
 
@@ -455,6 +469,7 @@ async def import_roster(
             await _replace_areas(session, rep.id, set(), wanted)
     await session.flush()
     await _check_leaders(session, rows, groups)
+    await _set_duties(session, rows, today or (now or utcnow()).date())
     revoked = 0
     for rep in leaving:
         person = people.Person.of_representative(rep)
@@ -593,6 +608,28 @@ async def _check_leaders(session: AsyncSession, rows: Sequence[RosterRow], group
         raise RosterInvalid(problems)
 
 
+async def _set_duties(session: AsyncSession, rows: Sequence[RosterRow], today: date) -> None:
+    """The reception-day column: each row's coming duties at their station (storage.records.reception); a date
+    with no reception day there is a problem of the row."""
+    listed = [row for row in rows if "reception_days" in row.columns]
+    if not listed:
+        return
+    reps = {rep.code: rep for rep in await _by_code(session, [row.code for row in listed])}
+    duties = [
+        rota_changes.RosterDuty(row.row, rep_id, reps[row.code].station_id, row.reception_days)
+        for row in listed
+        if (rep_id := reps[row.code].id) is not None
+    ]
+    missing = await rota_changes.set_roster_duties(session, duties=duties, today=today)
+    if missing:
+        raise RosterInvalid(
+            [
+                RowProblem(row, "reception_days", "roster.error.no_reception_day", {"day": day.isoformat()})
+                for row, day in missing
+            ]
+        )
+
+
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
@@ -617,11 +654,15 @@ async def export_roster(session: AsyncSession, *, path: Path, actor: str = "cli"
     return len(lines) - 1
 
 
-async def roster_table(session: AsyncSession, *, include_phones: bool = True) -> list[list[str]]:
-    """Every representative as the roster's lines, the Chinese header first. Only reads."""
+async def roster_table(
+    session: AsyncSession, *, include_phones: bool = True, today: date | None = None
+) -> list[list[str]]:
+    """Every representative as the roster's lines, the Chinese header first (duty dates from `today` on). Only
+    reads."""
     columns = [column for column in COLUMNS if include_phones or column.name != "phone"]
     lines = [[column.chinese for column in columns]]
-    lines.extend([record[column.name] for column in columns] for record in await _records(session))
+    records = await _records(session, today or utcnow().date())
+    lines.extend([record[column.name] for column in columns] for record in records)
     return lines
 
 
@@ -651,13 +692,14 @@ def _check_format(path: Path) -> None:
         raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
 
 
-async def _records(session: AsyncSession) -> list[dict[str, str]]:
+async def _records(session: AsyncSession, today: date) -> list[dict[str, str]]:
     groups = {group.id: group.name for group in await session.exec(select(RepGroup))}
     stations = {station.id: station.name for station in await session.exec(select(Station))}
     areas = {area.id: area for area in await session.exec(select(Area))}
     served: dict[int, list[Area]] = {}
     for link in await session.exec(select(RepArea)):
         served.setdefault(link.representative_id, []).append(areas[link.area_id])
+    duty_days = await reception.coming_duty_dates(session, since=today)
     records: list[dict[str, str]] = []
     for rep in await session.exec(select(Representative).order_by(col(Representative.code))):
         assert rep.id is not None
@@ -677,6 +719,7 @@ async def _records(session: AsyncSession) -> list[dict[str, str]]:
                 "phone": rep.phone,
                 "unit": rep.unit,
                 "active": "是" if rep.active else "否",
+                "reception_days": AREA_JOINER.join(day.isoformat() for day in duty_days.get(rep.id, [])),
             }
         )
     return records

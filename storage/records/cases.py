@@ -61,7 +61,9 @@ STATES = (REGISTERED, SORTED, ASSIGNED, IN_PROGRESS, ANSWERED, CLOSED, WITHDRAWN
 OPEN_STATES = (REGISTERED, SORTED, ASSIGNED, IN_PROGRESS, ANSWERED)
 HANDLED_STATES = (ASSIGNED, IN_PROGRESS)  # someone owns it and works on it
 RATINGS = ("satisfied", "basic", "dissatisfied")
-SOURCES = ("mailbox", "card", "report")
+SOURCES = ("mailbox", "card", "report", "reception")
+# Raised by a representative (a report, a note taken at a reception): no resident of theirs is in the chat.
+REPORTED_SOURCES = ("report", "reception")
 NUMBER = re.compile(r"^(?:[A-Z]{1,6}-)?(?:(?P<year>\d{4})-)?(?P<seq>\d{1,6})$")
 QUEUE_SIZE = 8
 SIMILAR_SHOWN = 3
@@ -94,7 +96,7 @@ EVENTS = (
 class Intake:
     """What the intake dialog collected."""
 
-    source: str  # mailbox | card | report
+    source: str  # mailbox | card | report | reception
     category: str
     text: str
     area_id: int | None = None
@@ -109,6 +111,7 @@ class Intake:
     name: str = ""
     phone: str = ""
     consent: bool = False
+    reception_id: int | None = None  # noted at this reception day
 
 
 @dataclass
@@ -350,7 +353,8 @@ async def submit(
         days=settings.cases.days_for(category.time_limit),
         now=now,
     )
-    anonymous = intake.anonymous and intake.source != "report"
+    reported = intake.source in REPORTED_SOURCES
+    anonymous = intake.anonymous and not reported
     case = Case(
         number=await _next_number(session, prefix=settings.cases.number_prefix, year=today.year),
         source=intake.source,
@@ -363,9 +367,9 @@ async def submit(
         household_id=intake.household_id,
         visit_id=intake.visit_id,
         representative_id=intake.representative_id,
-        reported=intake.source == "report",
+        reported=reported,
         link_token=intake.link_token,
-        identity_id=None if anonymous or intake.source == "report" else writer.id,
+        identity_id=None if anonymous or reported else writer.id,
         anonymous=anonymous,
         name="" if anonymous else intake.name,
         phone="" if anonymous else intake.phone,
@@ -374,6 +378,7 @@ async def submit(
         due_on=due_on,
         due_provisional=provisional,
         updated_at=now,
+        reception_id=intake.reception_id,
     )
     session.add(case)
     await session.flush()

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 from sqlalchemy.engine import make_url
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import Inbound
@@ -39,6 +39,7 @@ from storage.models import (
     AuditEntry,
     ChatIdentity,
     DialogState,
+    DueItem,
     Household,
     Invitation,
     OutboxMessage,
@@ -379,7 +380,7 @@ def test_roster_exported_to_xlsx_imports_back_unchanged(store: str, tmp_path: Pa
     assert f"已导出3名代表到 {exported}" in export.stdout, shown(export)
     sheet = openpyxl.load_workbook(exported, read_only=True).worksheets[0]
     header, *data = [list(values) for values in sheet.iter_rows(values_only=True)]
-    assert header == HEADER.split(",")
+    assert header == [*HEADER.split(","), "接待日"]  # the reception-day column, empty without a rota
     assert [line[0] for line in data] == ["D101", "D102", "T101"]
 
     back = lianxin("roster", "import", str(exported), "--db", store)
@@ -746,7 +747,11 @@ def test_demo_builds_once_then_reuses(tmp_path: Path) -> None:
     assert "现在您是党代表 D001" in out
     assert f"--db {path} --as leader:L01" in out and "--as resident:demo" in out
     assert "> /progress" in out and "走访进度" in out and "已联系" in out
+    # The scheduler's series have started, and D001 finds this month's figures and a nudge waiting.
+    assert "您不在时收到2条通知" in out and "每月走访提醒" in out and "走访进度提醒" in out
     url = f"sqlite+inline:///{path}"
+    series = {item.kind for item in rows(url, DueItem, col(DueItem.state) == "pending")}
+    assert {"cases-sweep", "quota-month", "round-reminder"} <= series, series
     representatives, households, visits = count(url, Representative), count(url, Household), count(url, Visit)
     assert (representatives, households) == (305, 30000) and visits > 0
 
@@ -754,6 +759,7 @@ def test_demo_builds_once_then_reuses(tmp_path: Path) -> None:
     assert second.returncode == 0, shown(second)
     assert "沿用已有的示范区：305名党代表" in second.stdout, shown(second)
     assert "正在生成示范区" not in second.stdout and "示范区已生成" not in second.stdout
+    assert "每月走访提醒" not in second.stdout  # told once
     assert "走访进度" in second.stdout
     assert (count(url, Representative), count(url, Household), count(url, Visit)) == (
         representatives,
