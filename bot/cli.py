@@ -323,6 +323,7 @@ def roster_import(file: ExistingFile, db: DbOption = None, config: ConfigOption 
                 now=utcnow(),
                 farewell=notices.unbound,
                 default_language=setup.settings.general.default_language,
+                today=local_today(setup),  # duty dates from the district's today, not the UTC one
             )
 
     result = setup.run(work)

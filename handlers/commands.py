@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from handlers.dialogs import Context, Words
+from handlers.digest import answer_behind, answer_digest, answer_overdue
 from handlers.events import Reply
 from handlers.i18n import t
 from handlers.progress import answer_progress
+from handlers.reception import flow_for
 from storage import policy
 from storage.policy import Action, Role
 from storage.records import mailbox, people
@@ -75,6 +77,12 @@ async def redeem(ctx: Context, code: str) -> list[Reply]:
     return [Reply(ctx.t(key, name=person.name)), Reply(help_text(ctx))]
 
 
+async def answer_reception(ctx: Context, arguments: str) -> StartFlow:
+    """`/reception`: the reception days one may see; with arguments, the liaison office's rota or a note taken at a
+    reception (handlers.reception.flow_for)."""
+    return StartFlow(flow_for(arguments), arguments)
+
+
 async def answer_help(ctx: Context, arguments: str) -> list[Reply]:
     return [Reply(help_text(ctx))]
 
@@ -96,6 +104,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("mycases", Action.MY_CASES, ("我的诉求", "我的来信"), ("mycases",), flow="mycases", menu=Action.BIND),
     Command(
         "progress", Action.READ_PROGRESS, ("进度",), ("progress",), answer=answer_progress, menu=Action.READ_PROGRESS
+    ),
+    Command("digest", Action.READ_DIGEST, ("周报",), ("digest",), answer=answer_digest, menu=Action.READ_DIGEST),
+    Command("overdue", Action.READ_DIGEST, ("逾期",), ("overdue",), answer=answer_overdue, menu=Action.READ_DIGEST),
+    Command("behind", Action.READ_DIGEST, ("落后",), ("behind",), answer=answer_behind, menu=Action.READ_DIGEST),
+    Command(
+        "reception",
+        Action.READ_RECEPTION,
+        ("接待日",),
+        ("reception",),
+        answer=answer_reception,
+        menu=Action.READ_RECEPTION,
+        answer_may_open=True,
     ),
     Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND, answer_may_open=True),
     Command("help", Action.HELP, ("帮助", "?", "？"), ("help",), answer=answer_help, menu=Action.HELP),

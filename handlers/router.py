@@ -18,6 +18,8 @@ from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
+from handlers.reception import NoteFlow, ReceptionFlow
+from handlers.reception_office import RotaDayFlow, RotaFlow
 from handlers.visit import VisitFlow
 from storage import policy
 from storage.db import Database
@@ -53,7 +55,10 @@ class Router:
         self.settings = settings
         self.clock = clock
         self.engine = Engine(
-            [VisitFlow(), LanguageFlow(), MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()],
+            [
+                *(VisitFlow(), LanguageFlow(), MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()),
+                *(ReceptionFlow(), NoteFlow(), RotaFlow(), RotaDayFlow()),
+            ],
             commands.engine_words(),
         )
 

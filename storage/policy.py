@@ -283,6 +283,8 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("invite.staff_account")
     if standing.lapsed:
         return NotAllowed("error.no_longer_in_office")
+    if action is Action.READ_DIGEST:
+        return NotAllowed("digest.error.leaders_only")
     if action is Action.PROGRESS_OF:
         return NotAllowed("error.not_your_group" if standing.is_representative else "error.not_allowed")
     if action is Action.READ_PROGRESS and standing.role is Role.DEPARTMENT:
@@ -291,7 +293,7 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("case.error.residents_write")
     if action in CASE_ACTIONS:
         return NotAllowed("case.error.not_yours")
-    if action is Action.SORT_CASE:
+    if action in (Action.SORT_CASE, Action.MANAGE_RECEPTION):
         return NotAllowed("error.liaison_only")
     if action is Action.CASE_QUEUE and standing.role is Role.RESIDENT:
         return NotAllowed("case.error.queue_residents")

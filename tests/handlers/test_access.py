@@ -192,6 +192,49 @@ def cells() -> list[Cell]:
         table.append(Cell(who, ("/start ABCDEFGHJK",), "这个账号是工作人员账号"))
     table.append(Cell("resident", ("/start ABCDEFGHJK",), "邀请码不正确"))
     table += case_cells()
+    table += reception_cells()
+    table += digest_cells()
+    return table
+
+
+def digest_cells() -> list[Cell]:
+    """/digest, /overdue and /behind: leaders, the liaison office and a group's leader, each within their scope."""
+    table: list[Cell] = []
+    readers = {"/digest": "【连心周报】", "/overdue": "逾期未办的诉求", "/behind": "落后于进度"}
+    for who in WHO:
+        for command, expected in readers.items():
+            if who in ("staff_leader", "liaison_office", "group_leader"):
+                table.append(Cell(who, (command,), expected))
+            elif who == "lapsed":
+                table.append(Cell(who, (command,), "名册显示您已不在任", absent=expected))
+            else:
+                refused = "周报、逾期诉求和落后名单只对领导、联络办公室和代表小组组长开放"
+                table.append(Cell(who, (command,), refused, absent=expected))
+    return table
+
+
+def reception_cells() -> list[Cell]:
+    """/reception (接待日): everyone reads the days of their area's station (asked where they live until it is
+    known); representatives see their duties first; only the liaison office runs the rota."""
+    table: list[Cell] = []
+    ask_place = "我帮您找到附近的党代表工作站"
+    for who in WHO:
+        if who in REPRESENTATIVES:
+            expected = "您近期没有接待日值班"
+        elif who == "liaison_office":
+            expected = "接待日安排"
+        elif who == "writer":  # the area is remembered from the letter
+            expected = "东山村党代表工作站（东山村村委会）接下来的接待日"
+        else:
+            expected = ask_place
+        table.append(Cell(who, ("/reception",), expected))
+        table.append(Cell(who, ("接待日",), expected))
+        if who == "liaison_office":
+            table.append(Cell(who, ("/reception add",), "在哪个工作站"))
+        else:
+            refused = "名册显示您已不在任" if who == "lapsed" else "这一步由联络办公室办理"
+            table.append(Cell(who, ("/reception add",), refused, absent="在哪个工作站"))
+            table.append(Cell(who, ("/reception station",), refused, absent="在哪个工作站"))
     return table
 
 

@@ -15,9 +15,12 @@ from handlers.cases import CasesFlow, MyCasesFlow
 from handlers.commands import COMMANDS
 from handlers.dialogs import ConfirmStep, Flow
 from handlers.events import Ask, InputKind
+from handlers.reception import NoteFlow, ReceptionFlow
+from handlers.reception_office import RotaDayFlow, RotaFlow
 from handlers.visit import EDITABLE, VisitFlow
+from storage.delivery import outbox
 from storage.policy import Role
-from storage.records import cases
+from storage.records import cases, schedule
 
 ROLE_KEYS = [role.value for role in Role] + ["lapsed"]  # handlers.commands.role_key
 
@@ -117,6 +120,11 @@ def expanded_keys() -> list[str]:
     keys += [f"mailbox.level.{level}" for level in ("district", "township")]
     keys += [f"console.ask_{ask}" for ask in typing.get_args(Ask)]
     keys += [f"roster.error.{column}" for column in ("level", "group_role", "active")]  # roster.choice()
+    reception_flows: list[Flow] = [ReceptionFlow(), NoteFlow(), RotaFlow(), RotaDayFlow()]
+    keys += [f"flow.{flow.name}" for flow in reception_flows]
+    keys += [f"{flow.name}.help.{step.key}" for flow in reception_flows for step in flow.steps]
+    keys += [f"console.sent_{kind}" for kind in outbox.FILE_KINDS]
+    keys += [f"cli.schedule.state.{state}" for state in schedule.STATES]
     return keys
 
 

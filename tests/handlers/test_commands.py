@@ -60,10 +60,20 @@ def test_each_roles_menu_is_what_the_policy_allows() -> None:
     def names(role: Role) -> list[str]:
         return [name for name, _ in menu(role, "zh-CN")]
 
-    assert names(Role.REPRESENTATIVE) == ["visit", "request", "cases", "progress", "help", "lang", "cancel"]
-    assert names(Role.RESIDENT) == ["mailbox", "mycases", "start", "help", "lang", "cancel"]
-    assert names(Role.LIAISON) == names(Role.LEADER) == ["cases", "progress", "help", "lang", "cancel"]
-    assert names(Role.DEPARTMENT) == ["cases", "help", "lang", "cancel"]
+    assert names(Role.REPRESENTATIVE) == [
+        *("visit", "request", "cases", "progress", "reception"),
+        *("help", "lang", "cancel"),
+    ]
+    assert names(Role.RESIDENT) == ["mailbox", "mycases", "reception", "start", "help", "lang", "cancel"]
+    assert (
+        names(Role.LIAISON)
+        == names(Role.LEADER)
+        == [
+            *("cases", "progress", "digest", "overdue", "behind", "reception"),
+            *("help", "lang", "cancel"),
+        ]
+    )
+    assert names(Role.DEPARTMENT) == ["cases", "reception", "help", "lang", "cancel"]
     for language in LANGUAGES:
         for role in Role:
             assert all(description and len(description) <= 256 for _, description in menu(role, language))
