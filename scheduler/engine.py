@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.dialogs import COMMAND_BUTTON, OFFER
 from handlers.events import Reply
 from handlers.i18n import t
 from handlers.notices import render
 from storage.db import Database
-from storage.delivery import outbox
+from storage.delivery import dialog_state, outbox
+from storage.delivery.dialog_state import Dialog
 from storage.errors import redacted_traceback
 from storage.models import ChatIdentity, DueItem
 from storage.records import schedule
@@ -50,6 +52,7 @@ class JobContext:
     calendar: WorkCalendar
     messages: list[outbox.NewMessage] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    offers: list[tuple[ChatIdentity, list[list[str]]]] = field(default_factory=list)
 
     @property
     def zone(self) -> tzinfo:
@@ -73,6 +76,21 @@ class JobContext:
 
     def send(self, person: ChatIdentity, payload: dict[str, Any], *, kind: str = "message") -> None:
         self.messages.append(outbox.to_identity(person, payload, bulk=True, kind=kind))
+        buttons = [[str(data), str(label)] for data, label in payload.get("buttons", ())]
+        if kind == "message" and buttons and all(data.startswith(COMMAND_BUTTON) for data, _ in buttons):
+            self.offers.append((person, buttons))
+
+    async def leave_offers(self) -> None:
+        """A message whose buttons type commands (see the figures, log a visit) leaves them as an offer, as a
+        finished dialog does, so that a typed number picks one on a channel without buttons; never over a dialog
+        the person is in."""
+        for person, buttons in self.offers:
+            chat = person.external_id  # a private chat is its user
+            state = await dialog_state.load(self.session, channel=person.channel, chat_id=chat, user_id=chat)
+            if state is not None and state.flow != OFFER:
+                continue
+            offer = Dialog(person.channel, chat, chat, flow=OFFER, step=OFFER, choices=buttons, updated_at=self.now)
+            await dialog_state.save(self.session, state=offer)
 
     def tell(self, people: Iterable[ChatIdentity], key: str, **values: Any) -> int:
         """Send a catalog message to each person in their language; returns how many."""
@@ -178,6 +196,7 @@ class Engine:
             async with session.begin_nested():
                 await job(ctx, item)
                 await outbox.enqueue(session, messages=ctx.messages, now=now)
+                await ctx.leave_offers()
                 await schedule.plan(session, items=ctx.planned, now=now)
         except Skip as skip:
             schedule.finish(session, item, now=now, state=schedule.SKIPPED, reason=skip.code, **skip.values)

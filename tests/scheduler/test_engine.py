@@ -9,15 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
+from handlers.dialogs import COMMAND_BUTTON
+from handlers.events import Button, Reply
 from scheduler import jobs
 from scheduler.engine import Engine, JobContext, Skip, quiet
 from scheduler.notices import notice_item
 from storage.db import Database
 from storage.delivery import outbox
 from storage.models import ChatIdentity, DueItem, OutboxMessage
-from storage.records import schedule
+from storage.records import cases, schedule
 from storage.settings import Settings
 from tests.conftest import POSTGRES_URL
+from tests.factories import Clock, build_district, chat_as
 
 # 10:00 in Shanghai on Wednesday 2026-11-25.
 T = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -220,3 +223,27 @@ async def test_two_engines_at_once_on_postgresql_send_every_item_once(db: Databa
         )
         counts = dict(per_chat.all())
     assert len(counts) == 1000 and set(counts.values()) == {1}
+
+
+async def test_a_notice_offering_commands_lets_a_typed_number_pick_one_unless_a_dialog_is_open(
+    db: Database, settings: Settings
+) -> None:
+    """The console (and any channel without buttons) numbers a notice's buttons: "1" then types its command."""
+    district = await build_district(db)
+    clock = Clock(T)
+    rep = await chat_as(db, settings, "representative:D001", clock)
+    busy = await chat_as(db, settings, "representative:T001", clock)
+    assert "走访哪一户" in await busy.send("/visit")
+
+    async def figures(ctx: JobContext, due: DueItem) -> None:
+        for code in ("D001", "T001"):
+            for person in await cases.chats_of_representative(ctx.session, district.representatives[code]):
+                button = Button(f"{COMMAND_BUTTON}/progress", "查看进度")
+                ctx.send(person, Reply("本月走访情况", (button,)).to_payload())
+
+    await plan(db, schedule.Planned(key="figures:1", kind="figures", due_at=T))
+    await engine(db, settings, figures=figures).run_due(T)
+    shown = "\n".join(rep.console.render(reply) for reply in await rep.console.waiting())
+    assert "本月走访情况" in shown and "1. 查看进度" in shown
+    assert "2026年走访进度" in await rep.send("1")
+    assert "2026年走访进度" not in await busy.send("1")  # the open visit took the "1" as its answer
