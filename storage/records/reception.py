@@ -376,12 +376,14 @@ def item_keys(reception_id: int) -> list[str]:
 
 
 async def plan_day(session: AsyncSession, *, day: ReceptionDay, settings: Settings, now: datetime) -> None:
-    """Plan the day's items, or move the pending ones to its new time; a cancelled day's pending ones are skipped.
-    Items already of no use (the day is past) are not planned at all."""
+    """Plan the day's items, or move the pending ones to its new time; a cancelled day's pending ones are skipped,
+    and planned again if it is restored. Items already of no use (the day is past) are not planned at all."""
     assert day.id is not None
     if day.cancelled:
         await schedule.skip_pending(session, keys=item_keys(day.id), now=now, reason="cancelled")
         return
+    # A day restored after a cancellation (a rota re-imported) is announced again, however it was skipped.
+    await schedule.reopen_skipped(session, keys=item_keys(day.id), reason="cancelled")
     items = [item for item in due_items(day, settings=settings) if item.expires_at is None or item.expires_at > now]
     await schedule.plan(session, items=items, now=now, update=True)
 

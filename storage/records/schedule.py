@@ -136,6 +136,20 @@ async def skip_pending(session: AsyncSession, *, keys: Sequence[str], now: datet
     return max(result.rowcount or 0, 0)
 
 
+async def reopen_skipped(session: AsyncSession, *, keys: Sequence[str], reason: str) -> int:
+    """Make the items of these keys skipped for `reason` pending again (a cancelled reception day restored); the
+    caller then plans them anew. Returns how many."""
+    if not keys:
+        return 0
+    result = await execute(
+        session,
+        sa.update(TABLE)
+        .where(TABLE.c.key.in_(list(keys)), TABLE.c.state == SKIPPED, TABLE.c.reason == reason)
+        .values(state=PENDING, reason="", done_at=None),
+    )
+    return max(result.rowcount or 0, 0)
+
+
 @dataclass(frozen=True)
 class Overview:
     """What `lianxin schedule` shows: what is due next, what was skipped or failed lately, and counts by state."""

@@ -223,6 +223,17 @@ async def test_a_cancellation_skips_pending_items_and_tells_duty_and_subscribers
                 session, reception_id=reception_id, actor="test", settings=settings, now=NOW, render=notice
             )
         assert await reception.coming(session, station_id=happy, today=NOW.date(), limit=5) == []
+    async with db.transaction() as session:  # restored (a rota re-imported): announced again
+        await rota_changes.change_day(
+            session,
+            reception_id=reception_id,
+            cancelled=False,
+            actor="test",
+            settings=settings,
+            now=NOW,
+            render=notice,
+        )
+    assert {item.state + ":" + item.reason for item in (await items(db, reception_id)).values()} == {"pending:"}
 
 
 async def test_what_cannot_be_planned(db: Database, settings: Settings, district: District) -> None:
