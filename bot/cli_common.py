@@ -14,7 +14,7 @@ import typer
 from handlers.i18n import both, t
 from storage.db import Database, DatabaseDamaged, DatabaseUnreachable, sqlite_url
 from storage.errors import ConfigError, LianxinError
-from storage.exchange.roster import RosterInvalid
+from storage.exchange.table_files import TableInvalid
 from storage.models import utcnow
 from storage.settings import Settings, load_settings
 
@@ -68,8 +68,8 @@ class Setup:
 
         try:
             return asyncio.run(wrapped())
-        except RosterInvalid as invalid:
-            typer.echo(t(self.language, "roster.invalid_header", count=len(invalid.problems)), err=True)
+        except TableInvalid as invalid:  # a roster or a rota: every problem, by row
+            typer.echo(t(self.language, invalid.key, **invalid.params), err=True)
             for problem in invalid.problems:
                 typer.echo("  " + t(self.language, problem.key, **problem.message_params()), err=True)
             raise typer.Exit(1) from None

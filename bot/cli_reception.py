@@ -3,18 +3,28 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 from sqlmodel import select
 
-from bot.cli_common import ConfigOption, DbOption, ExistingFile, FromOption, OutputFile, Setup, ToOption, check_suffix
-from bot.cli_common import date_option as read_date
+from bot.cli_common import (
+    ConfigOption,
+    DbOption,
+    ExistingFile,
+    FromOption,
+    OutputFile,
+    Setup,
+    ToOption,
+    check_suffix,
+    date_option,
+    local_today,
+)
 from handlers.i18n import both, t
 from handlers.reception import names_text, notice, when_text
 from storage.exchange import reception_rota
-from storage.exchange.reception_rota import RotaInvalid, RotaResult
+from storage.exchange.reception_rota import RotaResult
 from storage.models import Station, utcnow
 from storage.records import reception
 
@@ -31,32 +41,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(reception_app, name="reception")
 
 
-def today_of(setup: Setup) -> date:
-    return utcnow().astimezone(setup.settings.zone).date()
-
-
 @reception_app.command("import", help=both("cli.reception.import"))
 def import_command(file: ExistingFile, db: DbOption = None, config: ConfigOption = None) -> None:
     setup = Setup(db, config)
     check_suffix(setup, file)
 
-    async def work() -> RotaResult | RotaInvalid:
-        try:
-            rows = reception_rota.read_rota(file)
-            await setup.database.upgrade()
-            async with setup.database.transaction() as session:
-                return await reception_rota.import_rota(
-                    session, rows=rows, actor="cli", settings=setup.settings, now=utcnow(), render=notice
-                )
-        except RotaInvalid as invalid:  # rolled back: every problem is listed, by row
-            return invalid
+    async def work() -> RotaResult:
+        rows = reception_rota.read_rota(file)  # a bad row: RotaInvalid, every problem said by Setup.run
+        await setup.database.upgrade()
+        async with setup.database.transaction() as session:
+            return await reception_rota.import_rota(
+                session, rows=rows, actor="cli", settings=setup.settings, now=utcnow(), render=notice
+            )
 
     result = setup.run(work)
-    if isinstance(result, RotaInvalid):
-        typer.echo(t(setup.language, "reception.rota.invalid_header", count=len(result.problems)), err=True)
-        for problem in result.problems:
-            typer.echo("  " + t(setup.language, problem.key, **problem.message_params()), err=True)
-        raise typer.Exit(1)
     setup.say("reception.rota.imported", created=result.created, updated=result.updated, unchanged=result.unchanged)
 
 
@@ -66,9 +64,9 @@ def export_command(
 ) -> None:
     setup = Setup(db, config).existing()
     check_suffix(setup, file)
-    today = today_of(setup)
-    start = read_date(setup, since, "--from") or today
-    end = read_date(setup, until, "--to") or start + timedelta(days=EXPORT_DAYS)
+    today = local_today(setup)
+    start = date_option(setup, since, "--from") or today
+    end = date_option(setup, until, "--to") or start + timedelta(days=EXPORT_DAYS)
     if start > end:
         raise setup.fail("cli.bad_range", 2, start=start.isoformat(), end=end.isoformat())
 
@@ -88,7 +86,7 @@ def list_command(
     db: DbOption = None, config: ConfigOption = None, station: StationOption = None, days: DaysOption = LIST_DAYS
 ) -> None:
     setup = Setup(db, config).existing()
-    today = today_of(setup)
+    today = local_today(setup)
     until = today + timedelta(days=days - 1)
 
     async def work() -> list[reception.Rota]:

@@ -19,16 +19,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput
-from storage.exchange.roster import (
-    ACTIVE,
-    HEADER_SEARCH_ROWS,
-    QUOTE_LIMIT,
-    Column,
-    RowProblem,
-    _read_csv,
-    _read_xlsx,
-)
+from storage.exchange.roster import ACTIVE
 from storage.exchange.spreadsheets import SUFFIXES, write_table
+from storage.exchange.table_files import Column, RowProblem, TableInvalid, quoted, read_table, sort_problems
 from storage.models import ReceptionDay, Representative, Station
 from storage.records import reception, rota_changes
 from storage.records.cases import Render
@@ -63,12 +56,11 @@ class RotaRow:
     columns: frozenset[str] = frozenset(COLUMN_NAMES)
 
 
-class RotaInvalid(InvalidInput):
+class RotaInvalid(TableInvalid):
     """The rota has problems; nothing was imported. `problems` lists every one found, in file order."""
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:
-        super().__init__("reception.rota.invalid_header", count=len(problems))
-        self.problems: list[RowProblem] = list(problems)
+        super().__init__("reception.rota.invalid_header", problems)
 
 
 @dataclass(frozen=True)
@@ -81,78 +73,29 @@ class RotaResult:
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-def _column_for(header: str) -> Column | None:
-    wanted = unicodedata.normalize("NFKC", header).strip().casefold()
-    return next((column for column in COLUMNS if wanted in (column.name, column.chinese)), None)
-
-
 def read_rota(path: Path) -> list[RotaRow]:
     """Read and check a rota file; raises RotaInvalid with every problem found, or InvalidInput."""
-    if path.suffix.lower() not in SUFFIXES:
-        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
-    lines = _read_csv(path) if path.suffix.lower() == ".csv" else _read_xlsx(path)
-    header_row, headers = _find_header(lines, path)
-    problems: list[RowProblem] = []
-    present: dict[str, str] = {}
-    positions: dict[str, int] = {}
-    for index, written in enumerate(headers):
-        column = _column_for(written)
-        if column is None:
-            continue  # 序号, 备注 ... are allowed and ignored
-        if column.name in present:
-            problems.append(
-                RowProblem(
-                    header_row, written.strip(), "roster.error.duplicate_column", {"first": present[column.name]}
-                )
-            )
-            continue
-        present[column.name] = written.strip()
-        positions[column.name] = index
+    table = read_table(path, COLUMNS)
+    problems = table.problems
     rows: list[RotaRow] = []
     first_row: dict[tuple[str, date, time], int] = {}
-    for number, cells in lines:
-        if number <= header_row:
-            continue
-        values = {name: cells[index].strip() if index < len(cells) else "" for name, index in positions.items()}
-        if not any(values.values()):
-            continue
-        row, row_problems = _parse_row(number, values, present)
+    for number, values in table.rows:
+        row, row_problems = _parse_row(number, values, table.present)
         problems += row_problems
         if row is None:
             continue
         key = (row.station, row.day, row.starts)
         if key in first_row:
-            problems.append(
-                RowProblem(number, present["date"], "reception.rota.duplicate", {"first_row": first_row[key]})
-            )
+            first = {"first_row": first_row[key]}
+            problems.append(RowProblem(number, table.present["date"], "reception.rota.duplicate", first))
             continue
         first_row[key] = number
         rows.append(row)
     if not rows and not problems:
         raise InvalidInput("reception.rota.empty", file=path.name)
     if problems:
-        raise RotaInvalid(_sorted(problems, present))
+        raise RotaInvalid(sort_problems(problems, table.present, COLUMNS))
     return rows
-
-
-def _sorted(problems: list[RowProblem], present: dict[str, str]) -> list[RowProblem]:
-    order = {name: index for index, name in enumerate(COLUMN_NAMES)}
-    position = {written: order[name] for name, written in present.items()}
-    return sorted(problems, key=lambda problem: (problem.row, position.get(problem.column, 99)))
-
-
-def _find_header(lines: list[tuple[int, list[str]]], path: Path) -> tuple[int, list[str]]:
-    required = [column for column in COLUMNS if column.required]
-    first: list[str] | None = None
-    for number, cells in lines[:HEADER_SEARCH_ROWS]:
-        if first is None and any(cells):
-            first = cells
-        found = {column.name for column in map(_column_for, cells) if column is not None}
-        if all(column.name in found for column in required):
-            return number, cells
-    found = {column.name for column in map(_column_for, first or []) if column is not None}
-    missing = [column.label for column in required if column.name not in found]
-    raise InvalidInput("roster.error.missing_header", file=path.name, columns=", ".join(missing))
 
 
 def _cell_time(text: str) -> time | None:
@@ -168,9 +111,6 @@ def _parse_row(number: int, values: dict[str, str], headers: dict[str, str]) -> 
 
     def problem(name: str, key: str, **params: Any) -> None:
         problems.append(RowProblem(number, headers.get(name, name), key, params))
-
-    def quoted(value: str) -> str:
-        return value if len(value) <= QUOTE_LIMIT else value[: QUOTE_LIMIT - 1] + "…"
 
     def required(name: str) -> str:
         value = values.get(name, "")

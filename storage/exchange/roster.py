@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,23 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.errors import InvalidInput
-from storage.exchange.spreadsheets import SUFFIXES, restored, write_table
+from storage.exchange.spreadsheets import SUFFIXES, write_table
+from storage.exchange.table_files import Column, RowProblem, TableInvalid, quoted, read_table, sort_problems
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
 from storage.records import people, reception, rota_changes
-
-
-@dataclass(frozen=True)
-class Column:
-    """One roster column: its canonical English header, its Chinese header, whether the file must have it."""
-
-    name: str
-    chinese: str
-    required: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.chinese}/{self.name}"
-
 
 # The roster's columns, in file order. Both headers are accepted on import (whitespace and case ignored);
 # export writes the Chinese ones. An optional column missing from the file leaves the stored value as it is.
@@ -74,8 +58,6 @@ AREA_JOINER = "；"
 AREA_STATION = "/"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
 MAX_NAME, MAX_UNIT, MAX_PLACE = 50, 100, 100
-HEADER_SEARCH_ROWS = 10  # a title line or two above the header is common in hand-made spreadsheets
-QUOTE_LIMIT = 40  # a bad value is quoted back to the person, cut to this length
 CHUNK = 500  # ids per IN (...) list
 T = TypeVar("T")
 
@@ -110,26 +92,11 @@ class RosterRow:
         return keys
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    """A problem with one cell (or one row) of a roster file."""
-
-    row: int  # 1-based spreadsheet row number as the person sees it
-    column: str  # the header as written in the file, or the canonical name when the column is missing
-    key: str  # catalog key
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def message_params(self) -> dict[str, Any]:
-        """Everything the catalog message needs: row, column and the problem's own values."""
-        return {"row": self.row, "column": self.column, **self.params}
-
-
-class RosterInvalid(InvalidInput):
+class RosterInvalid(TableInvalid):
     """The roster has problems; nothing was imported. `problems` lists every one found, in file order."""
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:
-        super().__init__("roster.invalid_header", count=len(problems))
-        self.problems: list[RowProblem] = list(problems)
+        super().__init__("roster.invalid_header", problems)
 
 
 @dataclass(frozen=True)
@@ -145,50 +112,19 @@ class ImportResult:
 
 def read_roster(path: Path) -> list[RosterRow]:
     """Read and check a roster file; raises RosterInvalid with every problem found, or InvalidInput."""
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InvalidInput("roster.error.format", file=path.name, extension=path.suffix or "-")
-    lines = _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
-    header_row, headers = _find_header(lines, path)
-    problems: list[RowProblem] = []
-    present: dict[str, str] = {}  # canonical name -> header as written
-    positions: dict[str, int] = {}
-    for index, written in enumerate(headers):
-        column = _column_for(written)
-        if column is None:
-            continue  # extra columns (序号, 备注, ...) are allowed and ignored
-        if column.name in present:
-            problems.append(
-                RowProblem(
-                    header_row,
-                    written.strip(),
-                    "roster.error.duplicate_column",
-                    {"first": present[column.name]},
-                )
-            )
-            continue
-        present[column.name] = written.strip()
-        positions[column.name] = index
-    columns = frozenset(present)
+    table = read_table(path, COLUMNS)
+    problems = table.problems
     rows: list[RosterRow] = []
-    for number, cells in lines:
-        if number <= header_row:
-            continue
-        values = {name: _cell(cells, index) for name, index in positions.items()}
-        if not any(values.values()):
-            continue  # blank line
-        roster_row, row_problems = _parse_row(number, values, present, columns)
+    for number, values in table.rows:
+        roster_row, row_problems = _parse_row(number, values, table.present, table.columns)
         problems.extend(row_problems)
         if roster_row is not None:
             rows.append(roster_row)
     if not rows and not problems:
         raise InvalidInput("roster.error.empty", file=path.name)
-    problems.extend(check_rows(rows, headers=present))
+    problems.extend(check_rows(rows, headers=table.present))
     if problems:
-        order = {name: index for index, name in enumerate(COLUMN_NAMES)}
-        position = {written: order[name] for name, written in present.items()}
-        problems.sort(key=lambda problem: (problem.row, position.get(problem.column, order.get(problem.column, 99))))
-        raise RosterInvalid(problems)
+        raise RosterInvalid(sort_problems(problems, table.present, COLUMNS))
     return rows
 
 
@@ -225,86 +161,6 @@ def check_rows(rows: Sequence[RosterRow], *, headers: dict[str, str] | None = No
     return problems
 
 
-def _column_for(header: str) -> Column | None:
-    wanted = unicodedata.normalize("NFKC", header).strip().casefold()
-    for column in COLUMNS:
-        if wanted in (column.name, column.chinese):
-            return column
-    return None
-
-
-def _find_header(lines: list[tuple[int, list[str]]], path: Path) -> tuple[int, list[str]]:
-    """The first line (of the first few) that has every required header."""
-    required = [column for column in COLUMNS if column.required]
-    first: list[str] | None = None
-    for number, cells in lines[:HEADER_SEARCH_ROWS]:
-        if first is None and any(cells):
-            first = cells
-        found = {column.name for column in map(_column_for, cells) if column is not None}
-        if all(column.name in found for column in required):
-            return number, cells
-    found = {column.name for column in map(_column_for, first or []) if column is not None}
-    missing = [column.label for column in required if column.name not in found]
-    raise InvalidInput("roster.error.missing_header", file=path.name, columns=", ".join(missing))
-
-
-def _cell(cells: list[str], index: int) -> str:
-    return cells[index].strip() if index < len(cells) else ""
-
-
-def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InvalidInput("roster.error.unreadable", file=path.name) from error
-    # UTF-8 with or without a byte order mark; else GB18030, a superset of the GBK that Excel on Chinese
-    # Windows saves "CSV" in.
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        break
-    else:
-        raise InvalidInput("roster.error.unreadable", file=path.name)
-    try:
-        # Numbered by record, not by line: a quoted cell with a line break is still one spreadsheet row.
-        rows = enumerate(csv.reader(io.StringIO(text, newline="")), 1)
-        return [(number, [restored(cell) for cell in cells]) for number, cells in rows]
-    except csv.Error as error:
-        raise InvalidInput("roster.error.unreadable", file=path.name) from error
-
-
-def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
-    import openpyxl  # loaded for spreadsheets only: it costs every command start-up time
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as error:
-        raise InvalidInput("roster.error.unreadable", file=path.name) from error
-    try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # some programs write a wrong sheet size, which would cut rows or columns
-        lines: list[tuple[int, list[str]]] = []
-        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
-            lines.append((number, [_text(value) for value in values]))
-        return lines
-    finally:
-        workbook.close()
-
-
-def _text(value: object) -> str:
-    """A cell as text: Excel keeps phone numbers and codes typed as numbers as int or float."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _parse_row(
     number: int, values: dict[str, str], headers: dict[str, str], columns: frozenset[str]
 ) -> tuple[RosterRow | None, list[RowProblem]]:
@@ -312,9 +168,6 @@ def _parse_row(
 
     def problem(name: str, key: str, **params: Any) -> None:
         problems.append(RowProblem(number, headers.get(name, name), key, params))
-
-    def quoted(value: str) -> str:
-        return value if len(value) <= QUOTE_LIMIT else value[: QUOTE_LIMIT - 1] + "…"
 
     def required(name: str) -> str:
         value = values.get(name, "")

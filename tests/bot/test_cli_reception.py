@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import bot.cli as cli
+import bot.cli_common as cli_common
 import bot.cli_reception as cli_reception
 from storage.models import DueItem, ReceptionDay
 from tests.bot.test_cli import district, lianxin, rows, shown, store  # noqa: F401  (fixtures)
@@ -38,6 +39,7 @@ def invoke(*args: str, exit_code: int = 0) -> Result:
 @pytest.fixture(autouse=True)
 def wednesday(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_reception, "utcnow", lambda: NOW)
+    monkeypatch.setattr(cli_common, "utcnow", lambda: NOW)  # the command line's today
 
 
 def test_import_list_and_export(district: tuple[str, object], tmp_path: Path) -> None:  # noqa: F811
