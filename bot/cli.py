@@ -716,35 +716,24 @@ def cases_overdue(
     if sent:
         setup.say("cli.cases.sent_header", count=len(sent))
         for line in sent:
-            setup.say(
-                "cli.cases.sent_line",
-                number=line.number,
-                category=line.category,
-                owner=line.owner,
-                due=line.due,
-                late=line.late,
-                action=t(setup.language, f"cli.cases.action.{line.action}"),
-                at=line.at,
-            )
+            _say_overdue(setup, "cli.cases.sent_line", line)
     if not shown:
         setup.say("cli.cases.overdue_none", today=today.isoformat())
         return
     setup.say("cli.cases.overdue_header", today=today.isoformat(), count=len(shown))
     for line in shown:
-        setup.say(
-            "cli.cases.overdue_line",
-            number=line.number,
-            category=line.category,
-            owner=line.owner,
-            due=line.due,
-            late=line.late,
-            action=t(setup.language, f"cli.cases.action.{line.action}"),
-        )
+        _say_overdue(setup, "cli.cases.overdue_line", line)
     if send:
         chased = sum(line.action == "chase" for line in shown)
         setup.say("cli.cases.sent", chased=chased, escalated=len(shown) - chased)
     else:
         setup.say("cli.cases.overdue_hint")
+
+
+def _say_overdue(setup: Setup, key: str, line: OverdueLine) -> None:
+    action = t(setup.language, f"cli.cases.action.{line.action}")
+    values = {"number": line.number, "category": line.category, "owner": line.owner, "due": line.due}
+    setup.say(key, **values, late=line.late, action=action, at=line.at)
 
 
 async def _overdue_lines(setup: Setup, session: AsyncSession, items: list[cases.Overdue]) -> list[OverdueLine]:
