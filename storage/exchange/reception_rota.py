@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +20,15 @@ from storage import audit
 from storage.errors import InvalidInput
 from storage.exchange.roster import ACTIVE
 from storage.exchange.spreadsheets import SUFFIXES, write_table
-from storage.exchange.table_files import Column, RowProblem, TableInvalid, quoted, read_table, sort_problems
+from storage.exchange.table_files import (
+    Column,
+    RowProblem,
+    RowReader,
+    TableInvalid,
+    quoted,
+    read_table,
+    sort_problems,
+)
 from storage.models import ReceptionDay, Representative, Station
 from storage.records import reception, rota_changes
 from storage.records.cases import Render
@@ -107,47 +114,30 @@ def _cell_time(text: str) -> time | None:
 
 
 def _parse_row(number: int, values: dict[str, str], headers: dict[str, str]) -> tuple[RotaRow | None, list[RowProblem]]:
-    problems: list[RowProblem] = []
-
-    def problem(name: str, key: str, **params: Any) -> None:
-        problems.append(RowProblem(number, headers.get(name, name), key, params))
-
-    def required(name: str) -> str:
-        value = values.get(name, "")
-        if not value:
-            problem(name, "roster.error.required")
-        return value
-
-    station = required("station")
+    cells = RowReader(number, values, headers)
+    station = cells.required("station")
     day: date | None = None
-    if required("date"):
+    if cells.required("date"):
         day = reception.parse_day(values["date"])
         if day is None:
-            problem("date", "reception.rota.bad_date", value=quoted(values["date"]))
+            cells.problem("date", "reception.rota.bad_date", value=quoted(values["date"]))
     times: list[time | None] = []
     for name in ("starts", "ends"):
-        value = required(name)
+        value = cells.required(name)
         parsed = _cell_time(value) if value else None
         if value and parsed is None:
-            problem(name, "reception.rota.bad_time", value=quoted(value))
+            cells.problem(name, "reception.rota.bad_time", value=quoted(value))
         times.append(parsed)
     starts, ends = times
     if starts is not None and ends is not None and ends <= starts:
-        problem("ends", "reception.rota.ends_first", starts=reception.clock(starts), ends=reception.clock(ends))
-    place = values.get("place", "")
-    if len(place) > reception.MAX_PLACE:
-        problem("place", "roster.error.too_long", max=reception.MAX_PLACE)
+        cells.problem("ends", "reception.rota.ends_first", starts=reception.clock(starts), ends=reception.clock(ends))
+    place = cells.limited("place", reception.MAX_PLACE)
     codes = reception.split_codes(values.get("representatives", ""))
     if len(codes) > reception.MAX_ON_DUTY:
-        problem("representatives", "reception.rota.too_many", max=reception.MAX_ON_DUTY)
-    cancelled = False
-    if values.get("cancelled"):
-        key = unicodedata.normalize("NFKC", values["cancelled"]).strip().casefold()
-        if key not in ACTIVE:
-            problem("cancelled", "roster.error.active", value=quoted(values["cancelled"]))
-        cancelled = bool(ACTIVE.get(key, False))
-    if problems or day is None or starts is None or ends is None:
-        return None, problems
+        cells.problem("representatives", "reception.rota.too_many", max=reception.MAX_ON_DUTY)
+    cancelled = bool(cells.choice("cancelled", ACTIVE, False, key="roster.error.active"))
+    if cells.problems or day is None or starts is None or ends is None:
+        return None, cells.problems
     row = RotaRow(
         station=station,
         day=day,

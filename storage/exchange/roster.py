@@ -16,7 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.errors import InvalidInput
 from storage.exchange.spreadsheets import SUFFIXES, write_table
-from storage.exchange.table_files import Column, RowProblem, TableInvalid, quoted, read_table, sort_problems
+from storage.exchange.table_files import (
+    Column,
+    RowProblem,
+    RowReader,
+    TableInvalid,
+    quoted,
+    read_table,
+    sort_problems,
+)
 from storage.models import Area, RepArea, RepGroup, Representative, Station, utcnow
 from storage.records import people, reception, rota_changes
 
@@ -164,69 +172,43 @@ def check_rows(rows: Sequence[RosterRow], *, headers: dict[str, str] | None = No
 def _parse_row(
     number: int, values: dict[str, str], headers: dict[str, str], columns: frozenset[str]
 ) -> tuple[RosterRow | None, list[RowProblem]]:
-    problems: list[RowProblem] = []
-
-    def problem(name: str, key: str, **params: Any) -> None:
-        problems.append(RowProblem(number, headers.get(name, name), key, params))
-
-    def required(name: str) -> str:
-        value = values.get(name, "")
-        if not value:
-            problem(name, "roster.error.required")
-        return value
-
-    def limited(name: str, limit: int) -> str:
-        value = values.get(name, "")
-        if len(value) > limit:
-            problem(name, "roster.error.too_long", max=limit)
-        return value
-
-    def choice(name: str, options: dict[str, Any], default: Any) -> Any:
-        value = values.get(name, "")
-        if not value:
-            return default
-        key = unicodedata.normalize("NFKC", value).strip().casefold()
-        if key not in options:
-            problem(name, f"roster.error.{name}", value=quoted(value))
-            return default
-        return options[key]
-
-    code = unicodedata.normalize("NFKC", required("code"))
+    cells = RowReader(number, values, headers)
+    code = unicodedata.normalize("NFKC", cells.required("code"))
     if code and not CODE_PATTERN.fullmatch(code):
-        problem("code", "roster.error.code", value=quoted(values["code"]))
-    name = required("name")
+        cells.problem("code", "roster.error.code", value=quoted(values["code"]))
+    name = cells.required("name")
     if len(name) > MAX_NAME:
-        problem("name", "roster.error.too_long", max=MAX_NAME)
-    level: str = choice("level", LEVELS, "") if required("level") else ""
-    group = limited("group", MAX_PLACE) or None
-    group_role: str = choice("group_role", ROLES, "member")
+        cells.problem("name", "roster.error.too_long", max=MAX_NAME)
+    level: str = cells.choice("level", LEVELS, "") if cells.required("level") else ""
+    group = cells.limited("group", MAX_PLACE) or None
+    group_role: str = cells.choice("group_role", ROLES, "member")
     if group_role != "member" and group is None:
-        problem("group", "roster.error.role_without_group", value=quoted(values["group_role"]))
-    station = limited("station", MAX_PLACE) or None
+        cells.problem("group", "roster.error.role_without_group", value=quoted(values["group_role"]))
+    station = cells.limited("station", MAX_PLACE) or None
     areas: list[str] = []
     for area in AREA_SEPARATORS.split(values.get("areas", "")):
         area = area.strip()
         if area and area not in areas:
             areas.append(area)
     if any(len(part.strip()) > MAX_PLACE for area in areas for part in area.split(AREA_STATION, 1)):
-        problem("areas", "roster.error.too_long", max=MAX_PLACE)
+        cells.problem("areas", "roster.error.too_long", max=MAX_PLACE)
     if any(AREA_STATION not in area for area in areas) and station is None:
-        problem("station", "roster.error.areas_without_station")
+        cells.problem("station", "roster.error.areas_without_station")
     phone = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", values.get("phone", "")))
     if phone and not _valid_phone(phone):
-        problem("phone", "roster.error.phone", value=quoted(values["phone"]))
-    unit = limited("unit", MAX_UNIT)
-    active: bool = choice("active", ACTIVE, True)
+        cells.problem("phone", "roster.error.phone", value=quoted(values["phone"]))
+    unit = cells.limited("unit", MAX_UNIT)
+    active: bool = cells.choice("active", ACTIVE, True)
     duty_days: list[date] = []
     for written in AREA_SEPARATORS.split(values.get("reception_days", "")):
         if written.strip():
             day = reception.parse_day(written)
             if day is None:
-                problem("reception_days", "roster.error.reception_days", value=quoted(written.strip()))
+                cells.problem("reception_days", "roster.error.reception_days", value=quoted(written.strip()))
             elif day not in duty_days:
                 duty_days.append(day)
-    if problems:
-        return None, problems
+    if cells.problems:
+        return None, cells.problems
     row = RosterRow(
         code=code,
         name=name,

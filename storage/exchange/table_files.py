@@ -62,6 +62,43 @@ def quoted(value: str) -> str:
 
 
 @dataclass
+class RowReader:
+    """One data row's cells by column name, and the problems found in them, each said at its header as written."""
+
+    number: int
+    values: dict[str, str]
+    headers: dict[str, str]
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def problem(self, name: str, key: str, **params: Any) -> None:
+        self.problems.append(RowProblem(self.number, self.headers.get(name, name), key, params))
+
+    def required(self, name: str) -> str:
+        value = self.values.get(name, "")
+        if not value:
+            self.problem(name, "roster.error.required")
+        return value
+
+    def limited(self, name: str, limit: int) -> str:
+        value = self.values.get(name, "")
+        if len(value) > limit:
+            self.problem(name, "roster.error.too_long", max=limit)
+        return value
+
+    def choice(self, name: str, options: dict[str, Any], default: Any, *, key: str = "") -> Any:
+        """One of the accepted values (compared case-folded), or the default when the cell is empty; another value
+        is the problem `key` (by default roster.error.<name>)."""
+        value = self.values.get(name, "")
+        if not value:
+            return default
+        folded = unicodedata.normalize("NFKC", value).strip().casefold()
+        if folded not in options:
+            self.problem(name, key or f"roster.error.{name}", value=quoted(value))
+            return default
+        return options[folded]
+
+
+@dataclass
 class Table:
     """A file as read: where its header is, the columns it has (canonical name -> header as written), its data rows
     (spreadsheet row number, values by canonical name; blank rows left out) and the header's problems."""
