@@ -13,6 +13,7 @@ from handlers.inputs import optional_phone, person_name, text_answer
 from handlers.mailbox import card_lines
 from handlers.notices import render
 from storage.errors import InvalidInput, NotAllowed, NotFound
+from storage.models import Case
 from storage.policy import Action
 from storage.records import cases, households, mailbox, visits
 from storage.records.cases import Intake
@@ -407,8 +408,7 @@ async def submit_case(ctx: Context, *, source: str) -> list[Reply]:
         )
     except NotFound as gone:  # left office since the card was scanned: no one to send it to
         return [Reply(ctx.t(gone.key, **gone.params))]
-    due = ctx.t("case.due_provisional" if case.due_provisional else "case.due", due=case.due_on.isoformat())
-    assigned = "\n" + ctx.t("case.assigned_to", department=case.department) if case.department else ""
+    due, assigned = registered(ctx, case)
     if report:
         return [Reply(ctx.t("case.reported", number=case.number, due=due) + assigned)]
     text = ctx.t("case.saved", number=case.number, due=due) + assigned
@@ -418,6 +418,13 @@ async def submit_case(ctx: Context, *, source: str) -> list[Reply]:
         text += "\n" + ctx.t("mailbox.next_reception", **card_lines(ctx.language, card))
     # An anonymous writer's acknowledgement names the case: it is not kept once sent (storage.records.relay).
     return [Reply(text, transient=anonymous)]
+
+
+def registered(ctx: Context, case: Case) -> tuple[str, str]:
+    """What a newly registered case's acknowledgement says of it: when it is due, and (a line) to whom it went."""
+    due = ctx.t("case.due_provisional" if case.due_provisional else "case.due", due=case.due_on.isoformat())
+    assigned = "\n" + ctx.t("case.assigned_to", department=case.department) if case.department else ""
+    return due, assigned
 
 
 class MailboxFlow(Flow):

@@ -19,6 +19,7 @@ from handlers.case_intake import (
     PhoneStep,
     PlaceStep,
     category_label,
+    registered,
 )
 from handlers.case_intake import summary as case_summary
 from handlers.dialogs import COMMAND_BUTTON, ConfirmStep, Context, Flow, Outcome, Prompt, Step, YesNoStep
@@ -462,9 +463,8 @@ class NoteFlow(Flow):
             now=ctx.now,
             render=render,
         )
-        due = ctx.t("case.due_provisional" if case.due_provisional else "case.due", due=case.due_on.isoformat())
-        text = ctx.t("reception.noted", number=case.number, due=due, category=category_label(ctx, case.category))
-        if case.department:
-            text += "\n" + ctx.t("case.assigned_to", department=case.department)
+        due, assigned = registered(ctx, case)
+        label = category_label(ctx, case.category)
+        text = ctx.t("reception.noted", number=case.number, due=due, category=label) + assigned
         more = open_button(ctx, f"note {draft['reception_id']}", "reception.button.note_more")
         return [Reply(text, (more,))]
