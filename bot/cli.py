@@ -41,7 +41,6 @@ from storage.delivery import inbox, outbox
 from storage.exchange import case_export, case_figures, demo, exports, roster
 from storage.models import Case, InboxEvent, OutboxMessage, Representative, utcnow
 from storage.records import cases, people, schedule
-from storage.records.schedule import Planned
 from storage.settings import LANGUAGES
 from storage.workdays import calendar_of
 
@@ -112,7 +111,7 @@ def demo_command(
 
     async def work() -> None:
         await setup.database.upgrade()
-        today = utcnow().astimezone(setup.settings.zone).date()
+        today = local_today(setup)
         if not await _has_demo(setup.database):
             setup.say("cli.demo.building")
         summary = await demo.build_demo(setup.database, settings=setup.settings, seed=seed, today=today)
@@ -156,20 +155,13 @@ async def _first_reminders(setup: Setup, code: str) -> None:
     month = now.astimezone(setup.settings.zone).strftime("%Y-%m")
     async with setup.database.transaction() as session:
         representative = await people.representative_by_code(session, code=code)
-        await schedule.plan(
-            session,
-            items=[
-                Planned(
-                    key=f"{kind}:{month}:rep-{representative.id}",
-                    kind=kind,
-                    due_at=now,
-                    urgent=True,  # shown now, even to a newcomer trying the demo late in the evening
-                    payload={"representative_id": representative.id, "month": month},
-                )
-                for kind in (quota.QUOTA, quota.NUDGE)
-            ],
-            now=now,
-        )
+        assert representative.id is not None
+        # Urgent: shown now, even to a newcomer trying the demo late in the evening.
+        items = [
+            quota.person_item(kind, month, representative.id, due_at=now, expires_at=None, urgent=True)
+            for kind in (quota.QUOTA, quota.NUDGE)
+        ]
+        await schedule.plan(session, items=items, now=now)
     await Engine(setup.database, setup.settings, jobs=jobs.JOBS, starters=jobs.STARTERS).run_due(now)
 
 

@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.dialogs import COMMAND_BUTTON, OFFER
 from handlers.events import Reply
 from handlers.i18n import t
-from handlers.notices import render
 from storage.db import Database
 from storage.delivery import dialog_state, outbox
 from storage.delivery.dialog_state import Dialog
@@ -97,14 +96,6 @@ class JobContext:
         told = 0
         for person in people:
             self.send(person, Reply(t(self.language(person), key, **values)).to_payload())
-            told += 1
-        return told
-
-    def notice(self, people: Iterable[ChatIdentity], key: str, **values: Any) -> int:
-        """A case notice (handlers.notices.render: its category in the reader's language, an "open" button)."""
-        told = 0
-        for person in people:
-            self.send(person, render(self.language(person), key, values))
             told += 1
         return told
 

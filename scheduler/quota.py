@@ -67,16 +67,29 @@ async def month(ctx: JobContext, item: DueItem) -> None:
         (NUDGE, "nudge", [rep for rep in told if expected - counted.get(rep, 0) > margin]),
     ):
         for representative_id in chosen:
-            ctx.plan(
-                Planned(
-                    key=f"{kind}:{name}:rep-{representative_id}",
-                    kind=kind,
-                    due_at=ctx.now,
-                    # Of use as long as the occurrence is, counted from when it was due, not from now.
-                    expires_at=ctx.expires(lateness, item.due_at),
-                    payload={"representative_id": representative_id, "month": name},
-                )
-            )
+            # Of use as long as the occurrence is, counted from when it was due, not from now.
+            expires = ctx.expires(lateness, item.due_at)
+            ctx.plan(person_item(kind, name, representative_id, due_at=ctx.now, expires_at=expires))
+
+
+def person_item(
+    kind: str,
+    month: str,
+    representative_id: int,
+    *,
+    due_at: datetime,
+    expires_at: datetime | None,
+    urgent: bool = False,
+) -> Planned:
+    """One representative's figures (QUOTA) or nudge (NUDGE) of a month (2026-12)."""
+    return Planned(
+        key=f"{kind}:{month}:rep-{representative_id}",
+        kind=kind,
+        due_at=due_at,
+        expires_at=expires_at,
+        urgent=urgent,
+        payload={"representative_id": representative_id, "month": month},
+    )
 
 
 async def _recipients(ctx: JobContext, item: DueItem) -> tuple[int, list[ChatIdentity], Standing]:
