@@ -59,16 +59,17 @@ def schedule_command(
                 done=_local(setup, item.done_at or item.due_at),
                 key=item.key,
                 state=t(setup.language, f"cli.schedule.state.{item.state}"),
-                reason=reason_text(setup.language, item),
+                reason=reason_text(setup, item),
             )
 
 
-def reason_text(language: str, item: DueItem) -> str:
-    """Why an item was skipped or failed, in words: the reason's code and the values it was recorded with."""
+def reason_text(setup: Setup, item: DueItem) -> str:
+    """Why an item was skipped or failed, in words: the reason's code and the values it was recorded with (a moment
+    in local time, as the rest of the listing)."""
     values: dict[str, Any] = dict(item.payload.get("reason_values", {}))
     if "expired" in values:
-        values["expired"] = values["expired"][:16].replace("T", " ")
-    return t(language, f"schedule.reason.{item.reason or 'none'}", **values)
+        values["expired"] = _local(setup, datetime.fromisoformat(values["expired"]))
+    return t(setup.language, f"schedule.reason.{item.reason or 'none'}", **values)
 
 
 def _local(setup: Setup, moment: datetime) -> str:
