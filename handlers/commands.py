@@ -117,6 +117,9 @@ COMMANDS: tuple[Command, ...] = (
         menu=Action.READ_RECEPTION,
         answer_may_open=True,
     ),
+    # proposals, motions, inquiries (handlers/proposals.py)
+    # briefings and opinion requests (handlers/briefings.py, handlers/opinions.py)
+    # activities, events, commitments (handlers/activity.py, handlers/events.py, handlers/commitments.py)
     Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND, answer_may_open=True),
     Command("help", Action.HELP, ("帮助", "?", "？"), ("help",), answer=answer_help, menu=Action.HELP),
     Command("lang", Action.LANGUAGE, ("语言",), ("language",), flow="language", menu=Action.LANGUAGE),

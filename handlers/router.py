@@ -58,6 +58,9 @@ class Router:
             [
                 *(VisitFlow(), LanguageFlow(), MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()),
                 *(ReceptionFlow(), NoteFlow(), RotaFlow(), RotaDayFlow()),
+                # proposals (handlers/proposals.py)
+                # briefings and opinion requests (handlers/briefings.py, handlers/opinions.py)
+                # activities, events, commitments (handlers/activity.py, handlers/events.py, handlers/commitments.py)
             ],
             commands.engine_words(),
         )

@@ -1,4 +1,5 @@
-"""SQLModel tables: the organisation, the household ledger, visits, chat identities, dialogs and the audit log."""
+"""SQLModel tables: the organisation, the household ledger, visits, chat identities, dialogs, cases, reception days,
+proposals, briefings and opinion requests, activities, events and commitments, the schedule and the audit log."""
 
 from __future__ import annotations
 
@@ -383,6 +384,240 @@ class ReceptionSubscription(SQLModel, table=True):
     identity_id: int = Field(foreign_key="chat_identity.id", primary_key=True)
     station_id: int = Field(foreign_key="station.id", primary_key=True, index=True)
     created_at: datetime = timestamp(default_factory=utcnow)
+
+
+# --- proposals, motions and inquiries (提案 / 提议 / 质询案) ------------------------------------------------------
+
+
+class ProposalCounter(SQLModel, table=True):
+    """The last proposal number given in a year: TA-2026-0012 is the 12th of 2026 (every kind counts together)."""
+
+    __tablename__ = "proposal_counter"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class Proposal(SQLModel, table=True):
+    """A representative's proposal, motion or inquiry: drafted with co-signers, submitted, reviewed by the liaison
+    office (established, not established with a reason, or merged into another), assigned to a department with a
+    deadline, answered, evaluated by its author (dissatisfied sends it back for a second answer, once), closed."""
+
+    __tablename__ = "proposal"
+    __table_args__ = (sa.Index("ix_proposal_state_due", "state", "due_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=24, unique=True)  # TA-2026-0012, given when it is drafted
+    kind: str = Field(max_length=12)  # a code of config.toml's [[proposals.kinds]]: proposal | motion | inquiry
+    title: str = Field(max_length=100)
+    body: str = Field(sa_type=sa.Text)
+    author_id: int = Field(foreign_key="representative.id", index=True)
+    state: str = Field(default="signing", max_length=16)
+    reason: str = Field(default="", max_length=500)  # why it was not established (sent to the author)
+    merged_into: int | None = Field(default=None, foreign_key="proposal.id")
+    department: str = Field(default="", max_length=100, index=True)
+    due_on: date | None = None
+    due_provisional: bool = False  # counted on weekends alone: the calendar does not know the year yet
+    answer: str = Field(default="", sa_type=sa.Text)
+    answers: int = 0  # how many answers were given: a dissatisfied author may ask for a second, once
+    evaluation: str = Field(default="", max_length=12)  # satisfied | basic | dissatisfied
+    evaluation_note: str = Field(default="", max_length=500)
+    created_at: datetime = timestamp(default_factory=utcnow)
+    submitted_at: datetime | None = timestamp(default=None)
+    reviewed_at: datetime | None = timestamp(default=None)
+    assigned_at: datetime | None = timestamp(default=None)
+    answered_at: datetime | None = timestamp(default=None)
+    closed_at: datetime | None = timestamp(default=None)
+    chased_at: datetime | None = timestamp(default=None)
+    escalated_at: datetime | None = timestamp(default=None)
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class ProposalSigner(SQLModel, table=True):
+    """A representative invited to co-sign a proposal, and their answer."""
+
+    __tablename__ = "proposal_signer"
+    proposal_id: int = Field(foreign_key="proposal.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    status: str = Field(default="invited", max_length=10)  # invited | accepted | declined
+    invited_at: datetime = timestamp(default_factory=utcnow)
+    answered_at: datetime | None = timestamp(default=None)
+
+
+class ProposalEvent(SQLModel, table=True):
+    """One step in a proposal's life: who (as the audit log names them), when, what, and the note with it."""
+
+    __tablename__ = "proposal_event"
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    at: datetime = timestamp(default_factory=utcnow)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=24)
+    note: str = Field(default="", sa_type=sa.Text)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class ProposalFile(SQLModel, table=True):
+    """A photo or document attached to a proposal by its author, or to its answer by the department."""
+
+    __tablename__ = "proposal_attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="proposal_event.id")
+    kind: str = Field(default="document", max_length=12)  # photo | document
+    file_ref: str = Field(max_length=300)
+    name: str = Field(default="", max_length=200)
+
+
+# --- briefings and opinion requests (党内情况通报 / 征求意见) ------------------------------------------------------
+
+
+class Briefing(SQLModel, table=True):
+    """An intra-party briefing sent by the liaison office or a leader to everyone, a level or a group."""
+
+    __tablename__ = "briefing"
+    id: int | None = Field(default=None, primary_key=True)
+    sender_id: int = Field(foreign_key="staff.id", index=True)
+    title: str = Field(max_length=100)
+    body: str = Field(sa_type=sa.Text)
+    file_ref: str = Field(default="", max_length=300)  # an optional document
+    file_name: str = Field(default="", max_length=200)
+    scope: str = Field(default="all", max_length=40)  # all | level:district | level:township | group:<id>
+    sent_at: datetime = timestamp(default_factory=utcnow, index=True)
+
+
+class BriefingRecipient(SQLModel, table=True):
+    """A representative a briefing went to, when they confirmed reading it, and when they were reminded."""
+
+    __tablename__ = "briefing_recipient"
+    briefing_id: int = Field(foreign_key="briefing.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    read_at: datetime | None = timestamp(default=None)
+    reminded_at: datetime | None = timestamp(default=None)
+
+
+class OpinionRequest(SQLModel, table=True):
+    """A draft decision sent for representatives' opinions (征求意见), with questions and a deadline."""
+
+    __tablename__ = "opinion_request"
+    id: int | None = Field(default=None, primary_key=True)
+    sender_id: int = Field(foreign_key="staff.id", index=True)
+    title: str = Field(max_length=100)
+    body: str = Field(sa_type=sa.Text)  # the draft decision, or what it is about
+    file_ref: str = Field(default="", max_length=300)
+    file_name: str = Field(default="", max_length=200)
+    scope: str = Field(default="all", max_length=40)  # as a briefing's
+    closes_at: datetime = timestamp()
+    sent_at: datetime = timestamp(default_factory=utcnow)
+    summary_sent_at: datetime | None = timestamp(default=None)
+
+
+class OpinionQuestion(SQLModel, table=True):
+    """One question of an opinion request: free text, or one of its options."""
+
+    __tablename__ = "opinion_question"
+    __table_args__ = (sa.UniqueConstraint("request_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="opinion_request.id", index=True)
+    position: int  # 1, 2, ...
+    text: str = Field(max_length=500)
+    options: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # empty: answered in free text
+
+
+class OpinionRecipient(SQLModel, table=True):
+    """A representative asked for an opinion, and when they answered and were reminded."""
+
+    __tablename__ = "opinion_recipient"
+    request_id: int = Field(foreign_key="opinion_request.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    answered_at: datetime | None = timestamp(default=None)
+    reminded_at: datetime | None = timestamp(default=None)
+
+
+class OpinionAnswer(SQLModel, table=True):
+    """One representative's answer to one question: the option chosen (its index from 0), or the text."""
+
+    __tablename__ = "opinion_answer"
+    question_id: int = Field(foreign_key="opinion_question.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    choice: int | None = None
+    text: str = Field(default="", sa_type=sa.Text)
+    answered_at: datetime = timestamp(default_factory=utcnow)
+
+
+# --- activities, events and commitments (五个一, 培训 / 集体活动, 承诺制) --------------------------------------------
+
+
+class Activity(SQLModel, table=True):
+    """Something a representative did and logged: one of the "five ones" or another activity form, with evidence."""
+
+    __tablename__ = "activity"
+    __table_args__ = (sa.Index("ix_activity_rep_date", "representative_id", "done_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id")
+    kind: str = Field(max_length=32, index=True)  # a code of config.toml's [[activities.kinds]]
+    done_on: date = Field(index=True)
+    summary: str = Field(sa_type=sa.Text)
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+class ActivityEvidence(SQLModel, table=True):
+    """A photo or document logged with an activity (its text is the activity's summary)."""
+
+    __tablename__ = "activity_evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True)
+    kind: str = Field(default="photo", max_length=12)  # photo | document
+    file_ref: str = Field(max_length=300)
+    name: str = Field(default="", max_length=200)
+
+
+class ProgrammeEvent(SQLModel, table=True):
+    """A training, collective activity or centralized visit round the liaison office schedules for groups or
+    everyone; invited representatives answer and check in on the day."""
+
+    __tablename__ = "programme_event"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # training | collective | round
+    title: str = Field(max_length=100)
+    starts_at: datetime = timestamp(index=True)
+    ends_at: datetime = timestamp()
+    place: str = Field(default="", max_length=200)
+    latitude: float | None = None  # where check-in by location is measured from; none: by button only
+    longitude: float | None = None
+    radius_m: int | None = None  # none: events.check_in_radius_m
+    scope: str = Field(default="all", max_length=40)  # all | level:district | level:township | group:<id>
+    created_by: int | None = Field(default=None, foreign_key="staff.id")
+    cancelled: bool = False
+    created_at: datetime = timestamp(default_factory=utcnow)
+    updated_at: datetime = timestamp(default_factory=utcnow)
+
+
+class EventInvitation(SQLModel, table=True):
+    """A representative invited to an event: their answer (attend, or excused with a reason) and their check-in."""
+
+    __tablename__ = "event_invitation"
+    event_id: int = Field(foreign_key="programme_event.id", primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id", primary_key=True, index=True)
+    answer: str = Field(default="pending", max_length=10)  # pending | attend | excused
+    reason: str = Field(default="", max_length=300)
+    answered_at: datetime | None = timestamp(default=None)
+    checked_in_at: datetime | None = timestamp(default=None)
+    check_in_by: str = Field(default="", max_length=10)  # button | location
+    distance_m: int | None = None  # how far from the place a location check-in was
+
+
+class Commitment(SQLModel, table=True):
+    """One of a representative's public commitments (承诺) for a year, and how far it has come."""
+
+    __tablename__ = "commitment"
+    __table_args__ = (sa.Index("ix_commitment_rep_year", "representative_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    representative_id: int = Field(foreign_key="representative.id")
+    year: int
+    text: str = Field(max_length=500)
+    status: str = Field(default="planned", max_length=12)  # planned | in_progress | done
+    progress_note: str = Field(default="", max_length=500)
+    created_at: datetime = timestamp(default_factory=utcnow)
+    updated_at: datetime = timestamp(default_factory=utcnow)
 
 
 # --- the schedule ---------------------------------------------------------------------------------------------

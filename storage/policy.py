@@ -67,6 +67,21 @@ class Action(enum.StrEnum):
     ANSWER_DUTY = "reception.duty"  # confirm one's reception-day duty or ask for a swap: representatives
     NOTE_RECEPTION = "reception.note"  # notes taken at a reception open cases: representatives, liaison office
     READ_DIGEST = "digest.read"  # /digest, /overdue, /behind within one's scope: leaders, group leaders, office
+    FILE_PROPOSAL = "proposal.file"  # /proposal: draft a proposal, motion or inquiry and invite co-signers
+    PROPOSAL_LIST = "proposal.list"  # /proposals: one's own and co-signed; the office, leaders, departments theirs
+    READ_PROPOSAL = "proposal.read"  # record: a ProposalRecord
+    COSIGN_PROPOSAL = "proposal.cosign"  # record: a ProposalRecord; accept or decline: the invited co-signer
+    REVIEW_PROPOSAL = "proposal.review"  # establish, refuse (with a reason), merge, assign: the liaison office
+    ANSWER_PROPOSAL = "proposal.answer"  # record: a ProposalRecord; the department it is assigned to
+    EVALUATE_PROPOSAL = "proposal.evaluate"  # record: a ProposalRecord; submit, withdraw, evaluate: the author
+    SEND_BRIEFING = "briefing.send"  # briefings and opinion requests: the liaison office and leaders
+    READ_BRIEFING = "briefing.read"  # /briefings: the briefings and opinion requests sent to one: representatives
+    BRIEFING_READERS = "briefing.readers"  # record: a SentRecord; who has (not) read or answered: the sender
+    LOG_ACTIVITY = "activity.log"  # /activity: representatives
+    MANAGE_EVENTS = "event.manage"  # schedule, change and cancel events, read attendance: the liaison office
+    ANSWER_EVENT = "event.answer"  # record: an EventRecord; attend, excused, check in: the invited
+    EVENTS = "event.list"  # /events: one's invitations (representatives) or the events (the liaison office)
+    COMMITMENTS = "commitment.own"  # /commitments: publish one's commitments and mark progress: representatives
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,31 @@ class CaseRecord:
     writer: bool = False  # this person wrote it (named or anonymous)
 
 
-Record = Colleague | Household | CaseRecord | None
+@dataclass(frozen=True)
+class ProposalRecord:
+    """A proposal as the record of an action: how the asker stands to it."""
+
+    author: bool = False  # this representative wrote it
+    cosigner: bool = False  # this representative accepted to co-sign it
+    invited: bool = False  # this representative is invited to co-sign it and has not answered
+    of_department: bool = False  # assigned to this person's department
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A briefing or opinion request as the record of an action: whether the asker sent it."""
+
+    sender: bool = False
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as the record of an action: whether the asker is invited to it."""
+
+    invited: bool = False
+
+
+Record = Colleague | Household | CaseRecord | ProposalRecord | SentRecord | EventRecord | None
 Rule = Callable[[Standing, Record], bool]
 
 
@@ -228,6 +267,50 @@ def _reads_digest(standing: Standing, record: Record) -> bool:
     return standing.is_representative and standing.group_role is GroupRole.LEADER
 
 
+def _follows_proposals(standing: Standing, record: Record) -> bool:
+    return standing.is_representative or standing.is_staff
+
+
+def _reads_proposal(standing: Standing, record: Record) -> bool:
+    """The liaison office and leaders: every proposal. A department: what is assigned to it. A representative: what
+    they wrote, co-signed or are invited to co-sign."""
+    if not isinstance(record, ProposalRecord):
+        return False
+    if standing.role in (Role.LIAISON, Role.LEADER):
+        return True
+    if standing.role is Role.DEPARTMENT:
+        return record.of_department
+    return standing.is_representative and (record.author or record.cosigner or record.invited)
+
+
+def _invited_signer(standing: Standing, record: Record) -> bool:
+    return standing.is_representative and isinstance(record, ProposalRecord) and record.invited
+
+
+def _answers_proposal(standing: Standing, record: Record) -> bool:
+    return standing.role is Role.DEPARTMENT and isinstance(record, ProposalRecord) and record.of_department
+
+
+def _author(standing: Standing, record: Record) -> bool:
+    return standing.is_representative and isinstance(record, ProposalRecord) and record.author
+
+
+def _sends_briefings(standing: Standing, record: Record) -> bool:
+    return standing.role in (Role.LIAISON, Role.LEADER) and standing.staff_id is not None
+
+
+def _sender(standing: Standing, record: Record) -> bool:
+    return _sends_briefings(standing, record) and isinstance(record, SentRecord) and record.sender
+
+
+def _invited_to_event(standing: Standing, record: Record) -> bool:
+    return standing.is_representative and isinstance(record, EventRecord) and record.invited
+
+
+def _sees_events(standing: Standing, record: Record) -> bool:
+    return standing.is_representative or standing.role is Role.LIAISON
+
+
 RULES: dict[Action, Rule] = {
     Action.HELP: _everyone,
     Action.START: _everyone,
@@ -259,10 +342,28 @@ RULES: dict[Action, Rule] = {
     Action.ANSWER_DUTY: _representative,
     Action.NOTE_RECEPTION: _notes_reception,
     Action.READ_DIGEST: _reads_digest,
+    Action.FILE_PROPOSAL: _representative,
+    Action.PROPOSAL_LIST: _follows_proposals,
+    Action.READ_PROPOSAL: _reads_proposal,
+    Action.COSIGN_PROPOSAL: _invited_signer,
+    Action.REVIEW_PROPOSAL: _liaison,
+    Action.ANSWER_PROPOSAL: _answers_proposal,
+    Action.EVALUATE_PROPOSAL: _author,
+    Action.SEND_BRIEFING: _sends_briefings,
+    Action.READ_BRIEFING: _representative,
+    Action.BRIEFING_READERS: _sender,
+    Action.LOG_ACTIVITY: _representative,
+    Action.MANAGE_EVENTS: _liaison,
+    Action.ANSWER_EVENT: _invited_to_event,
+    Action.EVENTS: _sees_events,
+    Action.COMMITMENTS: _representative,
 }
 
 
 CASE_ACTIONS = frozenset({Action.READ_CASE, Action.TAKE_CASE, Action.HANDLE_CASE, Action.RATE_CASE, Action.ADD_TO_CASE})
+PROPOSAL_ACTIONS = frozenset(
+    {Action.READ_PROPOSAL, Action.COSIGN_PROPOSAL, Action.ANSWER_PROPOSAL, Action.EVALUATE_PROPOSAL}
+)
 
 
 def may(standing: Standing, action: Action, record: Record = None) -> bool:
@@ -293,8 +394,16 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("case.error.residents_write")
     if action in CASE_ACTIONS:
         return NotAllowed("case.error.not_yours")
-    if action in (Action.SORT_CASE, Action.MANAGE_RECEPTION):
+    if action in (Action.SORT_CASE, Action.MANAGE_RECEPTION, Action.REVIEW_PROPOSAL, Action.MANAGE_EVENTS):
         return NotAllowed("error.liaison_only")
+    if action in PROPOSAL_ACTIONS:
+        return NotAllowed("proposal.error.not_yours")
+    if action is Action.SEND_BRIEFING:
+        return NotAllowed("briefing.error.senders_only")
+    if action is Action.BRIEFING_READERS:
+        return NotAllowed("briefing.error.not_sender")
+    if action is Action.ANSWER_EVENT:
+        return NotAllowed("event.error.not_invited")
     if action is Action.CASE_QUEUE and standing.role is Role.RESIDENT:
         return NotAllowed("case.error.queue_residents")
     if action in (Action.READ_HOUSEHOLD, Action.READ_SENSITIVE, Action.CORRECT_HOUSEHOLD):

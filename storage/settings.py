@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from datetime import date, time, tzinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -98,7 +99,7 @@ class Visits(Section):
     def _one_in_home_mode(self) -> Visits:
         if not any(mode.in_home for mode in self.modes):
             raise ValueError("at least one visit mode must have in_home = true")
-        _unique_codes(self.modes)
+        _unique_labels(self.modes)
         return self
 
     def mode(self, code: str) -> VisitMode | None:
@@ -130,7 +131,7 @@ class Households(Section):
 
     @model_validator(mode="after")
     def _distinct_codes(self) -> Households:
-        _unique_codes([*self.focus_groups, *self.must_visit])
+        _unique_labels([*self.focus_groups, *self.must_visit])
         return self
 
     def categories(self) -> list[Category]:
@@ -145,7 +146,7 @@ class Households(Section):
         return frozenset(label.code for label in self.categories() if label.sensitive)
 
 
-def _unique_codes(labels: list[VisitMode] | list[Category] | list[CaseCategory]) -> None:
+def _unique_labels(labels: Sequence[Label]) -> None:
     seen: set[str] = set()
     for label in labels:
         if label.code in seen:
@@ -220,7 +221,7 @@ class Cases(Section):
 
     @model_validator(mode="after")
     def _complete(self) -> Cases:
-        _unique_codes(self.categories)
+        _unique_labels(self.categories)
         missing = [name for name in ("emergency", "consultation", "help", "complaint") if name not in self.time_limits]
         if missing:
             raise ValueError(f"time_limits misses {', '.join(missing)}")
@@ -235,6 +236,122 @@ class Cases(Section):
         """The working days a case of this time-limit class has to be answered (an unknown class: help's)."""
         by_class = {str(name): days for name, days in self.time_limits.items()}
         return by_class.get(time_limit, by_class["help"])
+
+
+class ProposalKind(Label):
+    """A kind of proposal and the conditions it must meet before it is submitted."""
+
+    min_cosigners: int = Field(default=0, ge=0, le=50)  # co-signers who accepted, besides the author
+    same_level: bool = False  # co-signers must be representatives of the author's level
+    min_body_length: int = Field(default=20, ge=1, le=5000)
+    needs_attachment: bool = False
+    answer_working_days: int = Field(default=40, ge=1, le=250)  # from assignment to the answer
+
+
+def _default_proposal_kinds() -> list[ProposalKind]:
+    return [
+        ProposalKind(code="proposal", zh="提案", en="Proposal", min_cosigners=1, min_body_length=50),
+        ProposalKind(code="motion", zh="提议", en="Motion", min_body_length=20, answer_working_days=30),
+        ProposalKind(
+            code="inquiry",
+            zh="质询案",
+            en="Inquiry",
+            min_cosigners=4,
+            same_level=True,
+            min_body_length=50,
+            answer_working_days=15,
+        ),
+    ]
+
+
+class Proposals(Section):
+    """Proposals, motions and inquiries (提案 / 提议 / 质询案): filing conditions, review, answers."""
+
+    number_prefix: str = Field(default="TA", pattern=r"^[A-Z]{1,6}$")
+    kinds: list[ProposalKind] = Field(default_factory=_default_proposal_kinds, min_length=1)
+    max_title_length: int = Field(default=60, ge=5, le=100)
+    max_body_length: int = Field(default=5000, ge=50, le=20_000)
+    max_cosigners: int = Field(default=20, ge=1, le=100)
+    max_attachments: int = Field(default=5, ge=0, le=20)
+    # Working days a second answer has, after a dissatisfied evaluation.
+    second_answer_working_days: int = Field(default=15, ge=1, le=120)
+    escalate_after_working_days: int = Field(default=5, ge=1, le=60)
+    # Days an evaluation may wait before the proposal closes as it stands.
+    auto_close_days: int = Field(default=15, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Proposals:
+        _unique_labels(self.kinds)
+        return self
+
+    def kind(self, code: str) -> ProposalKind | None:
+        return next((kind for kind in self.kinds if kind.code == code), None)
+
+
+class Briefings(Section):
+    """Intra-party briefings (党内情况通报) and opinion requests (征求意见)."""
+
+    max_body_length: int = Field(default=5000, ge=50, le=20_000)
+    # Days after which the sender is offered the list of those who have not read a briefing, with a reminder.
+    not_read_days: int = Field(default=3, ge=1, le=60)
+    # An opinion request's default deadline, in days, and when those who have not answered are reminded.
+    opinion_days: int = Field(default=7, ge=1, le=90)
+    opinion_remind_days_before: int = Field(default=1, ge=0, le=30)
+    max_questions: int = Field(default=10, ge=1, le=30)
+    max_options: int = Field(default=9, ge=2, le=9)
+    max_answer_length: int = Field(default=2000, ge=10, le=20_000)
+
+
+class ActivityKind(Label):
+    """A form of activity a representative logs: one of the "five ones" (五个一) or another."""
+
+    five_ones: bool = False
+    practical: bool = False  # a practical thing done for the people: counts in the digest's Z
+
+
+def _default_activity_kinds() -> list[ActivityKind]:
+    return [
+        ActivityKind(code="research_report", zh="调研报告", en="Research report", five_ones=True),
+        ActivityKind(code="practical_thing", zh="办实事", en="Practical thing done", five_ones=True, practical=True),
+        ActivityKind(code="petition_resolved", zh="化解信访案件", en="Petition case resolved", five_ones=True),
+        ActivityKind(code="public_welfare", zh="公益活动", en="Public-welfare activity", five_ones=True),
+        ActivityKind(code="hardship_helped", zh="结对帮扶困难户", en="Hardship household helped", five_ones=True),
+        ActivityKind(code="inspection", zh="视察调研", en="Inspection and research"),
+        ActivityKind(code="council", zh="议事会", en="Council meeting"),
+        ActivityKind(code="heart_talk", zh="民心恳谈", en="Heart-to-heart talk"),
+        ActivityKind(code="themed_practice", zh="主题实践", en="Themed practice"),
+    ]
+
+
+class Activities(Section):
+    """Activities representatives log, with evidence, and their public commitments (承诺制)."""
+
+    kinds: list[ActivityKind] = Field(default_factory=_default_activity_kinds, min_length=1)
+    max_summary_length: int = Field(default=2000, ge=10, le=20_000)
+    max_evidence: int = Field(default=6, ge=0, le=20)
+    max_commitments: int = Field(default=10, ge=1, le=50)  # a year's commitments per representative
+
+    @model_validator(mode="after")
+    def _unique(self) -> Activities:
+        _unique_labels(self.kinds)
+        return self
+
+    def kind(self, code: str) -> ActivityKind | None:
+        return next((kind for kind in self.kinds if kind.code == code), None)
+
+
+class Events(Section):
+    """Trainings, collective activities and centralized visit rounds the liaison office schedules."""
+
+    # How near the event's place a shared location must be to check in.
+    check_in_radius_m: int = Field(default=500, ge=10, le=50_000)
+    # Check-in opens this long before the start and closes at the end.
+    check_in_opens_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    # Local time of the day-before reminder.
+    eve_at: time = time(17, 0)
+    # Group rules: a group's members attend at least this many a year.
+    trainings_per_year: int = Field(default=1, ge=0, le=52)
+    collective_per_year: int = Field(default=2, ge=0, le=52)
 
 
 class Telegram(Section):
@@ -277,11 +394,24 @@ class Card(Section):
     font: str = ""  # a font file with Chinese glyphs; empty: found with fontconfig or at well-known paths
 
 
-Lateness = Literal["quota", "nudge", "round", "reception", "cases", "digest"]
+Lateness = Literal[
+    "quota", "nudge", "round", "reception", "cases", "digest", "proposals", "briefings", "opinions", "events"
+]
 
 
 def _default_lateness() -> dict[Lateness, int]:
-    return {"quota": 72, "nudge": 72, "round": 48, "reception": 24, "cases": 48, "digest": 48}
+    return {
+        "quota": 72,
+        "nudge": 72,
+        "round": 48,
+        "reception": 24,
+        "cases": 48,
+        "digest": 48,
+        "proposals": 48,
+        "briefings": 48,
+        "opinions": 24,
+        "events": 12,
+    }
 
 
 class Scheduler(Section):
@@ -378,6 +508,10 @@ class Settings(BaseSettings):
     reminders: Reminders = Field(default_factory=Reminders)
     reception: Reception = Field(default_factory=Reception)
     digest: Digest = Field(default_factory=Digest)
+    proposals: Proposals = Field(default_factory=Proposals)
+    briefings: Briefings = Field(default_factory=Briefings)
+    activities: Activities = Field(default_factory=Activities)
+    events: Events = Field(default_factory=Events)
 
     @property
     def zone(self) -> tzinfo:

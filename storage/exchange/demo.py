@@ -558,6 +558,7 @@ async def build_demo(db: Database, *, settings: Settings, seed: int = 2026, toda
                 sequence = func.pg_get_serial_sequence(table.name, "id")
                 await session.exec(select(func.setval(sequence, sa.select(func.max(table.c.id)).scalar_subquery())))
         await _plan_receptions(session, settings=settings, rows=district.rows[ReceptionDay])
+        # the rest of the year: proposals, briefings and opinion requests, activities, events, commitments
         summary = district.summary()
         audit.record(
             session,

@@ -111,6 +111,9 @@ def expanded_keys() -> list[str]:
         if isinstance(step, ConfirmStep)
         for key in step.editable
     ]
+    # proposals
+    # briefings and opinion requests
+    # activities, events, commitments
     keys += [f"case.state.{state}" for state in cases.STATES]
     keys += [f"case.rating.{rating}" for rating in cases.RATINGS]
     keys += [f"case.{kind}.{step}" for kind in ("button", "done") for step in cases.ALLOWED]

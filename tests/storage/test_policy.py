@@ -8,7 +8,18 @@ import pytest
 
 from storage import policy
 from storage.errors import NotAllowed
-from storage.policy import Action, CaseRecord, Colleague, GroupRole, Household, Role, Standing
+from storage.policy import (
+    Action,
+    CaseRecord,
+    Colleague,
+    EventRecord,
+    GroupRole,
+    Household,
+    ProposalRecord,
+    Role,
+    SentRecord,
+    Standing,
+)
 
 RESIDENT = Standing(Role.RESIDENT, identity_id=1)
 LAPSED = Standing(Role.RESIDENT, identity_id=2, lapsed=True)
@@ -49,6 +60,16 @@ UNOWNED_THEIRS = CaseRecord(theirs=True, unowned=True)
 OF_DEPARTMENT = CaseRecord(of_department=True)
 JOINED = CaseRecord(resident=True)
 WRITTEN = CaseRecord(resident=True, writer=True)
+# How the asker stands to a proposal, a briefing or opinion request, an event.
+AUTHOR = ProposalRecord(author=True)
+COSIGNER = ProposalRecord(cosigner=True)
+INVITED = ProposalRecord(invited=True)
+ASSIGNED = ProposalRecord(of_department=True)
+STRANGER = ProposalRecord()
+SENDER = SentRecord(sender=True)
+NOT_SENDER = SentRecord()
+GUEST = EventRecord(invited=True)
+UNINVITED = EventRecord()
 
 # action, record -> the people who may (everyone else may not).
 GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
@@ -130,13 +151,50 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.ANSWER_DUTY, None, REPRESENTATIVES),
     (Action.NOTE_RECEPTION, None, REPRESENTATIVES | {"liaison"}),
     (Action.READ_DIGEST, None, {"group_leader", "liaison", "leader"}),
+    # Proposals: representatives file them; the author submits and evaluates, invited co-signers answer, the liaison
+    # office reviews and assigns, the department it is assigned to answers; leaders and the office read them all.
+    (Action.FILE_PROPOSAL, None, REPRESENTATIVES),
+    (Action.PROPOSAL_LIST, None, REPRESENTATIVES | {"department", "liaison", "leader"}),
+    (Action.READ_PROPOSAL, None, set()),
+    (Action.READ_PROPOSAL, STRANGER, {"liaison", "leader"}),
+    (Action.READ_PROPOSAL, AUTHOR, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_PROPOSAL, COSIGNER, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_PROPOSAL, INVITED, REPRESENTATIVES | {"liaison", "leader"}),
+    (Action.READ_PROPOSAL, ASSIGNED, {"department", "liaison", "leader"}),
+    (Action.COSIGN_PROPOSAL, INVITED, REPRESENTATIVES),
+    (Action.COSIGN_PROPOSAL, COSIGNER, set()),
+    (Action.COSIGN_PROPOSAL, AUTHOR, set()),
+    (Action.REVIEW_PROPOSAL, None, {"liaison"}),
+    (Action.ANSWER_PROPOSAL, ASSIGNED, {"department"}),
+    (Action.ANSWER_PROPOSAL, STRANGER, set()),
+    (Action.ANSWER_PROPOSAL, AUTHOR, set()),
+    (Action.EVALUATE_PROPOSAL, AUTHOR, REPRESENTATIVES),
+    (Action.EVALUATE_PROPOSAL, COSIGNER, set()),
+    (Action.EVALUATE_PROPOSAL, ASSIGNED, set()),
+    (Action.EVALUATE_PROPOSAL, None, set()),
+    # Briefings and opinion requests: sent by the office and leaders to representatives; only the sender reads
+    # who has read or answered (and the answers).
+    (Action.SEND_BRIEFING, None, {"liaison", "leader"}),
+    (Action.READ_BRIEFING, None, REPRESENTATIVES),
+    (Action.BRIEFING_READERS, SENDER, {"liaison", "leader"}),
+    (Action.BRIEFING_READERS, NOT_SENDER, set()),
+    (Action.BRIEFING_READERS, None, set()),
+    # Activities, events, commitments: representatives log and publish; the office runs events; the invited answer.
+    (Action.LOG_ACTIVITY, None, REPRESENTATIVES),
+    (Action.MANAGE_EVENTS, None, {"liaison"}),
+    (Action.ANSWER_EVENT, GUEST, REPRESENTATIVES),
+    (Action.ANSWER_EVENT, UNINVITED, set()),
+    (Action.ANSWER_EVENT, None, set()),
+    (Action.EVENTS, None, REPRESENTATIVES | {"liaison"}),
+    (Action.COMMITMENTS, None, REPRESENTATIVES),
 ]
 
 
 def label(record: policy.Record) -> str:
     """A row's id: a case record by its ties (case[in_own_area+unowned], case[] for none)."""
-    if isinstance(record, CaseRecord):
-        return "case[" + "+".join(tie.name for tie in fields(record) if getattr(record, tie.name)) + "]"
+    if isinstance(record, CaseRecord | ProposalRecord | SentRecord | EventRecord):
+        kind = type(record).__name__.removesuffix("Record").lower()
+        return f"{kind}[" + "+".join(tie.name for tie in fields(record) if getattr(record, tie.name)) + "]"
     return str(record)
 
 
