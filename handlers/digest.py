@@ -98,9 +98,9 @@ def digest_text(language: str, figures: DigestFigures, settings: Settings) -> st
             satisfaction=cases.satisfaction_rate.shown(),
         )
     )
-    # Proposals by state join here when proposals exist (issue 12).
     lines.append(t(language, "digest.mailbox", count=figures.mailbox_items))
     lines.append(t(language, "digest.reception", count=figures.reception_days))
+    lines += year_of_work(language, figures, settings)
     if figures.breakdown:
         lines.append("")
         lines.append(
@@ -120,6 +120,60 @@ def digest_text(language: str, figures: DigestFigures, settings: Settings) -> st
                 )
             )
     return "\n".join(lines)
+
+
+def year_of_work(language: str, figures: DigestFigures, settings: Settings) -> list[str]:
+    """Proposals (filed this week; this year's by state), the five ones logged, briefings' read shares and events'
+    attendance."""
+    separator = t(language, "list.separator")
+    states = separator.join(
+        t(language, "digest.proposal_state_count", state=t(language, f"digest.proposal_state.{state}"), count=count)
+        for state, count in figures.proposals_by_state.items()
+    )
+    lines = [
+        t(language, "digest.proposals", filed=figures.proposals, states=states)
+        if states
+        else t(language, "digest.proposals_none", filed=figures.proposals)
+    ]
+    five_ones = [
+        t(language, "digest.kind_count", kind=kind.label(language), count=figures.five_ones[kind.code])
+        for kind in settings.activities.kinds
+        if kind.code in figures.five_ones
+    ]
+    lines.append(
+        t(language, "digest.five_ones", kinds=separator.join(five_ones), practical=figures.practical_things)
+        if five_ones
+        else t(language, "digest.five_ones_none")
+    )
+    if figures.briefings:
+        shares = [
+            t(
+                language,
+                "digest.briefing_item",
+                title=one.title,
+                read=one.read,
+                recipients=one.recipients,
+                share=one.share.shown(),
+            )
+            for one in figures.briefings
+        ]
+        lines.append(t(language, "digest.briefings", items=separator.join(shares)))
+    if figures.events:
+        attended = [
+            t(
+                language,
+                "digest.event_item",
+                title=one.title,
+                kind=t(language, f"digest.event_kind.{one.kind}"),
+                date=day_label(language, one.day),
+                checked_in=one.checked_in,
+                invited=one.invited,
+                excused=one.excused,
+            )
+            for one in figures.events
+        ]
+        lines.append(t(language, "digest.events", items=separator.join(attended)))
+    return lines
 
 
 async def reader_scope(ctx: Context) -> Scope:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from handlers.digest import scope_label
 from handlers.fonts import CjkFont, find_cjk_font
 from handlers.i18n import t
-from storage.exchange.digest_figures import COMPLETION_BINS, DigestFigures
+from storage.exchange.case_figures import Rate
+from storage.exchange.digest_figures import COMPLETION_BINS, BriefingShare, DigestFigures, EventAttendance
 from storage.exchange.spreadsheets import defused
 
 if TYPE_CHECKING:
@@ -213,7 +214,20 @@ def summary_rows(figures: DigestFigures, language: str) -> list[list[str | int]]
         [t(language, "digest.sheet.satisfaction_rate"), cases.satisfaction_rate.shown()],
         [t(language, "digest.sheet.mailbox"), figures.mailbox_items],
         [t(language, "digest.sheet.reception"), figures.reception_days],
+        [t(language, "digest.sheet.proposals"), figures.proposals],
+        [t(language, "digest.sheet.practical_things"), figures.practical_things],
+        [t(language, "digest.sheet.five_ones"), sum(figures.five_ones.values())],
+        [t(language, "digest.sheet.briefings_read"), _shares(figures.briefings)],
+        [t(language, "digest.sheet.attendance"), _shares(figures.events)],
     ]
+
+
+def _shares(items: list[BriefingShare] | list[EventAttendance]) -> str:
+    """Read or checked in, of all the period's briefings or events together: 212/300 (70.7%); empty for none."""
+    if not items:
+        return ""
+    total = Rate(sum(item.share.part for item in items), sum(item.share.whole for item in items))
+    return f"{total.part}/{total.whole} ({total.shown()})"
 
 
 def write_sheet(path: Path, figures: DigestFigures, language: str) -> None:

@@ -18,10 +18,11 @@ so far"). Year to date runs from 1 January of the period's last day's year to th
 
 - **households_visited** (X of the headline): distinct households with a visit in the period.
 - **suggestions** (Y): cases registered in the period (whatever their source: a representative's report, the
-  mailbox, a contact card, a reception day) plus proposals filed in it. Proposals arrive with issue 12 and join
-  here (`proposals`, 0 until then).
+  mailbox, a contact card, a reception day) plus proposals filed in it (`proposals`: submitted in the period by a
+  representative of the scope, whatever became of them since).
 - **things_done** (Z): cases resolved in the period (answered with `resolved` true, `answered_at` in it) plus
-  "practical thing done" activities logged in it (`practical_things`, 0 until activities exist).
+  "practical thing done" activities logged in it (`practical_things`: activities of a kind marked `practical` in
+  `activities.kinds`, logged (`created_at`) in the period by a representative of the scope).
 - **Visits** this week and year to date (by the representatives of the scope); **households reached** this year
   and of them those reached **in the home** (an in-home mode of `visits.modes`): the in-home share.
 - **Behind pace**: representatives in office whose households reached this year are more than
@@ -32,6 +33,11 @@ so far"). Year to date runs from 1 January of the period's last day's year to th
 - **Cases**: new (registered), answered, overdue and the three rates, exactly as storage.exchange.case_figures
   defines them for the period; **mailbox items**: cases from the mailbox or a contact card registered in it.
 - **Reception days held**: not cancelled, on a day of the period up to today.
+- **Proposals by state**: this year's proposals (drafted this year) of the scope's representatives, by their state
+  now; **the five ones logged**: activities of a "five ones" kind logged in the period, by kind.
+- **Briefings' read shares**: each briefing sent in the period, its recipients of the scope and how many of them
+  confirmed reading it (by now). **Events' attendance**: each event (not cancelled) starting in the period, its
+  invited of the scope, how many checked in and how many were excused.
 
 Representatives' names are read for the leaders who are entitled to them; residents' data is never read here.
 """
@@ -53,10 +59,16 @@ from storage.exchange import case_figures
 from storage.exchange.case_figures import NONE, UNANSWERED, CaseFigures, Rate
 from storage.exchange.digest_scope import DISTRICT, GROUP, Members, Scope, Week, members, rows
 from storage.models import (
+    Activity,
     Area,
+    Briefing,
+    BriefingRecipient,
     Case,
+    EventInvitation,
     Household,
     HouseholdCategory,
+    ProgrammeEvent,
+    Proposal,
     ReceptionDay,
     Representative,
     Visit,
@@ -68,6 +80,48 @@ from storage.workdays import WorkCalendar
 MAILBOX_SOURCES = ("mailbox", "card")
 # The quota completion histogram: representatives by the share of the year's quota reached.
 COMPLETION_BINS = ("0-20%", "20-40%", "40-60%", "60-80%", "80-100%", "100%+")
+# A proposal's states in the order of its life (storage.records.proposals), for the digest's line.
+PROPOSAL_STATES = (
+    "signing",
+    "submitted",
+    "established",
+    "assigned",
+    "answered",
+    "closed",
+    "not_established",
+    "merged",
+    "withdrawn",
+)
+
+
+@dataclass(frozen=True)
+class BriefingShare:
+    """A briefing sent in the period: how many of its recipients in the scope confirmed reading it."""
+
+    title: str
+    sent_on: date
+    read: int
+    recipients: int
+
+    @property
+    def share(self) -> Rate:
+        return Rate(self.read, self.recipients)
+
+
+@dataclass(frozen=True)
+class EventAttendance:
+    """An event held in the period: its invited in the scope, how many checked in, how many were excused."""
+
+    title: str
+    kind: str  # training | collective | round
+    day: date
+    checked_in: int
+    excused: int
+    invited: int
+
+    @property
+    def share(self) -> Rate:
+        return Rate(self.checked_in, self.invited)
 
 
 @dataclass
@@ -130,8 +184,8 @@ class DigestFigures:
     expected: int
     behind_margin: int
     households_visited: int = 0
-    proposals: int = 0  # issue 12's proposals filed in the period join here
-    practical_things: int = 0  # "practical thing done" activities join here
+    proposals: int = 0  # proposals filed (submitted) in the period
+    practical_things: int = 0  # "practical thing done" activities logged in the period
     cases_resolved: int = 0
     visits_week: int = 0
     visits_year: int = 0
@@ -141,6 +195,10 @@ class DigestFigures:
     cases: CaseFigures = field(default_factory=lambda: CaseFigures(label=""))
     mailbox_items: int = 0
     reception_days: int = 0
+    proposals_by_state: dict[str, int] = field(default_factory=dict)  # this year's, by state now (PROPOSAL_STATES)
+    five_ones: dict[str, int] = field(default_factory=dict)  # activities logged in the period, by "five ones" kind
+    briefings: list[BriefingShare] = field(default_factory=list)
+    events: list[EventAttendance] = field(default_factory=list)
     weekly_visits: list[tuple[Week, int]] = field(default_factory=list)
     representatives: list[RepFigures] = field(default_factory=list)
     breakdown_by: str = GROUP
@@ -212,6 +270,23 @@ class DigestFigures:
             "cases": {key: value for key, value in self.cases.as_dict().items() if key != "group"},
             "mailbox_items": self.mailbox_items,
             "reception_days": self.reception_days,
+            "proposals_by_state": self.proposals_by_state,
+            "five_ones": self.five_ones,
+            "briefings": [
+                {"title": one.title, "sent_on": one.sent_on.isoformat(), "read": one.read, "recipients": one.recipients}
+                for one in self.briefings
+            ],
+            "events": [
+                {
+                    "title": one.title,
+                    "kind": one.kind,
+                    "day": one.day.isoformat(),
+                    "checked_in": one.checked_in,
+                    "excused": one.excused,
+                    "invited": one.invited,
+                }
+                for one in self.events
+            ],
             "weekly_visits": {week.key: count for week, count in self.weekly_visits},
             "quota_completion": self.completion(),
             "breakdown_by": self.breakdown_by,
@@ -339,6 +414,10 @@ async def figures(
     await _must_visit(session, result, found, settings, year_start)
     station_cases = await _cases(session, result, found, settings, calendar, today)
     await _reception(session, result, found)
+    await _proposals(session, result, found, settings)
+    await _activities(session, result, found, settings)
+    await _briefings(session, result, found, settings)
+    await _events(session, result, found, settings)
     await _breakdown(session, result, found, station_cases)
     return result
 
@@ -459,6 +538,99 @@ async def _reception(session: AsyncSession, result: DigestFigures, found: Member
     for station_id, count in await rows(session, held.group_by(col(ReceptionDay.station_id))):
         if found.district or station_id in found.station_ids:
             result.reception_days += int(count)
+
+
+async def _proposals(session: AsyncSession, result: DigestFigures, found: Members, settings: Settings) -> None:
+    begins, ends = case_figures.local_bounds(result.start, result.end, settings)
+    year_begins, _ = case_figures.local_bounds(date(result.end.year, 1, 1), result.end, settings)
+    filed = sa.and_(col(Proposal.submitted_at) >= begins, col(Proposal.submitted_at) < ends)
+    this_year = sa.and_(col(Proposal.created_at) >= year_begins, col(Proposal.created_at) < ends)
+    statement = sa.select(
+        col(Proposal.state), sa.func.count(sa.case((filed, 1))), sa.func.count(sa.case((this_year, 1)))
+    ).where(sa.or_(filed, this_year))
+    if found.rep_ids is not None:
+        statement = statement.where(col(Proposal.author_id).in_(found.rep_ids))
+    by_state: dict[str, int] = {}
+    for state, filed_count, year_count in await rows(session, statement.group_by(col(Proposal.state))):
+        result.proposals += int(filed_count)
+        if year_count:
+            by_state[str(state)] = int(year_count)
+    order = sorted(by_state, key=lambda state: _position(PROPOSAL_STATES, state))
+    result.proposals_by_state = {state: by_state[state] for state in order}
+
+
+def _position(order: tuple[str, ...], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
+async def _activities(session: AsyncSession, result: DigestFigures, found: Members, settings: Settings) -> None:
+    begins, ends = case_figures.local_bounds(result.start, result.end, settings)
+    statement = sa.select(col(Activity.kind), sa.func.count()).where(
+        col(Activity.created_at) >= begins, col(Activity.created_at) < ends
+    )
+    if found.rep_ids is not None:
+        statement = statement.where(col(Activity.representative_id).in_(found.rep_ids))
+    logged = {str(kind): int(count) for kind, count in await rows(session, statement.group_by(col(Activity.kind)))}
+    for kind in settings.activities.kinds:
+        if kind.practical:
+            result.practical_things += logged.get(kind.code, 0)
+        if kind.five_ones and logged.get(kind.code):
+            result.five_ones[kind.code] = logged[kind.code]
+
+
+async def _briefings(session: AsyncSession, result: DigestFigures, found: Members, settings: Settings) -> None:
+    begins, ends = case_figures.local_bounds(result.start, result.end, settings)
+    statement = (
+        sa.select(
+            col(Briefing.title),
+            col(Briefing.sent_at),
+            sa.func.count(col(BriefingRecipient.read_at)),
+            sa.func.count(),
+        )
+        .join(BriefingRecipient, col(BriefingRecipient.briefing_id) == Briefing.id)
+        .where(col(Briefing.sent_at) >= begins, col(Briefing.sent_at) < ends)
+        .group_by(col(Briefing.id), col(Briefing.title), col(Briefing.sent_at))
+        .order_by(col(Briefing.sent_at), col(Briefing.id))
+    )
+    if found.rep_ids is not None:
+        statement = statement.where(col(BriefingRecipient.representative_id).in_(found.rep_ids))
+    zone = settings.zone
+    result.briefings = [
+        BriefingShare(str(title), sent_at.astimezone(zone).date(), int(read), int(recipients))
+        for title, sent_at, read, recipients in await rows(session, statement)
+    ]
+
+
+async def _events(session: AsyncSession, result: DigestFigures, found: Members, settings: Settings) -> None:
+    begins, ends = case_figures.local_bounds(result.start, result.end, settings)
+    invited = col(EventInvitation.checked_in_at).is_not(None)
+    statement = (
+        sa.select(
+            col(ProgrammeEvent.title),
+            col(ProgrammeEvent.kind),
+            col(ProgrammeEvent.starts_at),
+            sa.func.count(sa.case((invited, 1))),
+            sa.func.count(sa.case((col(EventInvitation.answer) == "excused", 1))),
+            sa.func.count(),
+        )
+        .join(EventInvitation, col(EventInvitation.event_id) == ProgrammeEvent.id)
+        .where(
+            col(ProgrammeEvent.cancelled).is_(False),
+            col(ProgrammeEvent.starts_at) >= begins,
+            col(ProgrammeEvent.starts_at) < ends,
+        )
+        .group_by(
+            col(ProgrammeEvent.id), col(ProgrammeEvent.title), col(ProgrammeEvent.kind), col(ProgrammeEvent.starts_at)
+        )
+        .order_by(col(ProgrammeEvent.starts_at), col(ProgrammeEvent.id))
+    )
+    if found.rep_ids is not None:
+        statement = statement.where(col(EventInvitation.representative_id).in_(found.rep_ids))
+    zone = settings.zone
+    result.events = [
+        EventAttendance(str(title), str(kind), starts_at.astimezone(zone).date(), int(came), int(excused), int(asked))
+        for title, kind, starts_at, came, excused, asked in await rows(session, statement)
+    ]
 
 
 async def _breakdown(

@@ -19,6 +19,7 @@ from handlers.reception import NoteFlow, ReceptionFlow
 from handlers.reception_office import RotaDayFlow, RotaFlow
 from handlers.visit import EDITABLE, VisitFlow
 from storage.delivery import outbox
+from storage.exchange.digest_figures import PROPOSAL_STATES
 from storage.policy import Role
 from storage.records import cases, schedule
 
@@ -111,6 +112,8 @@ def expanded_keys() -> list[str]:
         if isinstance(step, ConfirmStep)
         for key in step.editable
     ]
+    keys += [f"digest.proposal_state.{state}" for state in PROPOSAL_STATES]
+    keys += [f"digest.event_kind.{kind}" for kind in ("training", "collective", "round")]
     # proposals
     # briefings and opinion requests
     # activities, events, commitments

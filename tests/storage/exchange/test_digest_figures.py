@@ -465,7 +465,7 @@ async def test_the_figures_take_a_few_statements_however_many_representatives(
         assert len(counted) == few, counted
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
-    assert few <= 16, counted
+    assert few <= 20, counted  # visits, cases, reception days, proposals, activities, briefings, events
     assert more.households_visited == 5 and more.visits_week == 45
 
 
