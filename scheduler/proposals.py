@@ -7,7 +7,7 @@ item is planned with the invitation)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from handlers.proposals import render
 from scheduler.engine import Job, JobContext, Skip, Starter
@@ -87,6 +87,7 @@ async def remind_invitee(ctx: JobContext, item: DueItem) -> None:
         ctx.session,
         proposal_id=int(item.payload["proposal_id"]),
         representative_id=int(item.payload["representative_id"]),
+        invited_before=item.due_at - timedelta(days=proposals.INVITE_REMINDER_DAYS),
     )
     if pending is None:
         found = await ctx.session.get(Proposal, int(item.payload["proposal_id"]))

@@ -454,16 +454,20 @@ async def _invite(
     settings: Settings,
     now: datetime,
 ) -> int:
-    """Invite these representatives (those already asked are left as they are); each hears of it, and is reminded
-    once if they have not answered in INVITE_REMINDER_DAYS days. Returns how many were new."""
+    """Invite these representatives (those already asked are left as they are, except that one who declined may be
+    asked again); each hears of it, and is reminded once if they have not answered in INVITE_REMINDER_DAYS days.
+    Returns how many were (newly) invited."""
     assert proposal.id is not None
     new = 0
     reminders = []
     for rep in people:
         assert rep.id is not None
-        if await session.get(ProposalSigner, (proposal.id, rep.id)) is not None:
+        link = await session.get(ProposalSigner, (proposal.id, rep.id), with_for_update=True)
+        if link is not None and link.status != DECLINED:
             continue
-        session.add(ProposalSigner(proposal_id=proposal.id, representative_id=rep.id, invited_at=now))
+        link = link or ProposalSigner(proposal_id=proposal.id, representative_id=rep.id)
+        link.status, link.invited_at, link.answered_at = INVITED, now, None
+        session.add(link)
         new += 1
         _event(session, proposal, actor=actor, action="invited", now=now, representative=rep.id)
         notices.tell(
@@ -472,7 +476,7 @@ async def _invite(
         due = now + timedelta(days=INVITE_REMINDER_DAYS)
         reminders.append(
             Planned(
-                key=f"{INVITE_REMINDER}:{proposal.number}:{rep.id}",
+                key=f"{INVITE_REMINDER}:{proposal.number}:{rep.id}:{now.astimezone(settings.zone):%Y%m%d}",
                 kind=INVITE_REMINDER,
                 due_at=due,
                 expires_at=due + timedelta(hours=settings.scheduler.lateness_hours("proposals")),
@@ -916,7 +920,8 @@ async def evaluate(
     shown = {**values(proposal, settings), "evaluation": evaluation, "note": proposal.evaluation_note}
     notices.tell(await _department(session, proposal), key, **shown)
     notices.tell(await chats_of_staff(session, Role.LIAISON), key, **shown)
-    notices.tell(await concerned(session, proposal), key, **shown)
+    # The co-signers read of it as those who wait for the answer, not as those who must give it.
+    notices.tell(await concerned(session, proposal), f"{key}_concerned" if again else key, **shown)
     await _tell_unknown_years(session, notices)
     await notices.send(session, now)
     return proposal
@@ -1000,12 +1005,15 @@ async def send_overdue(
 
 
 async def pending_invitation(
-    session: AsyncSession, *, proposal_id: int, representative_id: int
+    session: AsyncSession, *, proposal_id: int, representative_id: int, invited_before: datetime
 ) -> tuple[Proposal, list[ChatIdentity]] | None:
     """An invitation still unanswered on a proposal still open to co-signers, and the invitee's chats; None when
-    it was answered, or the proposal moved on, meanwhile."""
+    it was answered, or the proposal moved on, meanwhile, or the invitation was renewed after `invited_before`
+    (one who declined and was asked again: the renewed invitation has its own reminder)."""
     proposal = await session.get(Proposal, proposal_id)
     link = await session.get(ProposalSigner, (proposal_id, representative_id))
     if proposal is None or link is None or link.status != INVITED or proposal.state not in ALLOWED["cosign"]:
+        return None
+    if link.invited_at > invited_before:
         return None
     return proposal, await chats_of_representative(session, representative_id)

@@ -24,6 +24,7 @@ from tests.storage.records.test_proposals import (
     draft,
     load,
     render,
+    step,
 )
 
 
@@ -122,6 +123,19 @@ async def test_the_sweep_closes_answers_left_unevaluated(world: World) -> None:
     assert (closed.state, closed.closed_at) == (proposals.CLOSED, at(date(2026, 12, 11), 9))
 
 
+async def test_a_renewed_invitation_is_reminded_once_by_its_own_reminder(world: World) -> None:
+    proposal = await draft(world, cosigners=("D002",))
+    await step(world, "D002", proposals.cosign, proposal, accept=False)
+    running = engine(world)
+    renewed = NOW + timedelta(days=1)
+    await step(world, "D001", proposals.invite, proposal, cosigners=[world.rep("D002")], now=renewed)
+    mark = await outbox_mark(world)
+    await running.run_due(NOW + timedelta(days=3, minutes=5))  # the first invitation's reminder: it was renewed
+    assert await told(world, mark) == []
+    await running.run_due(renewed + timedelta(days=3, minutes=5))
+    assert await told(world, mark) == [Told("D002", "proposal.notify.invite_reminder")]
+
+
 async def test_an_unanswered_invitation_is_reminded_once(world: World) -> None:
     proposal = await draft(world, cosigners=("D002", "D003"))
     await accept(world, proposal, "D003")  # answered: no reminder
@@ -135,7 +149,7 @@ async def test_an_unanswered_invitation_is_reminded_once(world: World) -> None:
     assert len(await told(world, mark)) == 1
     assert sorted(await items(world, "proposal-invite:")) == sorted(
         [
-            (f"proposal-invite:{proposal.number}:{world.rep('D002')}", "sent", ""),
-            (f"proposal-invite:{proposal.number}:{world.rep('D003')}", "skipped", "invitation_answered"),
+            (f"proposal-invite:{proposal.number}:{world.rep('D002')}:20261125", "sent", ""),
+            (f"proposal-invite:{proposal.number}:{world.rep('D003')}:20261125", "skipped", "invitation_answered"),
         ]
     )

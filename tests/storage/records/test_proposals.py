@@ -195,8 +195,8 @@ async def test_a_draft_invites_its_co_signers_and_plans_one_reminder_each(world:
         invitation = (await session.exec(select(DueItem).where(col(DueItem.kind) == proposals.INVITE_REMINDER))).all()
         files = (await session.exec(select(ProposalFile).where(ProposalFile.proposal_id == proposal.id))).all()
     assert sorted(item.key for item in invitation) == [
-        f"proposal-invite:TA-2026-0001:{world.rep('D002')}",
-        f"proposal-invite:TA-2026-0001:{world.rep('T001')}",
+        f"proposal-invite:TA-2026-0001:{world.rep('D002')}:20261125",
+        f"proposal-invite:TA-2026-0001:{world.rep('T001')}:20261125",
     ]
     assert {item.due_at for item in invitation} == {NOW + timedelta(days=3)}
     assert sorted((file.kind, file.file_ref) for file in files) == [("document", "d-1"), ("photo", "p-1")]
@@ -308,6 +308,19 @@ async def test_more_co_signers_can_be_invited_before_review(world: World) -> Non
     assert sorted(invited) == ["D002", "D003"]
 
 
+async def test_one_who_declined_may_be_asked_again(world: World) -> None:
+    proposal = await draft(world, cosigners=("D002",))
+    await step(world, "D002", proposals.cosign, proposal, accept=False)
+    mark = await outbox_mark(world)
+    await step(world, "D001", proposals.invite, proposal, cosigners=[world.rep("D002")])
+    assert await told(world, mark) == [Told("D002", "proposal.notify.invited")]
+    await accept(world, proposal, "D002")  # invited again, they may now accept
+    async with world.db.read() as session:
+        assert proposal.id is not None
+        statuses = [(rep.code, link.status) for link, rep in await proposals.signers(session, proposal_id=proposal.id)]
+    assert statuses == [("D002", proposals.ACCEPTED)]
+
+
 # --- review -------------------------------------------------------------------------------------------------
 
 
@@ -378,8 +391,17 @@ async def test_a_dissatisfied_author_gets_one_second_answer_then_it_closes(world
     assert Told("D001", "proposal.notify.answered_author") in await told(world, mark)
 
     later = NOW + timedelta(days=2)
+    mark = await outbox_mark(world)
     proposal = await evaluate(world, proposal, "dissatisfied", now=later)
     assert proposal.state == proposals.ASSIGNED
+    # The department is asked for the second answer; the co-signer hears that it was asked.
+    assert sorted(await told(world, mark)) == sorted(
+        [
+            Told("城管", "proposal.notify.second_answer"),
+            Told("office", "proposal.notify.second_answer"),
+            Told("D002", "proposal.notify.second_answer_concerned"),
+        ]
+    )
     assert proposal.due_on == world.calendar.add_working_days(date(2026, 11, 27), 15).day
     proposal = await answer(world, proposal)
     closed = await evaluate(world, proposal, "dissatisfied")  # the second answer's evaluation closes it
