@@ -38,7 +38,7 @@ from handlers.i18n import both, t
 from handlers.router import Router
 from storage.db import Database
 from storage.delivery import inbox, outbox
-from storage.exchange import case_export, case_figures, demo, exports, roster
+from storage.exchange import case_export, case_figures, demo, exports, proposal_export, roster
 from storage.models import Case, InboxEvent, OutboxMessage, Representative, utcnow
 from storage.records import cases, people, schedule
 from storage.settings import LANGUAGES
@@ -552,6 +552,32 @@ def export_cases(
         start=start.isoformat(),
         end=end.isoformat(),
     )
+
+
+@export_app.command("proposals", help=both("cli.export.proposals"))
+def export_proposals(
+    file: OutputFile,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    since: FromOption = None,
+    until: ToOption = None,
+) -> None:
+    setup = Setup(db, config).existing()
+    check_suffix(setup, file)
+    start, end = period(setup, since, until)
+
+    async def work() -> int:
+        await setup.database.upgrade()
+        # As `export visits`: read beside the bot, record the export in a short transaction, write the file.
+        async with setup.database.read() as session:
+            lines = await proposal_export.proposal_table(session, start=start, end=end, settings=setup.settings)
+        async with setup.database.transaction() as session:
+            proposal_export.record_proposal_export(session, actor="cli", count=len(lines) - 1, start=start, end=end)
+        proposal_export.write_proposals(file, lines)
+        return len(lines) - 1
+
+    count = setup.run(work)
+    setup.say("cli.export.proposals_done", count=count, path=str(file), start=start.isoformat(), end=end.isoformat())
 
 
 def _login() -> str:

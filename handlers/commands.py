@@ -14,6 +14,7 @@ from handlers.dialogs import Context, Words
 from handlers.digest import answer_behind, answer_digest, answer_overdue
 from handlers.events import Reply
 from handlers.i18n import t
+from handlers.programme_events import flow_for as event_flow_for
 from handlers.progress import answer_progress
 from handlers.reception import flow_for
 from storage import policy
@@ -83,6 +84,12 @@ async def answer_reception(ctx: Context, arguments: str) -> StartFlow:
     return StartFlow(flow_for(arguments), arguments)
 
 
+async def answer_events(ctx: Context, arguments: str) -> StartFlow:
+    """`/events`: the events one may see, one of them, an answer to one; `/events add`: the liaison office schedules
+    one (handlers.programme_events.flow_for)."""
+    return StartFlow(event_flow_for(arguments), arguments)
+
+
 async def answer_help(ctx: Context, arguments: str) -> list[Reply]:
     return [Reply(help_text(ctx))]
 
@@ -118,8 +125,67 @@ COMMANDS: tuple[Command, ...] = (
         answer_may_open=True,
     ),
     # proposals, motions, inquiries (handlers/proposals.py)
+    Command(
+        "proposal",
+        Action.FILE_PROPOSAL,
+        ("提案", "提议", "质询", "写提案"),
+        ("proposal",),
+        flow="proposal",
+        menu=Action.FILE_PROPOSAL,
+    ),
+    Command(
+        "proposals",
+        Action.PROPOSAL_LIST,
+        ("我的提案", "提案列表", "议案"),
+        ("proposals",),
+        flow="proposals",
+        menu=Action.PROPOSAL_LIST,
+    ),
     # briefings and opinion requests (handlers/briefings.py, handlers/opinions.py)
-    # activities, events, commitments (handlers/activity.py, handlers/events.py, handlers/commitments.py)
+    Command("briefing", Action.SEND_BRIEFING, ("发通报",), ("briefing",), flow="briefing", menu=Action.SEND_BRIEFING),
+    Command(
+        "briefings",
+        Action.BRIEFING_LIST,
+        ("通报", "通报列表", "我的通报"),  # what a representative reads; a sender sees what they sent
+        ("briefings",),
+        flow="briefings",
+        menu=Action.BRIEFING_LIST,
+    ),
+    Command("opinion", Action.SEND_BRIEFING, ("征求意见",), ("opinion",), flow="opinion", menu=Action.SEND_BRIEFING),
+    Command(
+        "opinions",
+        Action.READ_BRIEFING,
+        ("答复意见", "我的征求意见"),
+        ("opinions",),
+        flow="opinions",
+        menu=Action.READ_BRIEFING,
+    ),
+    # activities, events, commitments (handlers/activity.py, handlers/programme_events.py, handlers/commitments.py)
+    Command(
+        "activity",
+        Action.LOG_ACTIVITY,
+        ("活动", "五个一", "记活动"),
+        ("activity",),
+        flow="activity",
+        menu=Action.LOG_ACTIVITY,
+    ),
+    Command(
+        "events",
+        Action.EVENTS,
+        ("活动安排", "会议", "培训"),
+        ("events",),
+        answer=answer_events,
+        menu=Action.EVENTS,
+        answer_may_open=True,
+    ),
+    Command(
+        "commitments",
+        Action.READ_COMMITMENTS,
+        ("承诺", "我的承诺"),
+        ("commitments",),
+        flow="commitment",
+        menu=Action.COMMITMENTS,
+    ),
     Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND, answer_may_open=True),
     Command("help", Action.HELP, ("帮助", "?", "？"), ("help",), answer=answer_help, menu=Action.HELP),
     Command("lang", Action.LANGUAGE, ("语言",), ("language",), flow="language", menu=Action.LANGUAGE),

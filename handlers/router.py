@@ -10,14 +10,20 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import commands
+from handlers.activity import ActivityFlow
+from handlers.briefings import BriefingFlow, BriefingsFlow
 from handlers.case_intake import MailboxFlow, RequestFlow
 from handlers.cases import CasesFlow, MyCasesFlow
 from handlers.commands import Parsed, StartFlow
+from handlers.commitments import CommitmentsFlow
 from handlers.dialogs import COMMAND_BUTTON, OFFER, Context, Engine
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
+from handlers.opinions import OpinionFlow, OpinionsFlow
+from handlers.programme_events import EventAddFlow, EventsFlow
+from handlers.proposals import ProposalFlow, ProposalsFlow
 from handlers.reception import NoteFlow, ReceptionFlow
 from handlers.reception_office import RotaDayFlow, RotaFlow
 from handlers.visit import VisitFlow
@@ -58,9 +64,9 @@ class Router:
             [
                 *(VisitFlow(), LanguageFlow(), MailboxFlow(), RequestFlow(), CasesFlow(), MyCasesFlow()),
                 *(ReceptionFlow(), NoteFlow(), RotaFlow(), RotaDayFlow()),
-                # proposals (handlers/proposals.py)
-                # briefings and opinion requests (handlers/briefings.py, handlers/opinions.py)
-                # activities, events, commitments (handlers/activity.py, handlers/events.py, handlers/commitments.py)
+                *(ProposalFlow(), ProposalsFlow()),
+                *(BriefingFlow(), BriefingsFlow(), OpinionFlow(), OpinionsFlow()),
+                *(ActivityFlow(), EventsFlow(), EventAddFlow(), CommitmentsFlow()),
             ],
             commands.engine_words(),
         )

@@ -77,11 +77,13 @@ class Action(enum.StrEnum):
     SEND_BRIEFING = "briefing.send"  # briefings and opinion requests: the liaison office and leaders
     READ_BRIEFING = "briefing.read"  # /briefings: the briefings and opinion requests sent to one: representatives
     BRIEFING_READERS = "briefing.readers"  # record: a SentRecord; who has (not) read or answered: the sender
+    BRIEFING_LIST = "briefing.list"  # /briefings: what was sent to one (representatives) or what one sent (senders)
     LOG_ACTIVITY = "activity.log"  # /activity: representatives
     MANAGE_EVENTS = "event.manage"  # schedule, change and cancel events, read attendance: the liaison office
     ANSWER_EVENT = "event.answer"  # record: an EventRecord; attend, excused, check in: the invited
     EVENTS = "event.list"  # /events: one's invitations (representatives) or the events (the liaison office)
     COMMITMENTS = "commitment.own"  # /commitments: publish one's commitments and mark progress: representatives
+    READ_COMMITMENTS = "commitment.read"  # /commitments D001: a representative's public commitments: everyone
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,10 @@ def _sender(standing: Standing, record: Record) -> bool:
     return _sends_briefings(standing, record) and isinstance(record, SentRecord) and record.sender
 
 
+def _follows_briefings(standing: Standing, record: Record) -> bool:
+    return standing.is_representative or _sends_briefings(standing, record)
+
+
 def _invited_to_event(standing: Standing, record: Record) -> bool:
     return standing.is_representative and isinstance(record, EventRecord) and record.invited
 
@@ -352,11 +358,13 @@ RULES: dict[Action, Rule] = {
     Action.SEND_BRIEFING: _sends_briefings,
     Action.READ_BRIEFING: _representative,
     Action.BRIEFING_READERS: _sender,
+    Action.BRIEFING_LIST: _follows_briefings,
     Action.LOG_ACTIVITY: _representative,
     Action.MANAGE_EVENTS: _liaison,
     Action.ANSWER_EVENT: _invited_to_event,
     Action.EVENTS: _sees_events,
     Action.COMMITMENTS: _representative,
+    Action.READ_COMMITMENTS: _everyone,
 }
 
 
@@ -419,4 +427,6 @@ def typical(role: Role) -> Standing:
     """A person of this role in general, for what is the same for all of them (the command menu of a role)."""
     if role is Role.REPRESENTATIVE:
         return Standing(role, representative_id=0)
+    if role in STAFF_ROLES:  # a member of staff has their row (a briefing's sender is one)
+        return Standing(role, staff_id=0)
     return Standing(role)

@@ -15,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
 from storage.db import Database
+from storage.exchange.demo_activities import add_activities
+from storage.exchange.demo_briefings import add_briefings
+from storage.exchange.demo_proposals import add_proposals
 from storage.models import (
     Area,
     Case,
@@ -559,6 +562,9 @@ async def build_demo(db: Database, *, settings: Settings, seed: int = 2026, toda
                 await session.exec(select(func.setval(sequence, sa.select(func.max(table.c.id)).scalar_subquery())))
         await _plan_receptions(session, settings=settings, rows=district.rows[ReceptionDay])
         # the rest of the year: proposals, briefings and opinion requests, activities, events, commitments
+        await add_briefings(session, settings=settings, today=today, seed=seed)
+        await add_proposals(session, settings=settings, today=today, seed=seed)
+        await add_activities(session, settings=settings, today=today, seed=seed)
         summary = district.summary()
         audit.record(
             session,

@@ -194,6 +194,9 @@ def cells() -> list[Cell]:
     table += case_cells()
     table += reception_cells()
     table += digest_cells()
+    table += activity_cells()
+    table += proposal_cells()
+    table += briefing_cells()
     return table
 
 
@@ -210,6 +213,78 @@ def digest_cells() -> list[Cell]:
             else:
                 refused = "周报、逾期诉求和落后名单只对领导、联络办公室和代表小组组长开放"
                 table.append(Cell(who, (command,), refused, absent=expected))
+    return table
+
+
+def briefing_cells() -> list[Cell]:
+    """/briefing and /opinion: the liaison office and leaders send; /briefings: what was sent to a representative or
+    what a sender sent; /opinions: representatives answer (tests/handlers/test_briefing_access.py: on records)."""
+    table: list[Cell] = []
+    lapsed = "名册显示您已不在任"
+    for who in WHO:
+        senders = who in STAFF_READERS
+        for command in ("/briefing", "/opinion", "征求意见"):
+            if senders:
+                table.append(Cell(who, (command,), "发给哪些党代表？"))
+            else:
+                refused = lapsed if who == "lapsed" else "只有联络办公室和领导可以发送通报和征求意见"
+                table.append(Cell(who, (command,), refused, absent="发给哪些党代表"))
+        if who in REPRESENTATIVES:
+            table.append(Cell(who, ("/briefings",), "您还没有收到党内情况通报或征求意见"))
+            table.append(Cell(who, ("/opinions",), "目前没有需要您答复的征求意见"))
+        elif senders:
+            table.append(Cell(who, ("通报列表",), "您还没有发送过通报或征求意见"))
+            table.append(Cell(who, ("/opinions",), NOT_A_REPRESENTATIVE[who]))
+        else:
+            table.append(Cell(who, ("/briefings",), NOT_A_REPRESENTATIVE[who], absent="通报"))
+            table.append(Cell(who, ("答复意见",), NOT_A_REPRESENTATIVE[who], absent="征求意见"))
+    return table
+
+
+def proposal_cells() -> list[Cell]:
+    """/proposal: representatives draft; /proposals: representatives and staff follow theirs (none here yet; on
+    records: tests/handlers/test_proposal_access.py)."""
+    table: list[Cell] = []
+    for who in WHO:
+        if who in REPRESENTATIVES:
+            table.append(Cell(who, ("/proposal",), "要写哪一类？"))
+            table.append(Cell(who, ("写提案",), "要写哪一类？"))
+        else:
+            table.append(Cell(who, ("/proposal",), NOT_A_REPRESENTATIVE[who], absent="要写哪一类"))
+            table.append(Cell(who, ("提案",), NOT_A_REPRESENTATIVE[who], absent="要写哪一类"))
+        if who in (*REPRESENTATIVES, "department", *STAFF_READERS):
+            table.append(Cell(who, ("/proposals",), "现在没有您可以查看的提案"))
+            table.append(Cell(who, ("我的提案",), "现在没有您可以查看的提案"))
+        else:
+            table.append(Cell(who, ("/proposals",), NOT_A_REPRESENTATIVE[who], absent="提案"))
+            table.append(Cell(who, ("议案",), NOT_A_REPRESENTATIVE[who], absent="提案"))
+    return table
+
+
+def activity_cells() -> list[Cell]:
+    """/activity: representatives log; /events: representatives' invitations, the liaison office's events;
+    /commitments: one's own for representatives, anyone's by code for everyone (on records:
+    tests/handlers/test_event_access.py)."""
+    table: list[Cell] = []
+    for who in WHO:
+        if who in REPRESENTATIVES:
+            table.append(Cell(who, ("/activity",), "今年五个一"))
+            table.append(Cell(who, ("五个一",), "今年五个一"))
+            table.append(Cell(who, ("/events",), "今年已参加培训"))
+            table.append(Cell(who, ("活动安排",), "今年已参加培训"))
+            table.append(Cell(who, ("/commitments",), "2026年的公开承诺"))
+            table.append(Cell(who, ("我的承诺",), "2026年的公开承诺"))
+        else:
+            table.append(Cell(who, ("/activity",), NOT_A_REPRESENTATIVE[who], absent="今年五个一"))
+            table.append(Cell(who, ("记活动",), NOT_A_REPRESENTATIVE[who], absent="今年五个一"))
+            if who == "liaison_office":
+                table.append(Cell(who, ("/events",), "活动安排：可以安排新的", absent="今年已参加"))
+                table.append(Cell(who, ("培训",), "活动安排：可以安排新的", absent="今年已参加"))
+            else:
+                table.append(Cell(who, ("/events",), NOT_A_REPRESENTATIVE[who], absent="活动安排"))
+                table.append(Cell(who, ("会议",), NOT_A_REPRESENTATIVE[who], absent="活动安排"))
+            table.append(Cell(who, ("/commitments",), "请在“承诺”后写上党代表编号", absent="公开承诺"))
+        table.append(Cell(who, ("承诺 D001",), "王建国（D001）2026年的公开承诺"))
     return table
 
 

@@ -10,18 +10,25 @@ from pathlib import Path
 import pytest
 
 import handlers.i18n as i18n
+from handlers.activity import EDITABLE as ACTIVITY_EDITABLE
+from handlers.activity import ActivityFlow
+from handlers.briefings import BriefingFlow, BriefingsFlow
 from handlers.case_intake import MailboxFlow, RequestFlow
 from handlers.cases import CasesFlow, MyCasesFlow
 from handlers.commands import COMMANDS
+from handlers.commitments import CommitmentsFlow
 from handlers.dialogs import ConfirmStep, Flow
 from handlers.events import Ask, InputKind
+from handlers.opinions import OpinionFlow, OpinionsFlow
+from handlers.programme_events import ADD_EDITABLE, EventAddFlow, EventsFlow
+from handlers.proposals import ProposalFlow, ProposalsFlow
 from handlers.reception import NoteFlow, ReceptionFlow
 from handlers.reception_office import RotaDayFlow, RotaFlow
 from handlers.visit import EDITABLE, VisitFlow
 from storage.delivery import outbox
 from storage.exchange.digest_figures import PROPOSAL_STATES
 from storage.policy import Role
-from storage.records import cases, schedule
+from storage.records import cases, commitments, events, proposals, schedule
 
 ROLE_KEYS = [role.value for role in Role] + ["lapsed"]  # handlers.commands.role_key
 
@@ -115,8 +122,44 @@ def expanded_keys() -> list[str]:
     keys += [f"digest.proposal_state.{state}" for state in PROPOSAL_STATES]
     keys += [f"digest.event_kind.{kind}" for kind in ("training", "collective", "round")]
     # proposals
+    proposal_flows: list[Flow] = [ProposalFlow(), ProposalsFlow()]
+    keys += [f"flow.{flow.name}" for flow in proposal_flows]
+    keys += [f"{flow.name}.help.{step.key}" for flow in proposal_flows for step in flow.steps]
+    keys += [
+        f"{step.flow}.edit.{key}"
+        for step in ProposalFlow.steps
+        if isinstance(step, ConfirmStep)
+        for key in step.editable
+    ]
+    keys += [f"proposal.state.{state}" for state in proposals.STATES]
+    keys += [f"proposal.evaluation.{evaluation}" for evaluation in proposals.EVALUATIONS]
+    keys += [f"proposal.signer.{status}" for status in ("invited", "accepted", "declined")]
+    keys += [f"proposal.event.{action}" for action in proposals.EVENTS]
+    keys += [f"proposal.{kind}.{step}" for kind in ("button", "done") for step in proposals.ALLOWED]
+    keys += [f"proposal.ask.note_{step}" for step in ("progress", "answer")]
     # briefings and opinion requests
+    briefing_flows: list[Flow] = [BriefingFlow(), BriefingsFlow(), OpinionFlow(), OpinionsFlow()]
+    keys += [f"flow.{flow.name}" for flow in briefing_flows]
+    keys += [f"{flow.name}.help.{step.key}" for flow in briefing_flows for step in flow.steps]
+    keys += [
+        f"{step.flow}.edit.{key}"
+        for flow in briefing_flows
+        for step in flow.steps
+        if isinstance(step, ConfirmStep)
+        for key in step.editable
+    ]
+    keys += [f"{flow}.ask.{step}" for flow in ("briefing", "opinion") for step in ("title", "body", "file", "confirm")]
+    keys += [f"briefing.line.opinion_{state}" for state in ("open", "answered", "closed")]
+    keys += [f"schedule.reason.{code}" for code in ("everyone_read", "everyone_answered", "summary_sent")]
     # activities, events, commitments
+    activity_flows: list[Flow] = [ActivityFlow(), EventsFlow(), EventAddFlow(), CommitmentsFlow()]
+    keys += [f"flow.{flow.name}" for flow in activity_flows]
+    keys += [f"{flow.name}.help.{step.key}" for flow in activity_flows for step in flow.steps]
+    keys += [f"activity.edit.{step.key}" for step in ACTIVITY_EDITABLE]
+    keys += [f"event_add.edit.{step.key}" for step in ADD_EDITABLE]
+    keys += [f"event.kind.{kind}" for kind in events.KINDS]
+    keys += [f"event.answer.{answer}" for answer in (events.PENDING, events.ATTEND)]
+    keys += [f"commitment.status.{status}" for status in commitments.STATUSES]
     keys += [f"case.state.{state}" for state in cases.STATES]
     keys += [f"case.rating.{rating}" for rating in cases.RATINGS]
     keys += [f"case.{kind}.{step}" for kind in ("button", "done") for step in cases.ALLOWED]

@@ -62,18 +62,26 @@ def test_each_roles_menu_is_what_the_policy_allows() -> None:
 
     assert names(Role.REPRESENTATIVE) == [
         *("visit", "request", "cases", "progress", "reception"),
+        *("proposal", "proposals"),
+        *("briefings", "opinions"),
+        *("activity", "events", "commitments"),
         *("help", "lang", "cancel"),
     ]
     assert names(Role.RESIDENT) == ["mailbox", "mycases", "reception", "start", "help", "lang", "cancel"]
-    assert (
-        names(Role.LIAISON)
-        == names(Role.LEADER)
-        == [
-            *("cases", "progress", "digest", "overdue", "behind", "reception"),
-            *("help", "lang", "cancel"),
-        ]
-    )
-    assert names(Role.DEPARTMENT) == ["cases", "reception", "help", "lang", "cancel"]
+    assert names(Role.LIAISON) == [
+        *("cases", "progress", "digest", "overdue", "behind", "reception"),
+        "proposals",
+        *("briefing", "briefings", "opinion"),
+        "events",
+        *("help", "lang", "cancel"),
+    ]
+    assert names(Role.LEADER) == [
+        *("cases", "progress", "digest", "overdue", "behind", "reception"),
+        "proposals",
+        *("briefing", "briefings", "opinion"),
+        *("help", "lang", "cancel"),
+    ]
+    assert names(Role.DEPARTMENT) == ["cases", "reception", "proposals", "help", "lang", "cancel"]
     for language in LANGUAGES:
         for role in Role:
             assert all(description and len(description) <= 256 for _, description in menu(role, language))

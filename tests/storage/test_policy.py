@@ -179,6 +179,7 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.BRIEFING_READERS, SENDER, {"liaison", "leader"}),
     (Action.BRIEFING_READERS, NOT_SENDER, set()),
     (Action.BRIEFING_READERS, None, set()),
+    (Action.BRIEFING_LIST, None, REPRESENTATIVES | {"liaison", "leader"}),
     # Activities, events, commitments: representatives log and publish; the office runs events; the invited answer.
     (Action.LOG_ACTIVITY, None, REPRESENTATIVES),
     (Action.MANAGE_EVENTS, None, {"liaison"}),
@@ -187,6 +188,7 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.ANSWER_EVENT, None, set()),
     (Action.EVENTS, None, REPRESENTATIVES | {"liaison"}),
     (Action.COMMITMENTS, None, REPRESENTATIVES),
+    (Action.READ_COMMITMENTS, None, set(EVERYONE)),
 ]
 
 
@@ -269,3 +271,4 @@ def test_a_roles_typical_standing_is_what_its_menus_are_made_for() -> None:
     assert policy.may(policy.typical(Role.REPRESENTATIVE), Action.LOG_VISIT)
     assert not policy.may(policy.typical(Role.LEADER), Action.LOG_VISIT)
     assert policy.may(policy.typical(Role.RESIDENT), Action.BIND)
+    assert policy.may(policy.typical(Role.LIAISON), Action.SEND_BRIEFING)

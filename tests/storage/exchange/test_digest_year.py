@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from handlers.digest import digest_text
 from storage.db import Database
+from storage.exchange import digest_figures
 from storage.models import (
     Activity,
     Briefing,
@@ -20,6 +21,7 @@ from storage.models import (
     Proposal,
     Staff,
 )
+from storage.records import proposals
 from storage.settings import Settings
 from tests.storage.exchange.test_digest_figures import (
     HAPPY_TOWN,
@@ -187,3 +189,7 @@ async def test_the_text_says_it_in_both_languages(db: Database, quota: Settings,
     )
     assert "“B1” read by 3/4 (75%)" in english
     assert "Training “E1” (" in english
+
+
+def test_the_digest_knows_every_state_a_proposal_can_be_in() -> None:
+    assert sorted(digest_figures.PROPOSAL_STATES) == sorted(proposals.STATES)
