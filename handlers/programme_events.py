@@ -347,6 +347,8 @@ class EventsFlow(Flow):
             if verb == "checkin":
                 events.ready_to_check_in(event, link, now=ctx.now, settings=ctx.settings)
                 draft["by_location"] = event.latitude is not None
+            elif verb in ("attend", "excuse"):
+                events.answerable(link)  # before the reason is asked
 
     async def finish(self, ctx: Context) -> list[Reply]:
         draft = ctx.draft

@@ -37,7 +37,7 @@ async def start(ctx: JobContext) -> None:
 async def sweep(ctx: JobContext, item: DueItem) -> None:
     """Plan the chases and escalations due today, and the next working day's sweep; close unevaluated answers."""
     ctx.plan(sweep_item(ctx, ctx.calendar.next_working_day(ctx.today)))  # after today, however late this one ran
-    await proposals.close_unevaluated(ctx.session, settings=ctx.settings, now=ctx.now)
+    await proposals.close_unevaluated(ctx.session, settings=ctx.settings, now=ctx.now, render=render)
     for overdue in await proposals.overdue(ctx.session, settings=ctx.settings, calendar=ctx.calendar, today=ctx.today):
         proposal = overdue.proposal
         assert proposal.due_on is not None

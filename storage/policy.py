@@ -152,6 +152,7 @@ class ProposalRecord:
     cosigner: bool = False  # this representative accepted to co-sign it
     invited: bool = False  # this representative is invited to co-sign it and has not answered
     of_department: bool = False  # assigned to this person's department
+    draft: bool = False  # never submitted: its author's, and theirs who are asked to co-sign it, alone
 
 
 @dataclass(frozen=True)
@@ -274,12 +275,12 @@ def _follows_proposals(standing: Standing, record: Record) -> bool:
 
 
 def _reads_proposal(standing: Standing, record: Record) -> bool:
-    """The liaison office and leaders: every proposal. A department: what is assigned to it. A representative: what
-    they wrote, co-signed or are invited to co-sign."""
+    """The liaison office and leaders: every proposal once submitted. A department: what is assigned to it. A
+    representative: what they wrote, co-signed or are invited to co-sign."""
     if not isinstance(record, ProposalRecord):
         return False
     if standing.role in (Role.LIAISON, Role.LEADER):
-        return True
+        return not record.draft
     if standing.role is Role.DEPARTMENT:
         return record.of_department
     return standing.is_representative and (record.author or record.cosigner or record.invited)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -160,7 +161,9 @@ async def add_proposals(session: AsyncSession, *, settings: Settings, today: dat
         session.add(proposal)
         await session.flush()
         assert proposal.id is not None
-        events = [("drafted", f"representative:{author.code}", created, "")]
+        events: list[tuple[str, str, datetime, str, dict[str, Any]]] = [
+            ("drafted", f"representative:{author.code}", created, "", {})
+        ]
         kind = proposals.kind_of(settings, plan.kind)
         level = author.level if kind.same_level else None
         pool = [rep for rep in reps if rep.id != author.id and (level is None or rep.level == level)]
@@ -181,12 +184,12 @@ async def add_proposals(session: AsyncSession, *, settings: Settings, today: dat
                     answered_at=None if waiting else answered,
                 )
             )
-            events.append(("invited", f"representative:{author.code}", created, ""))
+            events.append(("invited", f"representative:{author.code}", created, "", {"representative": signer.id}))
             if waiting:
                 due = created + timedelta(days=proposals.INVITE_REMINDER_DAYS)
                 reminders.append(
                     Planned(
-                        key=f"{proposals.INVITE_REMINDER}:{proposal.number}:{signer.id}",
+                        key=f"{proposals.INVITE_REMINDER}:{proposal.number}:{signer.id}:{created.astimezone(UTC):%Y%m%dT%H%M%S}",
                         kind=proposals.INVITE_REMINDER,
                         due_at=due,
                         expires_at=due + timedelta(hours=settings.scheduler.lateness_hours("proposals")),
@@ -194,25 +197,27 @@ async def add_proposals(session: AsyncSession, *, settings: Settings, today: dat
                     )
                 )
             else:
-                events.append(("cosigned", f"representative:{signer.code}", answered, ""))
+                events.append(
+                    ("cosigned", f"representative:{signer.code}", answered, "", {"representative": signer.id})
+                )
         moment = created + timedelta(days=1)
         if plan.state != proposals.SIGNING:
             if plan.state == proposals.WITHDRAWN:
                 proposal.closed_at = moment
-                events.append(("withdrawn", f"representative:{author.code}", moment, ""))
+                events.append(("withdrawn", f"representative:{author.code}", moment, "", {}))
             else:
                 proposal.submitted_at = moment
-                events.append(("submitted", f"representative:{author.code}", moment, ""))
+                events.append(("submitted", f"representative:{author.code}", moment, "", {}))
         reviewed = moment + timedelta(days=1)
         if plan.state == proposals.NOT_ESTABLISHED:
             proposal.reason, proposal.reviewed_at, proposal.closed_at = REFUSAL, reviewed, reviewed
-            events.append(("not_established", OFFICE, reviewed, REFUSAL))
+            events.append(("not_established", OFFICE, reviewed, REFUSAL, {}))
         if plan.state == proposals.MERGED and established is not None:
             proposal.merged_into, proposal.reviewed_at, proposal.closed_at = established.id, reviewed, reviewed
-            events.append(("merged", OFFICE, reviewed, ""))
+            events.append(("merged", OFFICE, reviewed, "", {}))
         if plan.state in (proposals.ESTABLISHED, proposals.ASSIGNED, proposals.ANSWERED, proposals.CLOSED):
             proposal.reviewed_at = reviewed
-            events.append(("established", OFFICE, reviewed, ""))
+            events.append(("established", OFFICE, reviewed, "", {}))
             if plan.state == proposals.ESTABLISHED:
                 established = proposal
         if plan.state in (proposals.ASSIGNED, proposals.ANSWERED, proposals.CLOSED):
@@ -220,7 +225,7 @@ async def add_proposals(session: AsyncSession, *, settings: Settings, today: dat
             deadline = calendar.add_working_days(assigned_day, kind.answer_working_days)
             proposal.department, proposal.assigned_at = plan.department, reviewed
             proposal.due_on, proposal.due_provisional = deadline.day, deadline.provisional
-            events.append(("assigned", OFFICE, reviewed, ""))
+            events.append(("assigned", OFFICE, reviewed, "", {}))
             first_answer = _answered(deadline.day, assigned_day, today, settings, rng)
             if plan.state == proposals.ANSWERED or plan.evaluation == "dissatisfied":
                 # Lately: an answer older than `proposals.auto_close_days` would close at the first sweep, and a
@@ -228,23 +233,26 @@ async def add_proposals(session: AsyncSession, *, settings: Settings, today: dat
                 first_answer = _local(today - timedelta(days=4), 15, settings)
             if plan.state in (proposals.ANSWERED, proposals.CLOSED) or plan.evaluation == "dissatisfied":
                 proposal.answer, proposal.answers, proposal.answered_at = ANSWER, 1, first_answer
-                events.append(("answered", HANDLER, first_answer, ANSWER))
+                events.append(("answered", HANDLER, first_answer, ANSWER, {}))
             evaluated = first_answer + timedelta(days=2)
             if plan.evaluation == "dissatisfied":
                 proposal.evaluation, proposal.evaluation_note = "dissatisfied", DISSATISFIED
                 second = calendar.add_working_days(evaluated.astimezone(settings.zone).date(), 15)
                 proposal.due_on, proposal.due_provisional = second.day, second.provisional
                 proposal.answered_at = None
-                events.append(("evaluated", f"representative:{author.code}", evaluated, DISSATISFIED))
-                events.append(("reassigned", "system", evaluated, ""))
+                events.append(("evaluated", f"representative:{author.code}", evaluated, DISSATISFIED, {}))
+                events.append(("reassigned", "system", evaluated, "", {}))
             elif plan.state == proposals.CLOSED:
                 proposal.evaluation, proposal.closed_at = plan.evaluation, evaluated
-                events.append(("evaluated", f"representative:{author.code}", evaluated, ""))
-                events.append(("closed", "system", evaluated, ""))
-        proposal.updated_at = max(at for _, _, at, _ in events)
+                events.append(("evaluated", f"representative:{author.code}", evaluated, "", {}))
+                events.append(("closed", "system", evaluated, "", {}))
+        proposal.updated_at = max(event[2] for event in events)
         session.add(proposal)
-        for action, actor, at, note in events:
-            session.add(ProposalEvent(proposal_id=proposal.id, at=at, actor=actor, action=action, note=note))
+        # In the order they happened, as the real steps write them (a co-signer answers after every invitation).
+        for action, actor, at, note, detail in sorted(events, key=lambda event: event[2]):
+            session.add(
+                ProposalEvent(proposal_id=proposal.id, at=at, actor=actor, action=action, note=note, detail=detail)
+            )
     for year, last in numbers.items():
         session.add(ProposalCounter(year=year, last=last))
     await session.flush()

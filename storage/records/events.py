@@ -35,6 +35,7 @@ PENDING, ATTEND, EXCUSED = "pending", "attend", "excused"
 ANSWERS = (PENDING, ATTEND, EXCUSED)
 BY_BUTTON, BY_LOCATION = "button", "location"
 EVE = "event-eve"  # the due item's kind: the day-before reminder
+MOVED = "event_moved"  # why a day's reminder was skipped: the event moved to another day
 LATENESS = "events"  # scheduler.max_lateness_hours
 MAX_TITLE = 100
 MAX_PLACE = 200
@@ -160,7 +161,7 @@ def eve_item(event: ProgrammeEvent, *, settings: Settings) -> Planned:
     due = moment(local_day - timedelta(days=1), settings.events.eve_at, settings)
     lateness = timedelta(hours=settings.scheduler.lateness_hours(LATENESS))
     return Planned(
-        key=f"{EVE}:{event.id}",
+        key=f"{EVE}:{event.id}:{local_day:%Y%m%d}",  # one per day the event is held on: a move plans anew
         kind=EVE,
         due_at=due,
         expires_at=min(due + lateness, event.starts_at),
@@ -170,8 +171,16 @@ def eve_item(event: ProgrammeEvent, *, settings: Settings) -> Planned:
 
 async def plan_event(session: AsyncSession, *, event: ProgrammeEvent, settings: Settings, now: datetime) -> None:
     """Plan the reminder, or move it with the event; a cancelled event's is skipped. One already of no use (the
-    event begins before it could be sent) is not planned."""
+    event begins before it could be sent) is not planned. Moved to another day, the event gets that day's reminder
+    even when the old day's was sent or skipped already; the old day's, if still pending, is skipped."""
     item = eve_item(event, settings=settings)
+    other_days = [
+        found.key
+        for found in await schedule.items_with_prefix(session, prefix=f"{EVE}:{event.id}:")
+        if found.key != item.key
+    ]
+    await schedule.skip_pending(session, keys=other_days, now=now, reason=MOVED)
+    await schedule.reopen_skipped(session, keys=[item.key], reason=MOVED)  # moved back to a day it had before
     if event.cancelled:
         await schedule.skip_pending(session, keys=[item.key], now=now, reason="cancelled")
         return
@@ -327,9 +336,11 @@ def _open(event: ProgrammeEvent, now: datetime) -> None:
 async def answer(
     session: AsyncSession, *, event_id: int, standing: Standing, attend: bool, reason: str = "", now: datetime
 ) -> EventInvitation:
-    """Attend, or excused with a reason (required). An answer may be changed until the event ends."""
+    """Attend, or excused with a reason (required). An answer may be changed until the event ends, and not once
+    the representative checked in (they came: excused would count them twice)."""
     event, link = await invitation_of(session, event_id=event_id, standing=standing, lock=True)
     _open(event, now)
+    answerable(link)
     reason = reason.strip()
     if not attend and not reason:
         raise InvalidInput("event.error.reason_required")
@@ -344,6 +355,12 @@ async def answer(
         session, actor=standing.actor, action=f"event.{link.answer}", entity="programme_event", entity_id=event_id
     )
     return link
+
+
+def answerable(link: EventInvitation) -> None:
+    """Refuse a changed answer from one who checked in already."""
+    if link.checked_in_at is not None:
+        raise Conflict("event.error.answered_by_check_in")
 
 
 def check_in_window(event: ProgrammeEvent, settings: Settings) -> tuple[datetime, datetime]:

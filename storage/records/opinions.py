@@ -235,12 +235,13 @@ async def questions_of(session: AsyncSession, *, request_id: int) -> list[Opinio
 
 
 async def open_received(
-    session: AsyncSession, *, standing: Standing, request_id: int
+    session: AsyncSession, *, standing: Standing, request_id: int, lock: bool = False
 ) -> tuple[OpinionRequest, OpinionRecipient]:
-    """A request sent to this representative; one sent to others is unknown to them."""
+    """A request sent to this representative; one sent to others is unknown to them. `lock` holds their row until
+    the transaction ends (answering: two quick presses of Save take turns instead of colliding)."""
     policy.require(standing, Action.READ_BRIEFING)
     request = await get(session, request_id)
-    mine = await session.get(OpinionRecipient, (request_id, standing.representative_id))
+    mine = await session.get(OpinionRecipient, (request_id, standing.representative_id), with_for_update=lock)
     if mine is None:
         raise NotFound("opinion.error.unknown", number=request_id)
     return request, mine
@@ -272,7 +273,7 @@ async def answer(
 ) -> bool:
     """Save a representative's answers (by question position), replacing those they gave before; refused once the
     deadline has passed. Returns whether they had answered before (a change)."""
-    request, mine = await open_received(session, standing=standing, request_id=request_id)
+    request, mine = await open_received(session, standing=standing, request_id=request_id, lock=True)
     ensure_open(request, now)
     questions = await questions_of(session, request_id=request_id)
     rows = []

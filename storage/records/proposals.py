@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -241,7 +241,8 @@ async def record_for(session: AsyncSession, *, standing: Standing, proposal: Pro
     if standing.role is Role.DEPARTMENT and standing.staff_id is not None and proposal.department:
         staff = await session.get(Staff, standing.staff_id)
         of_department = staff is not None and staff.unit == proposal.department
-    return ProposalRecord(author=author, cosigner=cosigner, invited=invited, of_department=of_department)
+    draft = proposal.submitted_at is None  # never submitted: collecting co-signers, or withdrawn while it was
+    return ProposalRecord(author=author, cosigner=cosigner, invited=invited, of_department=of_department, draft=draft)
 
 
 async def by_number(session: AsyncSession, *, number: str, today: date, prefix: str) -> Proposal:
@@ -476,7 +477,8 @@ async def _invite(
         due = now + timedelta(days=INVITE_REMINDER_DAYS)
         reminders.append(
             Planned(
-                key=f"{INVITE_REMINDER}:{proposal.number}:{rep.id}:{now.astimezone(settings.zone):%Y%m%d}",
+                # Named by the moment of the invitation: one renewed the same day has its own reminder.
+                key=f"{INVITE_REMINDER}:{proposal.number}:{rep.id}:{now.astimezone(UTC):%Y%m%dT%H%M%S}",
                 kind=INVITE_REMINDER,
                 due_at=due,
                 expires_at=due + timedelta(hours=settings.scheduler.lateness_hours("proposals")),
@@ -927,9 +929,9 @@ async def evaluate(
     return proposal
 
 
-async def close_unevaluated(session: AsyncSession, *, settings: Settings, now: datetime) -> list[str]:
-    """Close the answers their authors have not evaluated within `proposals.auto_close_days`; returns their
-    numbers."""
+async def close_unevaluated(session: AsyncSession, *, settings: Settings, now: datetime, render: Render) -> list[str]:
+    """Close the answers their authors have not evaluated within `proposals.auto_close_days`, telling the author,
+    the co-signers and the department; returns their numbers."""
     before = now - timedelta(days=settings.proposals.auto_close_days)
     stale = await session.exec(
         select(Proposal)
@@ -945,6 +947,11 @@ async def close_unevaluated(session: AsyncSession, *, settings: Settings, now: d
         session.add(proposal)
         _event(session, proposal, actor=SYSTEM, action="closed", now=now, unevaluated=True)
         closed.append(proposal.number)
+        notices = Notices(render, settings.general.default_language)
+        shown = {**values(proposal, settings), "days": settings.proposals.auto_close_days}
+        notices.tell(await concerned(session, proposal), "proposal.notify.closed_unevaluated", **shown)
+        notices.tell(await _department(session, proposal), "proposal.notify.closed_unevaluated", **shown)
+        await notices.send(session, now)
     return closed
 
 

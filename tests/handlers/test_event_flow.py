@@ -193,8 +193,11 @@ async def test_check_in_by_button_and_only_the_invited(
             ("11-26 培训：党章学习培训", "1. 签到"),
             ("签到", ["✅ 签到成功。", "✅ 已签到（9:10）"]),
             ("活动安排", "今年已参加培训 1/1 次，集体活动 0/2 次。"),
+            # Checked in, the answer stands: an old invitation's 请假 cannot count them as both.
+            (f"/events {event_id} excuse", "您已经签到，出勤已记录，不能再改为参加或请假。"),
         ]
     )
+    assert (await invitations(db, event_id))["D001"].answer != "excused"
     t001 = await chat_as(db, settings, "representative:T001", clock)
     for verb in ("", " attend", " excuse", " checkin"):
         await t001.talk([(f"/events {event_id}{verb}", "您没有受邀参加这项活动。")])
@@ -241,6 +244,10 @@ async def test_the_office_moves_an_event_and_the_invited_hear_of_it(
     told = await waiting(d001)
     assert "原定：2026-11-26（周四）9:00-11:30" in told and "现在：2026-12-01（周二）14:00-16:00" in told
     async with db.transaction() as session:
-        item = (await session.exec(select(DueItem).where(DueItem.kind == events.EVE))).one()
-    assert item.due_at == utc("2026-11-30 17:00")
+        items = (await session.exec(select(DueItem).where(DueItem.kind == events.EVE).order_by(col(DueItem.id)))).all()
+    # The first day's reminder is skipped, the new day's planned.
+    assert [(item.state, item.due_at) for item in items] == [
+        ("skipped", utc("2026-11-25 17:00")),
+        ("pending", utc("2026-11-30 17:00")),
+    ]
     await d001.talk([(f"/events {event_id} time", "这一步由联络办公室办理。")])

@@ -41,8 +41,8 @@ class Cell:
 
 
 async def build(db: Database, settings: Settings, state: str) -> dict[str, Chat]:
-    """Everyone's chat, and proposal TA-2026-0001 by D001 co-signed by D002, brought to `state` (submitted,
-    assigned to 区住建局, or answered)."""
+    """Everyone's chat, and proposal TA-2026-0001 by D001 co-signed by D002, brought to `state` (signing: not yet
+    submitted; submitted, assigned to 区住建局, or answered)."""
     chats = {name: await chat_as(db, settings, who) for name, who in WHO.items()}
     calendar = calendar_of(settings)
 
@@ -62,7 +62,8 @@ async def build(db: Database, settings: Settings, state: str) -> dict[str, Chat]
     draft = proposals.Draft(kind="proposal", title="幸福路口增设信号灯", body=BODY, cosigners=(cosigner.id,))
     proposal = await by("author", "file", draft=draft)
     await by("cosigner", "cosign", proposal_id=proposal.id, accept=True)
-    await by("author", "submit", proposal_id=proposal.id)
+    if state != "signing":
+        await by("author", "submit", proposal_id=proposal.id)
     if state in ("assigned", "answered"):
         await by("liaison_office", "establish", proposal_id=proposal.id)
         await by("liaison_office", "assign", proposal_id=proposal.id, department="区住建局", calendar=calendar)
@@ -150,3 +151,19 @@ async def test_an_assigned_proposal(db: Database, settings: Settings, district: 
 @pytest.mark.parametrize("cell", ANSWERED, ids=lambda cell: f"{cell.who}-{cell.script[0]}")
 async def test_an_answered_proposal(db: Database, settings: Settings, district: District, cell: Cell) -> None:
     await check(await build(db, settings, "answered"), cell)
+
+
+# A draft still collecting co-signers is its author's and its co-signers' alone: not yet the office's or leaders'.
+DRAFT = [
+    Cell("author", ("/proposals TA-2026-0001",), "幸福路口增设信号灯"),
+    Cell("cosigner", ("/proposals TA-2026-0001",), "幸福路口增设信号灯"),
+    Cell("stranger", ("/proposals TA-2026-0001",), NOT_YOURS, absent="幸福路口增设信号灯"),
+    Cell("liaison_office", ("/proposals TA-2026-0001",), NOT_YOURS, absent="幸福路口增设信号灯"),
+    Cell("staff_leader", ("/proposals TA-2026-0001",), NOT_YOURS, absent="幸福路口增设信号灯"),
+    Cell("department", ("/proposals TA-2026-0001",), NOT_YOURS, absent="幸福路口增设信号灯"),
+]
+
+
+@pytest.mark.parametrize("cell", DRAFT, ids=lambda cell: f"{cell.who}-{cell.script[0]}")
+async def test_a_draft(db: Database, settings: Settings, district: District, cell: Cell) -> None:
+    await check(await build(db, settings, "signing"), cell)

@@ -43,15 +43,31 @@ async def reminders(db: Database) -> dict[str, list[str]]:
         sent: dict[str, list[str]] = {}
         for row in rows.all():
             text = str(row.payload.get("text", ""))
-            if text.startswith("⏰"):
+            if text.startswith(("⏰ 明天", "⏰ Tomorrow")):  # not the monthly quota reminders
                 sent.setdefault(row.chat_key, []).append(text)
         return sent
 
 
-async def eve(db: Database, event_id: int) -> tuple[str, str, datetime]:
+async def eve(db: Database, event_id: int, day: str = "20261126") -> tuple[str, str, datetime]:
+    """The reminder of the event held on `day` (the key names the day: a move to another day plans anew)."""
     async with db.transaction() as session:
-        item = (await session.exec(select(DueItem).where(DueItem.key == f"{events.EVE}:{event_id}"))).one()
+        item = (await session.exec(select(DueItem).where(DueItem.key == f"{events.EVE}:{event_id}:{day}"))).one()
         return item.state, item.reason, item.due_at
+
+
+async def move(db: Database, settings: Settings, event_id: int, starts: str, ends: str) -> None:
+    liaison = await office(db)  # before the transaction: SQLite lets one writer in at a time
+    async with db.transaction() as session:
+        await events.change_time(
+            session,
+            event_id=event_id,
+            starts_at=utc(starts),
+            ends_at=utc(ends),
+            standing=liaison,
+            settings=settings,
+            now=NOW,
+            render=notice,
+        )
 
 
 async def test_the_eve_is_sent_once_to_the_invited_not_excused_in_their_language(
@@ -101,11 +117,41 @@ async def test_a_new_time_moves_the_eve_and_a_cancellation_skips_it(
     for day in ("2026-11-25", "2026-11-26", "2026-11-27"):
         await run.run_due(utc(f"{day} 18:00"))
     assert await reminders(db) == {}
-    assert await eve(db, moved) == ("pending", "", utc("2026-11-29 17:00"))
-    assert (await eve(db, cancelled))[:2] == ("skipped", "cancelled")
+    assert await eve(db, moved, "20261130") == ("pending", "", utc("2026-11-29 17:00"))
+    assert (await eve(db, moved))[:2] == ("skipped", events.MOVED)  # the first day's
+    assert (await eve(db, cancelled, "20261127"))[:2] == ("skipped", "cancelled")
     await run.run_due(utc("2026-11-29 17:05"))
     assert [len(texts) for texts in (await reminders(db)).values()] == [1, 1, 1]
     assert "2026-11-30（周一）14:00-16:00" in (await reminders(db))["representative:D001"][0]
+
+
+async def test_an_event_moved_to_another_day_after_its_reminder_went_out_is_reminded_again(
+    db: Database, settings: Settings, district: District
+) -> None:
+    event_id = await add_event(db, settings)  # Thursday 26 November
+    run = engine(db, settings)
+    await run.run_due(utc("2026-11-25 17:05"))
+    assert [len(texts) for texts in (await reminders(db)).values()] == [1, 1, 1]
+    await move(db, settings, event_id, "2026-12-03 09:00", "2026-12-03 11:30")
+    await run.run_due(utc("2026-12-02 17:05"))
+    sent = await reminders(db)
+    assert [len(texts) for texts in sent.values()] == [2, 2, 2]
+    assert "2026-12-03（周四）9:00-11:30" in sent["representative:D001"][1]
+    # Moved back to the first day: its reminder, sent already, is not sent twice.
+    await move(db, settings, event_id, "2026-11-26 09:00", "2026-11-26 11:30")
+    assert (await eve(db, event_id))[:2] == ("sent", "")
+
+
+async def test_an_event_moved_after_its_reminder_came_too_late_is_reminded_of_its_new_day(
+    db: Database, settings: Settings, district: District
+) -> None:
+    event_id = await add_event(db, settings)
+    run = engine(db, settings)
+    await run.run_due(utc("2026-11-26 09:30"))  # down until the event began: skipped
+    assert (await eve(db, event_id))[:2] == ("skipped", "too_late")
+    await move(db, settings, event_id, "2026-12-03 09:00", "2026-12-03 11:30")
+    await run.run_due(utc("2026-12-02 17:05"))
+    assert [len(texts) for texts in (await reminders(db)).values()] == [1, 1, 1]
 
 
 async def test_a_reminder_too_late_after_downtime_is_skipped_with_its_reason(

@@ -127,7 +127,7 @@ async def test_a_renewed_invitation_is_reminded_once_by_its_own_reminder(world: 
     proposal = await draft(world, cosigners=("D002",))
     await step(world, "D002", proposals.cosign, proposal, accept=False)
     running = engine(world)
-    renewed = NOW + timedelta(days=1)
+    renewed = NOW + timedelta(hours=2)  # the same day
     await step(world, "D001", proposals.invite, proposal, cosigners=[world.rep("D002")], now=renewed)
     mark = await outbox_mark(world)
     await running.run_due(NOW + timedelta(days=3, minutes=5))  # the first invitation's reminder: it was renewed
@@ -147,9 +147,10 @@ async def test_an_unanswered_invitation_is_reminded_once(world: World) -> None:
     assert await told(world, mark) == [Told("D002", "proposal.notify.invite_reminder")]
     await running.run_due(NOW + timedelta(days=4))
     assert len(await told(world, mark)) == 1
+    prefix = f"proposal-invite:{proposal.number}"
     assert sorted(await items(world, "proposal-invite:")) == sorted(
         [
-            (f"proposal-invite:{proposal.number}:{world.rep('D002')}:20261125", "sent", ""),
-            (f"proposal-invite:{proposal.number}:{world.rep('D003')}:20261125", "skipped", "invitation_answered"),
+            (f"{prefix}:{world.rep('D002')}:20261125T020000", "sent", ""),
+            (f"{prefix}:{world.rep('D003')}:20261125T020000", "skipped", "invitation_answered"),
         ]
     )

@@ -66,6 +66,9 @@ COSIGNER = ProposalRecord(cosigner=True)
 INVITED = ProposalRecord(invited=True)
 ASSIGNED = ProposalRecord(of_department=True)
 STRANGER = ProposalRecord()
+DRAFT = ProposalRecord(draft=True)  # still collecting co-signers, not the asker's
+OWN_DRAFT = ProposalRecord(author=True, draft=True)
+DRAFT_INVITED = ProposalRecord(invited=True, draft=True)
 SENDER = SentRecord(sender=True)
 NOT_SENDER = SentRecord()
 GUEST = EventRecord(invited=True)
@@ -161,6 +164,9 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.READ_PROPOSAL, COSIGNER, REPRESENTATIVES | {"liaison", "leader"}),
     (Action.READ_PROPOSAL, INVITED, REPRESENTATIVES | {"liaison", "leader"}),
     (Action.READ_PROPOSAL, ASSIGNED, {"department", "liaison", "leader"}),
+    (Action.READ_PROPOSAL, DRAFT, set()),  # a draft is its author's and its invitees' until it is submitted
+    (Action.READ_PROPOSAL, OWN_DRAFT, REPRESENTATIVES),
+    (Action.READ_PROPOSAL, DRAFT_INVITED, REPRESENTATIVES),
     (Action.COSIGN_PROPOSAL, INVITED, REPRESENTATIVES),
     (Action.COSIGN_PROPOSAL, COSIGNER, set()),
     (Action.COSIGN_PROPOSAL, AUTHOR, set()),

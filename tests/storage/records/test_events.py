@@ -15,7 +15,7 @@ from storage.db import Database
 from storage.errors import Conflict, InvalidInput, NotAllowed
 from storage.models import AuditEntry, DueItem, EventInvitation, OutboxMessage, ProgrammeEvent, Representative
 from storage.policy import Standing
-from storage.records import events, people
+from storage.records import events, people, schedule
 from storage.settings import Settings
 from tests.factories import NOW, District, build_district
 from tests.storage.records.test_reception import bind, utc
@@ -92,8 +92,9 @@ async def told(db: Database) -> list[tuple[str, str]]:
 
 
 async def eve_item(db: Database, event_id: int) -> DueItem:
+    """The reminder of the day the event is held on now: the last planned (a move to another day plans anew)."""
     async with db.transaction() as session:
-        return (await session.exec(select(DueItem).where(DueItem.key == f"{events.EVE}:{event_id}"))).one()
+        return (await schedule.items_with_prefix(session, prefix=f"{events.EVE}:{event_id}:"))[-1]
 
 
 async def test_adding_invites_the_scope_tells_them_and_plans_the_eve(

@@ -195,8 +195,8 @@ async def test_a_draft_invites_its_co_signers_and_plans_one_reminder_each(world:
         invitation = (await session.exec(select(DueItem).where(col(DueItem.kind) == proposals.INVITE_REMINDER))).all()
         files = (await session.exec(select(ProposalFile).where(ProposalFile.proposal_id == proposal.id))).all()
     assert sorted(item.key for item in invitation) == [
-        f"proposal-invite:TA-2026-0001:{world.rep('D002')}:20261125",
-        f"proposal-invite:TA-2026-0001:{world.rep('T001')}:20261125",
+        f"proposal-invite:TA-2026-0001:{world.rep('D002')}:20261125T020000",
+        f"proposal-invite:TA-2026-0001:{world.rep('T001')}:20261125T020000",
     ]
     assert {item.due_at for item in invitation} == {NOW + timedelta(days=3)}
     assert sorted((file.kind, file.file_ref) for file in files) == [("document", "d-1"), ("photo", "p-1")]
@@ -427,13 +427,24 @@ async def test_a_satisfied_author_closes_it(world: World, evaluation: str) -> No
 async def test_answers_left_unevaluated_close_after_the_configured_days(world: World) -> None:
     proposal = await answer(world, await assigned(world))
     days = world.settings.proposals.auto_close_days
+    mark = await outbox_mark(world)
     async with world.db.transaction() as session:
-        early = await proposals.close_unevaluated(session, settings=world.settings, now=NOW + timedelta(days=days - 1))
+        early = await proposals.close_unevaluated(
+            session, settings=world.settings, now=NOW + timedelta(days=days - 1), render=render
+        )
         late = await proposals.close_unevaluated(
-            session, settings=world.settings, now=NOW + timedelta(days=days, hours=1)
+            session, settings=world.settings, now=NOW + timedelta(days=days, hours=1), render=render
         )
     assert (early, late) == ([], [proposal.number])
     assert (await load(world, proposal)).state == proposals.CLOSED
+    # The author, the co-signer and the department hear that it closed as it stands.
+    assert sorted(await told(world, mark)) == sorted(
+        [
+            Told("D001", "proposal.notify.closed_unevaluated"),
+            Told("D002", "proposal.notify.closed_unevaluated"),
+            Told("城管", "proposal.notify.closed_unevaluated"),
+        ]
+    )
 
 
 async def test_the_author_withdraws_before_review_and_not_after(world: World) -> None:
