@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.errors import InvalidInput
+from storage.errors import Conflict, InvalidInput
 from storage.models import RepGroup, Representative
 
 ALL = "all"
@@ -77,3 +77,13 @@ async def representatives_in(session: AsyncSession, key: str) -> list[int]:
         query = query.where(Representative.group_id == scope.group_id)
     found = await session.exec(query.order_by(col(Representative.code)))
     return [rep_id for rep_id in found.all() if rep_id is not None]
+
+
+async def recipients(session: AsyncSession, key: str) -> list[int]:
+    """The representatives in office a scope names, for sending something to them: a vanished group, or a scope
+    with nobody in office in it, is refused (nothing would reach anyone)."""
+    await resolve(session, key)
+    found = await representatives_in(session, key)
+    if not found:
+        raise Conflict("audience.error.nobody")
+    return found

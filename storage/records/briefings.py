@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, policy
 from storage.db import execute
 from storage.delivery import outbox
-from storage.errors import Conflict, InvalidInput, NotFound
+from storage.errors import InvalidInput, NotFound
 from storage.models import Briefing, BriefingRecipient, ChatIdentity, Representative, Staff
 from storage.policy import Action, Role, SentRecord, Standing
 from storage.records import audience, schedule
@@ -151,10 +151,7 @@ async def send(
     assert standing.staff_id is not None
     if len(body) > settings.briefings.max_body_length:
         raise InvalidInput("input.too_long", limit=settings.briefings.max_body_length, length=len(body))
-    await audience.resolve(session, scope)
-    recipients = await audience.representatives_in(session, scope)
-    if not recipients:
-        raise Conflict("briefing.error.nobody")
+    recipients = await audience.recipients(session, scope)
     briefing = Briefing(
         sender_id=standing.staff_id,
         title=title[:MAX_TITLE],

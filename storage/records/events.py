@@ -216,7 +216,7 @@ async def add_event(
     title, place = _check(kind, title, place, starts_at, ends_at)
     if ends_at <= now:
         raise InvalidInput("event.error.past")
-    await audience.resolve(session, scope)
+    invited = await audience.recipients(session, scope)
     event = ProgrammeEvent(
         kind=kind,
         title=title,
@@ -233,7 +233,6 @@ async def add_event(
     session.add(event)
     await session.flush()
     assert event.id is not None
-    invited = await audience.representatives_in(session, scope)
     session.add_all(EventInvitation(event_id=event.id, representative_id=rep_id) for rep_id in invited)
     await session.flush()
     audit.record(

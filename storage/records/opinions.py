@@ -132,10 +132,7 @@ async def send(
         check_question(question, settings)
     if closes_at <= now:
         raise InvalidInput("opinion.error.deadline_past")
-    await audience.resolve(session, scope)
-    recipients = await audience.representatives_in(session, scope)
-    if not recipients:
-        raise Conflict("briefing.error.nobody")
+    recipients = await audience.recipients(session, scope)
     request = OpinionRequest(
         sender_id=standing.staff_id,
         title=title[:MAX_TITLE],

@@ -11,7 +11,7 @@ from handlers.audience import ScopeStep, scope_label
 from handlers.dialogs import Context, Outcome
 from handlers.events import Inbound
 from storage.db import Database, execute
-from storage.errors import InvalidInput
+from storage.errors import Conflict, InvalidInput
 from storage.models import ChatIdentity, RepGroup, Representative
 from storage.policy import Role, Standing
 from storage.records import audience
@@ -55,6 +55,14 @@ async def test_each_scope_reaches_those_in_office_it_names(db: Database, distric
     async with db.transaction() as session:
         await execute(session, sa.update(Representative).where(col(Representative.code) == "D002").values(active=False))
     assert await codes_in(db, district, "level:district") == ["D001"]
+    # Sending to a scope with nobody in office in it is refused: nothing would reach anyone.
+    async with db.transaction() as session:
+        await execute(session, sa.update(Representative).where(col(Representative.code) == "D001").values(active=False))
+    async with db.read() as session:
+        with pytest.raises(Conflict) as nobody:
+            await audience.recipients(session, "level:district")
+        assert len(await audience.recipients(session, "level:township")) == 2
+    assert nobody.value.key == "audience.error.nobody"
 
 
 @pytest.mark.parametrize("key", ["everyone", "level:city", "group:", "group:x", ""])

@@ -138,7 +138,7 @@ async def test_only_the_office_and_leaders_send_and_a_scope_without_anyone_sends
         )
     with pytest.raises(Conflict) as nobody:
         await send(db, settings, "leader:L01", scope="level:township")
-    assert nobody.value.key == "briefing.error.nobody"
+    assert nobody.value.key == "audience.error.nobody"
     async with db.transaction() as session:
         assert (await session.exec(select(Briefing))).all() == []
 
