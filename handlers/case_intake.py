@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
-from handlers.inputs import optional_phone, person_name, text_answer
+from handlers.inputs import coordinates, optional_phone, person_name, text_answer
 from handlers.mailbox import card_lines
 from handlers.notices import render
 from storage.errors import InvalidInput, NotAllowed, NotFound
@@ -240,10 +240,7 @@ class ExtrasStep(Step):
             ctx.draft["extras_done"] = True
             return Outcome.NEXT
         if inbound.kind == "location":
-            latitude, longitude = inbound.latitude, inbound.longitude
-            if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-                raise InvalidInput("visit.error.bad_location")
-            ctx.draft["location"] = [latitude, longitude]
+            ctx.draft["location"] = coordinates(inbound, invalid="visit.error.bad_location")
             return Outcome.STAY
         photos = list(ctx.draft.get("photos", []))
         if len(photos) >= MAX_PHOTOS:

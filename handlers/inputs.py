@@ -109,3 +109,30 @@ def visit_day(text: str, *, today: date) -> date:
             raise InvalidInput("input.date_too_old")
         return day
     raise InvalidInput("input.bad_date")
+
+
+def coordinates(inbound: Inbound, *, invalid: str) -> list[float]:
+    """A shared location as [latitude, longitude], as a draft keeps it; one off the globe is refused with `invalid`."""
+    latitude, longitude = inbound.latitude, inbound.longitude
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise InvalidInput(invalid)
+    return [latitude, longitude]
+
+
+FULL_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+SHORT_DATE = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
+
+
+def coming_date(typed: str, *, today: date) -> date | None:
+    """2026-12-02, 2026年12月2日, 12-2 or 12月2日 as a day; a day without a year is the next such day ("1-5" typed
+    in December is next January). None when the text is no date, or names a day no calendar has (2-30)."""
+    full, short = FULL_DATE.match(typed), SHORT_DATE.match(typed)
+    try:
+        if full is not None:
+            return date(int(full[1]), int(full[2]), int(full[3]))
+        if short is not None:
+            day = date(today.year, int(short[1]), int(short[2]))
+            return day if day >= today else day.replace(year=today.year + 1)
+    except ValueError:
+        return None
+    return None

@@ -25,7 +25,7 @@ from handlers.briefings import (
 )
 from handlers.dialogs import EDITING, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
-from handlers.inputs import text_answer
+from handlers.inputs import coming_date, text_answer
 from storage.errors import Conflict, InvalidInput
 from storage.models import OpinionQuestion, OpinionRequest
 from storage.policy import Action
@@ -33,8 +33,6 @@ from storage.records import opinions
 from storage.records.opinions import Answer, Question
 
 SEPARATORS = re.compile(r"[、,，;；\n]+")
-FULL_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
-SHORT_DATE = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
 MAX_DAYS = 90
 SUMMARY_OF = "summary_of"  # draft entry of /opinion N: the request whose summary is shown, nothing asked
 
@@ -51,18 +49,10 @@ def last_day(text: str, *, today: date) -> date:
     if typed.isdigit() and len(typed) <= 3:
         day = today + timedelta(days=int(typed))
     else:
-        full, short_date = FULL_DATE.match(typed), SHORT_DATE.match(typed)
-        try:
-            if full is not None:
-                day = date(int(full[1]), int(full[2]), int(full[3]))
-            elif short_date is not None:
-                day = date(today.year, int(short_date[1]), int(short_date[2]))
-                if day < today:  # "1-5" typed in December means next January
-                    day = day.replace(year=today.year + 1)
-            else:
-                raise InvalidInput("opinion.error.bad_deadline")
-        except ValueError:
-            raise InvalidInput("opinion.error.bad_deadline") from None
+        found = coming_date(typed, today=today)
+        if found is None:
+            raise InvalidInput("opinion.error.bad_deadline")
+        day = found
     if day < today:
         raise InvalidInput("opinion.error.deadline_past")
     if day > today + timedelta(days=MAX_DAYS):

@@ -15,7 +15,7 @@ from handlers.audience import ScopeStep, scope_label
 from handlers.dialogs import COMMAND_BUTTON, ConfirmStep, Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
-from handlers.inputs import text_answer
+from handlers.inputs import coordinates, text_answer
 from handlers.reception import when_text
 from handlers.reception_office import coming_day
 from storage import policy
@@ -471,10 +471,7 @@ class PlaceLocationStep(Step):
         if inbound.kind == "button":
             ctx.draft["location"] = None
             return Outcome.NEXT
-        latitude, longitude = inbound.latitude, inbound.longitude
-        if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-            raise InvalidInput("event.error.bad_location")
-        ctx.draft["location"] = [latitude, longitude]
+        ctx.draft["location"] = coordinates(inbound, invalid="event.error.bad_location")
         return Outcome.NEXT
 
 

@@ -4,14 +4,13 @@ putting someone else on duty. Whoever is concerned is told by storage.records.re
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from datetime import date, time, timedelta
 from typing import Any, ClassVar
 
 from handlers.dialogs import ConfirmStep, Context, Flow, Outcome, Prompt, Step, YesNoStep
 from handlers.events import Button, Inbound, InputKind, Reply
-from handlers.inputs import text_answer
+from handlers.inputs import coming_date, text_answer
 from handlers.reception import STATUS_KEYS, day_text, notice, number_argument, open_button, when_text
 from storage.errors import InvalidInput
 from storage.models import Station
@@ -19,8 +18,6 @@ from storage.policy import Action
 from storage.records import reception, rota_changes
 
 RELATIVE = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
-FULL_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
-SHORT_DATE = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
 FAR = timedelta(days=366)
 
 
@@ -29,18 +26,9 @@ def coming_day(text: str, *, today: date) -> date:
     typed = unicodedata.normalize("NFKC", text).strip().lower()
     if typed in RELATIVE:
         return today + timedelta(days=RELATIVE[typed])
-    full, short = FULL_DATE.match(typed), SHORT_DATE.match(typed)
-    try:
-        if full is not None:
-            day = date(int(full[1]), int(full[2]), int(full[3]))
-        elif short is not None:
-            day = date(today.year, int(short[1]), int(short[2]))
-            if day < today:  # "1-5" typed in December means next January
-                day = day.replace(year=today.year + 1)
-        else:
-            raise InvalidInput("reception.error.bad_day")
-    except ValueError:
-        raise InvalidInput("reception.error.bad_day") from None
+    day = coming_date(typed, today=today)
+    if day is None:
+        raise InvalidInput("reception.error.bad_day")
     if day < today:
         raise InvalidInput("reception.error.past", day=day.isoformat())
     if day > today + FAR:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from handlers.dialogs import COMMAND_BUTTON, ConfirmStep, Context, Flow, Outcome, Prompt, Step
 from handlers.events import Button, Inbound, InputKind, Reply
-from handlers.inputs import text_answer, visit_day
+from handlers.inputs import coordinates, text_answer, visit_day
 from handlers.progress import progress_text, round_label
 from handlers.visit_household import (
     CategoriesStep,
@@ -240,10 +240,7 @@ class LocationStep(Step):
         if inbound.kind == "button":
             ctx.draft["location"] = None
             return Outcome.NEXT
-        latitude, longitude = inbound.latitude, inbound.longitude
-        if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-            raise InvalidInput("visit.error.bad_location")
-        ctx.draft["location"] = [latitude, longitude]
+        ctx.draft["location"] = coordinates(inbound, invalid="visit.error.bad_location")
         return Outcome.NEXT
 
 
