@@ -132,7 +132,10 @@ async def test_lianxin_schedule_shows_what_is_due_and_what_was_skipped_and_why(
             ],
             now=now,
         )
-    await Engine(db, settings, jobs=jobs.JOBS, starters=()).run_due(now)
+    # Now is the wall clock's (the command lists against it): without quiet hours, whatever its hour, so that the
+    # useless item is claimed and skipped rather than held for the morning.
+    awake = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={"quiet_hours": ""})})
+    await Engine(db, awake, jobs=jobs.JOBS, starters=()).run_due(now)
     listed = await asyncio.to_thread(
         lianxin, "schedule", "--db", database_url, env={"LIANXIN_GENERAL__DEFAULT_LANGUAGE": "en"}
     )
