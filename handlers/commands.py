@@ -186,6 +186,9 @@ COMMANDS: tuple[Command, ...] = (
         flow="commitment",
         menu=Action.COMMITMENTS,
     ),
+    # where one's notices go when one has bound several chats (handlers/notice_channel.py); a setting rarely
+    # changed: in /help, not in the menus
+    Command("channel", Action.CHOOSE_CHANNEL, ("通知渠道", "接收渠道"), ("channel",), flow="notices_channel"),
     Command("start", Action.START, ("开始",), ("start",), answer=answer_start, menu=Action.BIND, answer_may_open=True),
     Command("help", Action.HELP, ("帮助", "?", "？"), ("help",), answer=answer_help, menu=Action.HELP),
     Command("lang", Action.LANGUAGE, ("语言",), ("language",), flow="language", menu=Action.LANGUAGE),

@@ -21,6 +21,7 @@ from handlers.events import Button, Inbound, InputKind, Reply
 from handlers.i18n import t
 from handlers.inputs import without_control_characters
 from handlers.language import LanguageFlow, language_from_hint
+from handlers.notice_channel import NoticeChannelFlow
 from handlers.opinions import OpinionFlow, OpinionsFlow
 from handlers.programme_events import EventAddFlow, EventsFlow
 from handlers.proposals import ProposalFlow, ProposalsFlow
@@ -67,6 +68,7 @@ class Router:
                 *(ProposalFlow(), ProposalsFlow()),
                 *(BriefingFlow(), BriefingsFlow(), OpinionFlow(), OpinionsFlow()),
                 *(ActivityFlow(), EventsFlow(), EventAddFlow(), CommitmentsFlow()),
+                NoticeChannelFlow(),
             ],
             commands.engine_words(),
         )
@@ -124,6 +126,7 @@ class Router:
         if identity.blocked_at is not None:  # writing again means they unblocked the bot
             identity.blocked_at = None
             session.add(identity)
+        await people.note_channel_used(session, identity=identity)  # their notices follow them here (unless chosen)
         standing = await people.standing_of(session, identity=identity)
         language = identity.language or self.hinted_language(inbound)
         before = (standing.role, language)

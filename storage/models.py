@@ -202,6 +202,24 @@ class ChatIdentity(SQLModel, table=True):
     created_at: datetime = timestamp(default_factory=utcnow)
     blocked_at: datetime | None = timestamp(default=None)  # the person blocked the bot; cleared when they write again
     area_id: int | None = Field(default=None, foreign_key="area.id")  # a resident's area, remembered for /mailbox
+    # Where a person's notices go: one chat of a representative or member of staff (the one they used last, or the
+    # one they chose with /channel); each resident's chat is its own person's and always receives.
+    notices: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    notices_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # same on all theirs
+
+
+class ChannelStatus(SQLModel, table=True):
+    """A running channel's state as it last reported it, for `lianxin wechat status` in another process."""
+
+    __tablename__ = "channel_status"
+    channel: str = Field(primary_key=True, max_length=16)
+    state: str = Field(max_length=16)  # starting | connected | logged_in | logged_out | down
+    self_id: str = Field(default="", max_length=64)  # the logged-in account; "" when none
+    login_at: datetime | None = timestamp(default=None)
+    last_event_at: datetime | None = timestamp(default=None)
+    down_since: datetime | None = timestamp(default=None)
+    qr_url: str = Field(default="", max_length=500)  # the login QR code's address while one is waiting to be scanned
+    updated_at: datetime = timestamp()
 
 
 class Invitation(SQLModel, table=True):

@@ -84,6 +84,7 @@ class Action(enum.StrEnum):
     EVENTS = "event.list"  # /events: one's invitations (representatives) or the events (the liaison office)
     COMMITMENTS = "commitment.own"  # /commitments: publish one's commitments and mark progress: representatives
     READ_COMMITMENTS = "commitment.read"  # /commitments D001: a representative's public commitments: everyone
+    CHOOSE_CHANNEL = "notices.channel"  # /channel: which of one's bound chats receives one's notices: the bound
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,12 @@ def _sees_events(standing: Standing, record: Record) -> bool:
     return standing.is_representative or standing.role is Role.LIAISON
 
 
+def _bound(standing: Standing, record: Record) -> bool:
+    """Representatives and staff: a person behind chats bound with an invitation (a resident's chat is a person of
+    its own)."""
+    return standing.is_representative or (standing.is_staff and standing.staff_id is not None)
+
+
 RULES: dict[Action, Rule] = {
     Action.HELP: _everyone,
     Action.START: _everyone,
@@ -366,6 +373,7 @@ RULES: dict[Action, Rule] = {
     Action.EVENTS: _sees_events,
     Action.COMMITMENTS: _representative,
     Action.READ_COMMITMENTS: _everyone,
+    Action.CHOOSE_CHANNEL: _bound,
 }
 
 
@@ -413,6 +421,8 @@ def refusal(standing: Standing, action: Action) -> NotAllowed:
         return NotAllowed("briefing.error.not_sender")
     if action is Action.ANSWER_EVENT:
         return NotAllowed("event.error.not_invited")
+    if action is Action.CHOOSE_CHANNEL:
+        return NotAllowed("notices_channel.error.bound_only")
     if action is Action.CASE_QUEUE and standing.role is Role.RESIDENT:
         return NotAllowed("case.error.queue_residents")
     if action in (Action.READ_HOUSEHOLD, Action.READ_SENSITIVE, Action.CORRECT_HOUSEHOLD):

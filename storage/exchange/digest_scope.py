@@ -188,12 +188,17 @@ class Reader:
 
 
 async def readers(session: AsyncSession, *, scope: Scope | None = None, key: str | None = None) -> list[Reader]:
-    """The people with a chat bound who read a digest (of `scope`, or the one person `key`), by key."""
+    """The people with a chat bound who read a digest (of `scope`, or the one person `key`), by key, each with
+    their notice chat (blocked or not: the job skips a reader it cannot reach, and says so)."""
     found: dict[str, tuple[Scope, list[ChatIdentity]]] = {}
     staff = await session.exec(
         select(ChatIdentity, Staff)
         .join(Staff, col(Staff.id) == ChatIdentity.staff_id)
-        .where(col(ChatIdentity.role).in_((Role.LEADER.value, Role.LIAISON.value)), Staff.role == ChatIdentity.role)
+        .where(
+            col(ChatIdentity.role).in_((Role.LEADER.value, Role.LIAISON.value)),
+            Staff.role == ChatIdentity.role,
+            col(ChatIdentity.notices).is_(True),
+        )
         .order_by(col(ChatIdentity.id))
     )
     for identity, person in staff.all():
@@ -208,6 +213,7 @@ async def readers(session: AsyncSession, *, scope: Scope | None = None, key: str
             ChatIdentity.role == Role.REPRESENTATIVE.value,
             col(Representative.active).is_(True),
             Representative.group_role == GroupRole.LEADER.value,
+            col(ChatIdentity.notices).is_(True),
         )
         .order_by(col(ChatIdentity.id))
     )

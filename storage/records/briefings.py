@@ -25,7 +25,7 @@ from storage.delivery import outbox
 from storage.errors import InvalidInput, NotFound
 from storage.models import Briefing, BriefingRecipient, ChatIdentity, Representative, Staff
 from storage.policy import Action, Role, SentRecord, Standing
-from storage.records import audience, schedule
+from storage.records import audience, people, schedule
 from storage.records.cases import Render
 from storage.records.schedule import Planned
 from storage.settings import Settings
@@ -61,7 +61,8 @@ def attachment_of(file_ref: str, file_name: str) -> Attachment | None:
 
 
 async def chats_of_representatives(session: AsyncSession, ids: Sequence[int]) -> list[ChatIdentity]:
-    """The bound, unblocked chats of these representatives, in one statement (a scope may hold 300)."""
+    """The notice chat of each of these representatives (when it is not blocked), in one statement (a scope may
+    hold 300)."""
     if not ids:
         return []
     found = await session.exec(
@@ -69,7 +70,7 @@ async def chats_of_representatives(session: AsyncSession, ids: Sequence[int]) ->
         .where(
             col(ChatIdentity.role) == Role.REPRESENTATIVE,
             col(ChatIdentity.representative_id).in_(list(ids)),
-            col(ChatIdentity.blocked_at).is_(None),
+            people.reachable(),
         )
         .order_by(col(ChatIdentity.id))
     )
@@ -77,13 +78,14 @@ async def chats_of_representatives(session: AsyncSession, ids: Sequence[int]) ->
 
 
 async def chats_of_sender(session: AsyncSession, staff_id: int) -> list[ChatIdentity]:
-    """The chats of the staff member who sent a briefing or an opinion request (as liaison office or leader)."""
+    """The notice chat of the staff member who sent a briefing or an opinion request (as liaison office or
+    leader)."""
     found = await session.exec(
         select(ChatIdentity)
         .where(
             col(ChatIdentity.staff_id) == staff_id,
             col(ChatIdentity.role).in_((Role.LIAISON, Role.LEADER)),
-            col(ChatIdentity.blocked_at).is_(None),
+            people.reachable(),
         )
         .order_by(col(ChatIdentity.id))
     )

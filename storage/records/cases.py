@@ -41,7 +41,7 @@ from storage.models import (
     Station,
 )
 from storage.policy import Action, CaseRecord, Role, Standing
-from storage.records import relay
+from storage.records import people, relay
 from storage.settings import Settings
 from storage.workdays import WorkCalendar
 
@@ -145,9 +145,8 @@ class Notices:
 
 
 async def _identities(session: AsyncSession, where: Any) -> list[ChatIdentity]:
-    found = await session.exec(
-        select(ChatIdentity).where(where, col(ChatIdentity.blocked_at).is_(None)).order_by(col(ChatIdentity.id))
-    )
+    """The chats of these people that their notices reach: each one's notice chat, when it is not blocked."""
+    found = await session.exec(select(ChatIdentity).where(where, people.reachable()).order_by(col(ChatIdentity.id)))
     return list(found.all())
 
 

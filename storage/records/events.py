@@ -24,7 +24,7 @@ from storage.db import execute
 from storage.errors import Conflict, InvalidInput, NotFound
 from storage.models import ChatIdentity, EventInvitation, ProgrammeEvent, Representative
 from storage.policy import Action, EventRecord, Role, Standing
-from storage.records import audience, schedule
+from storage.records import audience, people, schedule
 from storage.records.cases import Notices, Render
 from storage.records.schedule import Planned
 from storage.settings import Settings
@@ -129,7 +129,8 @@ async def get(session: AsyncSession, *, event_id: int) -> ProgrammeEvent:
 async def chats_of_invited(
     session: AsyncSession, *, event_id: int, answers: Sequence[str] = ANSWERS
 ) -> list[ChatIdentity]:
-    """The chats of the invited representatives in office whose answer is one of `answers`, in one statement."""
+    """The notice chats of the invited representatives in office whose answer is one of `answers`, in one
+    statement."""
     invited = (
         select(EventInvitation.representative_id)
         .join(Representative, col(Representative.id) == EventInvitation.representative_id)
@@ -144,7 +145,7 @@ async def chats_of_invited(
         .where(
             col(ChatIdentity.role) == Role.REPRESENTATIVE,
             col(ChatIdentity.representative_id).in_(invited),
-            col(ChatIdentity.blocked_at).is_(None),
+            people.reachable(),
         )
         .order_by(col(ChatIdentity.id))
     )

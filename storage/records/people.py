@@ -1,4 +1,5 @@
-"""Who is talking: chat identities, their standing, and the invitations and revocations that bind and unbind them."""
+"""Who is talking: chat identities, their standing, the invitations and revocations that bind and unbind them, and
+which of a person's chats their notices go to."""
 
 from __future__ import annotations
 
@@ -176,6 +177,7 @@ async def assume_role(
         wanted = Role(role)
     except ValueError:
         raise InvalidInput("error.unknown_role", role=role, roles=", ".join(ROLES)) from None
+    was = (identity.role, identity.representative_id, identity.staff_id)
     identity.role = wanted.value
     identity.representative_id = None
     identity.staff_id = None
@@ -187,6 +189,8 @@ async def assume_role(
             raise InvalidInput("error.staff_role_mismatch", code=staff.code, role=role, actual=staff.role)
         identity.staff_id = staff.id
     session.add(identity)
+    if (identity.role, identity.representative_id, identity.staff_id) != was:
+        await _take_notices_on_binding(session, identity)
     audit.record(session, actor=actor, action="identity.role", entity="chat_identity", entity_id=identity.id, role=role)
     return identity
 
@@ -313,6 +317,8 @@ async def redeem_invitation(session: AsyncSession, *, identity: ChatIdentity, co
     identity.representative_id = person.representative_id
     identity.staff_id = person.staff_id
     session.add(identity)
+    if bound_to == (None, None):  # a chat already theirs keeps its place among their chats
+        await _take_notices_on_binding(session, identity)
     audit.record(session, actor=f"identity:{identity.id}", action="invite.redeem", **person.audit_entity)
     return person
 
@@ -354,10 +360,16 @@ async def unbind(
     if identity.representative_id is None and identity.staff_id is None and identity.role == Role.RESIDENT:
         return False
     was = identity.role
+    theirs = _chats_of_same_person(identity)
+    held_notices = identity.notices
     identity.role = Role.RESIDENT.value
     identity.representative_id = None
     identity.staff_id = None
+    identity.notices = True  # a resident's chat is its own person's
+    identity.notices_chosen = False
     session.add(identity)
+    if theirs is not None and held_notices:
+        await _hand_over_notices(session, theirs, leaving=identity, unblocked_only=False)
     await dialog_state.discard_person(session, channel=identity.channel, user_id=identity.external_id)
     language = identity.language or default_language
     messages = [outbox.to_identity(identity, {"role": Role.RESIDENT.value, "language": language}, kind="commands")]
@@ -424,12 +436,23 @@ async def bound_chats(session: AsyncSession, *, channel: str) -> list[BoundChat]
 
 async def mark_blocked(session: AsyncSession, *, channel: str, external_id: str, at: datetime | None) -> None:
     """The person blocked the bot (`at`) or came back (None); nobody counts on them reading what is sent meanwhile.
-    A chat that never wrote has no identity to mark."""
-    await session.exec(
-        sa.update(ChatIdentity)
-        .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id)
-        .values(blocked_at=at)
-    )
+    A chat that never wrote has no identity to mark. A blocked chat that held its person's notices hands them to
+    their newest other chat that can still be reached (kept chosen if they were); coming back moves nothing, the
+    next message they write there does (`note_channel_used`)."""
+    identity = (
+        await session.exec(
+            select(ChatIdentity)
+            .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id)
+            .with_for_update()
+        )
+    ).first()
+    if identity is None:
+        return
+    identity.blocked_at = at
+    session.add(identity)
+    theirs = _chats_of_same_person(identity)
+    if at is not None and identity.notices and theirs is not None:
+        await _hand_over_notices(session, theirs, leaving=identity, unblocked_only=True)
 
 
 async def set_language(session: AsyncSession, *, identity: ChatIdentity, language: str) -> None:
@@ -458,3 +481,165 @@ async def find_representatives(
         .limit(limit)
     )
     return list(rows.all())
+
+
+# --- where a person's notices go ------------------------------------------------------------------------------
+# A representative or member of staff may have bound several chats (Telegram, WeChat, ...): one of them, `notices`,
+# receives what is sent to the person outside a conversation. It follows the chat they used last, unless they
+# chose one with /channel (`notices_chosen`, kept equal on all their chats). Each resident's chat is a person of its
+# own and always receives.
+
+
+def reachable() -> sa.ColumnElement[bool]:
+    """The chats a notice goes to: not blocked, and their person's notice chat."""
+    return sa.and_(col(ChatIdentity.blocked_at).is_(None), col(ChatIdentity.notices).is_(True))
+
+
+def _chats_of_same_person(identity: ChatIdentity) -> sa.ColumnElement[bool] | None:
+    """The condition for every chat of the representative or member of staff this chat is bound to; None for a
+    resident's chat."""
+    if identity.role == Role.REPRESENTATIVE and identity.representative_id is not None:
+        return sa.and_(
+            col(ChatIdentity.role) == Role.REPRESENTATIVE,
+            col(ChatIdentity.representative_id) == identity.representative_id,
+        )
+    if identity.staff_id is not None:
+        return col(ChatIdentity.staff_id) == identity.staff_id
+    return None
+
+
+async def _make_notice_chat(
+    session: AsyncSession, theirs: sa.ColumnElement[bool], notice_chat_id: int, *, chosen: bool | None = None
+) -> None:
+    """One statement over all the person's chats: this one receives their notices, the others do not."""
+    values: dict[Any, Any] = {ChatIdentity.notices: col(ChatIdentity.id) == notice_chat_id}
+    if chosen is not None:
+        values[ChatIdentity.notices_chosen] = chosen
+    await session.exec(sa.update(ChatIdentity).where(theirs).values(values))
+
+
+async def _take_notices_on_binding(session: AsyncSession, identity: ChatIdentity) -> None:
+    """A chat just bound receives its person's notices (their newest chat), unless they chose another: then it
+    joins the choice as one more chat that does not."""
+    theirs = _chats_of_same_person(identity)
+    if theirs is None:  # made a resident's (a console operator's assume_role)
+        identity.notices = True
+        identity.notices_chosen = False
+        session.add(identity)
+        return
+    await session.flush()  # the binding itself, so that the statements below see this chat as the person's
+    assert identity.id is not None
+    chosen = (
+        await session.exec(
+            select(ChatIdentity.id)
+            .where(theirs, col(ChatIdentity.id) != identity.id, col(ChatIdentity.notices_chosen).is_(True))
+            .limit(1)
+        )
+    ).first()
+    if chosen is not None:
+        identity.notices = False
+        identity.notices_chosen = True
+        session.add(identity)
+    else:
+        await _make_notice_chat(session, theirs, identity.id, chosen=False)
+
+
+async def _hand_over_notices(
+    session: AsyncSession, theirs: sa.ColumnElement[bool], *, leaving: ChatIdentity, unblocked_only: bool
+) -> None:
+    """Give the notices a chat can no longer take to the person's newest other chat (one not blocked first);
+    whether they were chosen stays as it was."""
+    others = select(ChatIdentity.id).where(theirs, col(ChatIdentity.id) != leaving.id)
+    if unblocked_only:
+        others = others.where(col(ChatIdentity.blocked_at).is_(None))
+    successor = (
+        await session.exec(
+            others.order_by(col(ChatIdentity.blocked_at).is_(None).desc(), col(ChatIdentity.id).desc()).limit(1)
+        )
+    ).first()
+    if successor is not None:
+        await _make_notice_chat(session, theirs, successor)
+
+
+async def note_channel_used(session: AsyncSession, *, identity: ChatIdentity) -> None:
+    """The person wrote from this chat: unless they chose where their notices go, they go here from now on. Writes
+    nothing when they already do (every message passes here; the identity is already loaded)."""
+    if identity.notices or identity.notices_chosen:
+        return
+    theirs = _chats_of_same_person(identity)
+    if theirs is None:
+        return
+    assert identity.id is not None
+    await _make_notice_chat(session, theirs, identity.id)
+
+
+async def choose_notice_channel(
+    session: AsyncSession, *, identity: ChatIdentity, target_identity_id: int | None
+) -> ChatIdentity:
+    """The person's choice, asked from `identity`: their notices go to the chat `target_identity_id` (one of their
+    own) from now on, whatever chat they write from; None: they follow the chat used last again, this one for now.
+    Returns the chat that receives them."""
+    theirs = _chats_of_same_person(identity)
+    if theirs is None:
+        raise InvalidInput("notices_channel.error.bound_only")
+    if target_identity_id is None:
+        target: ChatIdentity | None = identity
+    else:
+        target = (
+            await session.exec(select(ChatIdentity).where(theirs, col(ChatIdentity.id) == target_identity_id))
+        ).first()
+    if target is None or target.id is None:
+        raise NotFound("notices_channel.error.unknown")
+    await _make_notice_chat(session, theirs, target.id, chosen=target_identity_id is not None)
+    audit.record(
+        session,
+        actor=f"identity:{identity.id}",
+        action="notices.channel",
+        entity="chat_identity",
+        entity_id=target.id,
+        chosen=target_identity_id is not None,
+    )
+    return target
+
+
+@dataclass(frozen=True)
+class NoticeChat:
+    """One of a person's bound chats as /channel shows it: which channel, never its external id."""
+
+    identity_id: int
+    channel: str
+    ordinal: int  # 1 for the person's first chat on this channel, 2 for their second ...
+    of_channel: int  # how many chats the person has on this channel
+    notices: bool  # it receives the person's notices
+    chosen: bool  # the person chose where their notices go
+    blocked: bool
+    current: bool  # the chat asking
+
+
+async def notice_chats(session: AsyncSession, *, identity: ChatIdentity) -> list[NoticeChat]:
+    """The chats of the person writing from `identity`, oldest first (a resident's: this one alone)."""
+    theirs = _chats_of_same_person(identity)
+    chats = [identity]
+    if theirs is not None:
+        chats = list((await session.exec(select(ChatIdentity).where(theirs).order_by(col(ChatIdentity.id)))).all())
+    per_channel: dict[str, int] = {}
+    for chat in chats:
+        per_channel[chat.channel] = per_channel.get(chat.channel, 0) + 1
+    seen: dict[str, int] = {}
+    listed = []
+    for chat in chats:
+        assert chat.id is not None
+        seen[chat.channel] = seen.get(chat.channel, 0) + 1
+        listed.append(
+            NoticeChat(
+                identity_id=chat.id,
+                channel=chat.channel,
+                ordinal=seen[chat.channel],
+                of_channel=per_channel[chat.channel],
+                notices=chat.notices,
+                chosen=chat.notices_chosen,
+                blocked=chat.blocked_at is not None,
+                current=chat.id == identity.id,
+            )
+        )
+    return listed

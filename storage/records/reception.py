@@ -29,7 +29,7 @@ from storage.models import (
     Representative,
     Station,
 )
-from storage.records import schedule
+from storage.records import people, schedule
 from storage.records.cases import chats_of_representative
 from storage.records.schedule import Planned
 from storage.settings import Settings
@@ -327,7 +327,7 @@ async def subscribers(session: AsyncSession, *, station_id: int) -> list[ChatIde
     found = await session.exec(
         select(ChatIdentity)
         .join(ReceptionSubscription, col(ReceptionSubscription.identity_id) == ChatIdentity.id)
-        .where(ReceptionSubscription.station_id == station_id, col(ChatIdentity.blocked_at).is_(None))
+        .where(ReceptionSubscription.station_id == station_id, people.reachable())
         .order_by(col(ChatIdentity.id))
     )
     return list(found.all())

@@ -28,7 +28,7 @@ from storage.models import (
     utcnow,
 )
 from storage.policy import Action, Role, Standing
-from storage.records import households
+from storage.records import households, people
 from storage.records.households import HouseholdBrief
 from storage.settings import Settings
 
@@ -347,13 +347,13 @@ async def latest_visit(session: AsyncSession, *, representative_id: int, since: 
 async def representatives_to_remind(
     session: AsyncSession, *, without_round: str | None = None, representative_id: int | None = None
 ) -> list[int]:
-    """Representatives in office with a chat that can be told (bound to them, not blocked), by id. With
+    """Representatives in office with a chat that can be told (their notice chat, not blocked), by id. With
     `without_round`, only those who have neither logged nor joined a visit of that centralized round; with
     `representative_id`, that one only (is it still so?)."""
     chats = select(ChatIdentity.id).where(
         col(ChatIdentity.representative_id) == Representative.id,
         col(ChatIdentity.role) == Role.REPRESENTATIVE,
-        col(ChatIdentity.blocked_at).is_(None),
+        people.reachable(),
     )
     where: list[Any] = [col(Representative.active).is_(True), sa.exists(chats)]
     if without_round is not None:

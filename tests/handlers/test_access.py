@@ -197,6 +197,26 @@ def cells() -> list[Cell]:
     table += activity_cells()
     table += proposal_cells()
     table += briefing_cells()
+    table += channel_cells()
+    return table
+
+
+def channel_cells() -> list[Cell]:
+    """/channel (通知渠道): representatives and staff see where their notices go (each has one chat here); residents
+    are told it is for bound people (choosing between chats: tests/handlers/test_channel_choice.py)."""
+    table: list[Cell] = []
+    one_chat = "您只绑定了这一个聊天（控制台），通知都发到这里"
+    for who in WHO:
+        if who == "lapsed":
+            refused = "名册显示您已不在任"
+        elif who in RESIDENTS:
+            refused = "通知渠道只用于绑定了身份的党代表和工作人员"
+        else:
+            table.append(Cell(who, ("/channel",), one_chat))
+            table.append(Cell(who, ("接收渠道",), one_chat))
+            continue
+        table.append(Cell(who, ("/channel",), refused, absent=one_chat))
+        table.append(Cell(who, ("通知渠道",), refused, absent=one_chat))
     return table
 
 

@@ -174,6 +174,10 @@ def expanded_keys() -> list[str]:
     keys += [f"{flow.name}.help.{step.key}" for flow in reception_flows for step in flow.steps]
     keys += [f"console.sent_{kind}" for kind in outbox.FILE_KINDS]
     keys += [f"cli.schedule.state.{state}" for state in schedule.STATES]
+    # the notice channel (handlers/notice_channel.py)
+    keys += [f"notices_channel.name.{channel}" for channel in ("telegram", "wechat", "console")]
+    keys += [f"notices_channel.why.{why}" for why in ("chosen", "last_used")]
+    keys += [f"notices_channel.{mark}" for mark in ("here", "receiving", "blocked")]
     return keys
 
 

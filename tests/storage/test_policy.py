@@ -195,6 +195,7 @@ GRANTS: list[tuple[Action, policy.Record, set[str]]] = [
     (Action.EVENTS, None, REPRESENTATIVES | {"liaison"}),
     (Action.COMMITMENTS, None, REPRESENTATIVES),
     (Action.READ_COMMITMENTS, None, set(EVERYONE)),
+    (Action.CHOOSE_CHANNEL, None, REPRESENTATIVES | {"department", "liaison", "leader"}),
 ]
 
 
