@@ -16,7 +16,7 @@ import typer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import cli_digest, cli_reception, cli_schedule, logs
+from bot import cli_digest, cli_reception, cli_schedule, cli_wechat, logs
 from bot.cli_common import (
     AsOption,
     ConfigOption,
@@ -61,6 +61,7 @@ app.add_typer(cases_app, name="cases")
 cli_schedule.register(app)
 cli_reception.register(app)
 cli_digest.register(app)
+cli_wechat.register(app)
 
 
 def parse_identity(spec: str) -> tuple[str, str]:
@@ -192,32 +193,80 @@ def run(
     port: Annotated[int | None, typer.Option("--port", help=both("cli.option.port"))] = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help=both("cli.run.option_no_scheduler"))] = False,
 ) -> None:
+    """Telegram when its token is set, WeChat when its endpoint is configured: either, or both in one process (one
+    scheduler, one purge, one lock on the SQLite file)."""
     setup = Setup(db, config)
-    token = setup.settings.telegram_token
-    if not token:
+    settings = setup.settings
+    token = settings.telegram_token
+    wechat = settings.wechat.enabled
+    if not token and not wechat:
         raise setup.fail("cli.run.no_token", 2)
+    if wechat and not settings.wechat_token:
+        raise setup.fail("cli.run.no_wechat_token", 2)
     if webhook is not None and not webhook.startswith("https://"):  # Telegram calls nothing else
         raise setup.fail("cli.run.bad_webhook", 2, url=webhook)
-    logs.configure(secrets=[token, setup.settings.telegram_webhook_secret or ""])
-    # The Telegram stack is loaded by the one command that runs it: every other command starts a second sooner.
+    logs.configure(secrets=[token or "", settings.telegram_webhook_secret or "", settings.wechat_token or ""])
+    # The channels' stacks are loaded by the one command that runs them: every other command starts a second sooner.
     from telegram.error import InvalidToken
 
     from bot.runtime import TelegramBot
+    from bot.wechat_runtime import WeChatBot
 
-    telegram_bot = TelegramBot(setup.settings, setup.database, token, scheduler=not no_scheduler)
+    telegram_bot = TelegramBot(settings, setup.database, token, scheduler=not no_scheduler) if token else None
+    wechat_bot = (
+        WeChatBot(
+            settings,
+            setup.database,
+            settings.wechat_token or "",
+            scheduler=not no_scheduler and telegram_bot is None,
+            alone=telegram_bot is None,
+        )
+        if wechat
+        else None
+    )
+    if telegram_bot is not None and wechat_bot is not None and telegram_bot.scheduler is not None:
+        senders = (telegram_bot.sender, wechat_bot.sender)
+
+        def wake_senders() -> None:  # the scheduler's messages may be for either channel
+            for sender in senders:
+                sender.wake()
+
+        telegram_bot.scheduler.queued = wake_senders
+    modes = [webhook or "polling"] if telegram_bot is not None else []
+    modes += ["wechat"] if wechat_bot is not None else []
 
     async def work() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
-        await telegram_bot.run_until_stopped(
-            stop,
-            started=lambda: setup.say("cli.run.started", mode=webhook or "polling"),
-            webhook_url=webhook,
-            listen=listen,
-            port=port,
-        )
+        runs: list[asyncio.Task[None]] = []
+        try:
+            if telegram_bot is not None:
+                telegram_started = asyncio.Event()
+                runs.append(
+                    asyncio.create_task(
+                        telegram_bot.run_until_stopped(
+                            stop, started=telegram_started.set, webhook_url=webhook, listen=listen, port=port
+                        )
+                    )
+                )
+                # WeChat starts once Telegram has (the lock taken, the database upgraded), or not at all.
+                await asyncio.wait(
+                    [runs[0], asyncio.create_task(telegram_started.wait())], return_when=asyncio.FIRST_COMPLETED
+                )
+                if runs[0].done():
+                    runs[0].result()
+            if wechat_bot is not None:
+                runs.append(asyncio.create_task(wechat_bot.run_until_stopped(stop)))
+            setup.say("cli.run.started", mode=" + ".join(modes))
+            await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.set()  # one channel failed (a revoked token): the other stops too
+            results = await asyncio.gather(*runs, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         setup.say("cli.run.stopped")
 
     try:

@@ -32,6 +32,26 @@ DIALOGS_KEPT = timedelta(days=1)  # far beyond general.dialog_timeout_minutes: a
 PURGE_EVERY = 6 * 3600  # seconds
 
 
+async def purge_now_and_then(db: Database, settings: Settings) -> None:
+    """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted; dialogs left
+    for a day go too. One per process that runs channels."""
+    while True:
+        try:
+            async with db.transaction() as session:
+                before = utcnow() - timedelta(days=settings.delivery.keep_days)
+                events, messages = await queue.purge(session, before=before)
+                dialogs = await dialog_state.purge(session, before=utcnow() - DIALOGS_KEPT)
+            if dialogs:
+                log.info("deleted %s dialogs left for more than a day", dialogs)
+            if events or messages:
+                log.info(
+                    "purged %s events and %s messages older than %s days", events, messages, settings.delivery.keep_days
+                )
+        except Exception as error:  # a purge can wait for the next round
+            log.warning("purge failed (%s)", type(error).__name__)
+        await asyncio.sleep(PURGE_EVERY)
+
+
 def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
     """PTB's Application owns the HTTP client, the Bot and its life cycle. Its Updater is left out: updates come
     from our own loop or webhook, which commit them to the inbox before Telegram is told they arrived (PTB's own
@@ -113,7 +133,7 @@ class TelegramBot:
             asyncio.create_task(self.dispatcher.run(), name="telegram-inbox"),
             asyncio.create_task(self.sender.run(), name="telegram-sender"),
             asyncio.create_task(self._menus(), name="telegram-menus"),
-            asyncio.create_task(self._purge_now_and_then(), name="telegram-purge"),
+            asyncio.create_task(purge_now_and_then(self.db, self.settings), name="telegram-purge"),
         ]
         if webhook_url is None:
             self._tasks.append(asyncio.create_task(self.channel.poll(), name="telegram-polling"))
@@ -148,28 +168,6 @@ class TelegramBot:
             await self.channel.set_menus()
         except Exception as error:  # menus are a convenience: the bot runs without them
             log.warning("telegram: could not set the command menus (%s)", type(error).__name__)
-
-    async def _purge_now_and_then(self) -> None:
-        """Events and messages quote what people wrote: they are kept `delivery.keep_days`, then deleted; dialogs
-        left for a day go too."""
-        while True:
-            try:
-                async with self.db.transaction() as session:
-                    before = utcnow() - timedelta(days=self.settings.delivery.keep_days)
-                    events, messages = await queue.purge(session, before=before)
-                    dialogs = await dialog_state.purge(session, before=utcnow() - DIALOGS_KEPT)
-                if dialogs:
-                    log.info("deleted %s dialogs left for more than a day", dialogs)
-                if events or messages:
-                    log.info(
-                        "purged %s events and %s messages older than %s days",
-                        events,
-                        messages,
-                        self.settings.delivery.keep_days,
-                    )
-            except Exception as error:  # a purge can wait for the next round
-                log.warning("purge failed (%s)", type(error).__name__)
-            await asyncio.sleep(PURGE_EVERY)
 
     async def stop(self) -> None:
         """Stop taking updates, let the rows in work finish, close the HTTP client."""

@@ -78,6 +78,14 @@ class _ChatBudget:
     recent: deque[float] = field(default_factory=deque)  # groups: send times within the last minute
 
 
+def overall_window(rate: float) -> tuple[float, int]:
+    """The overall limit as (seconds, sends within them): Telegram's 30 a second, or a rate under one a second
+    (WeChat's 20 a minute) as a sliding minute."""
+    if rate >= 1.0:
+        return 1.0, int(rate)
+    return 60.0, max(1, round(rate * 60.0))
+
+
 class RateLimiter:
     """Per chat a token bucket (rate, burst), per group also a sliding minute; overall a sliding second that never
     holds `overall_per_second` sends. Bulk messages are also paced by a token bucket (the overall rate,
@@ -109,7 +117,7 @@ class RateLimiter:
         wait = self._chat_wait(chat_key, group=group)
         if wait > 0:
             await asyncio.sleep(wait)
-        per_window = max(1, int(self.limits.overall_per_second))
+        window, per_window = overall_window(self.limits.overall_per_second)
         async with self._lock:
             # Sends are stamped when they really start, not when they were planned: after a stall of the event
             # loop a planned schedule would bunch up and break the window, real start times cannot.
@@ -121,9 +129,9 @@ class RateLimiter:
                 if bulk and tokens < 1.0:
                     start = max(start, now + (1.0 - tokens) / rate)
                 if len(self._recent) >= per_window:
-                    # Never `per_window` sends within a second as the platform counts them (on arrival): the oldest
-                    # of the last ones must be more than a second and a margin for the network's jitter ago.
-                    start = max(start, self._recent[0] + 1.0 + WINDOW_MARGIN)
+                    # Never `per_window` sends within the window as the platform counts them (on arrival): the
+                    # oldest of the last ones must be more than the window and a margin for the network's jitter ago.
+                    start = max(start, self._recent[0] + window + WINDOW_MARGIN)
                 if start <= now:
                     break
                 await asyncio.sleep(start - now)

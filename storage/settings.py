@@ -22,7 +22,7 @@ from storage.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 # Settings that may carry passwords or tokens: a file is copied, shared and committed; the environment is not.
-SECRETS = frozenset({"database_url", "telegram_token", "telegram_webhook_secret"})
+SECRETS = frozenset({"database_url", "telegram_token", "telegram_webhook_secret", "wechat_token", "token"})
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 
@@ -366,6 +366,31 @@ class Telegram(Section):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
 
 
+class WeChat(Section):
+    """The Wechaty puppet service Lianxin talks to over gRPC (the token is a secret: LIANXIN_WECHAT_TOKEN)."""
+
+    endpoint: str = Field(default="", pattern=r"^$|^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+    tls: bool = True
+    ca_file: str = ""
+    server_name: str = ""
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    files_dir: Path = Path("files")
+    max_file_mb: int = Field(default=20, ge=1, le=100)
+    chunk: int = Field(default=1500, ge=100, le=10_000)
+    per_chat_per_second: float = Field(default=1.0, gt=0, le=30)
+    per_minute: int = Field(default=20, ge=1, le=6000)
+    reconnect_min_seconds: float = Field(default=1.0, gt=0, le=600)
+    reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    watchdog_seconds: float = Field(default=60.0, gt=0, le=3600)
+    down_alert_minutes: float = Field(default=5.0, ge=0, le=1440)
+    ops_chat: str = Field(default="", max_length=64)
+    groups: list[str] = Field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.endpoint)
+
+
 class Delivery(Section):
     private_per_second: float = Field(default=0.95, gt=0, le=30)
     private_burst: int = Field(default=3, ge=1, le=30)
@@ -494,11 +519,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     telegram_token: str | None = None
     telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,256}$")
+    wechat_token: str | None = None
     general: General = Field(default_factory=General)
     quota: Quota = Field(default_factory=Quota)
     visits: Visits = Field(default_factory=Visits)
     households: Households = Field(default_factory=Households)
     telegram: Telegram = Field(default_factory=Telegram)
+    wechat: WeChat = Field(default_factory=WeChat)
     delivery: Delivery = Field(default_factory=Delivery)
     limits: Limits = Field(default_factory=Limits)
     card: Card = Field(default_factory=Card)
