@@ -212,30 +212,30 @@ def run(
     from bot.runtime import TelegramBot
     from bot.wechat_runtime import WeChatBot
 
-    telegram_bot = TelegramBot(settings, setup.database, token, scheduler=not no_scheduler) if token else None
-    wechat_bot = (
-        WeChatBot(
-            settings,
-            setup.database,
-            settings.wechat_token or "",
-            scheduler=not no_scheduler and telegram_bot is None,
-            alone=telegram_bot is None,
-        )
-        if wechat
-        else None
-    )
-    if telegram_bot is not None and wechat_bot is not None and telegram_bot.scheduler is not None:
-        senders = (telegram_bot.sender, wechat_bot.sender)
-
-        def wake_senders() -> None:  # the scheduler's messages may be for either channel
-            for sender in senders:
-                sender.wake()
-
-        telegram_bot.scheduler.queued = wake_senders
-    modes = [webhook or "polling"] if telegram_bot is not None else []
-    modes += ["wechat"] if wechat_bot is not None else []
-
     async def work() -> None:
+        # Built in the loop that runs them: grpclib's channel belongs to the loop it was made in.
+        telegram_bot = TelegramBot(settings, setup.database, token, scheduler=not no_scheduler) if token else None
+        wechat_bot = (
+            WeChatBot(
+                settings,
+                setup.database,
+                settings.wechat_token or "",
+                scheduler=not no_scheduler and telegram_bot is None,
+                alone=telegram_bot is None,
+            )
+            if wechat
+            else None
+        )
+        if telegram_bot is not None and wechat_bot is not None and telegram_bot.scheduler is not None:
+            senders = (telegram_bot.sender, wechat_bot.sender)
+
+            def wake_senders() -> None:  # the scheduler's messages may be for either channel
+                for sender in senders:
+                    sender.wake()
+
+            telegram_bot.scheduler.queued = wake_senders
+        modes = [webhook or "polling"] if telegram_bot is not None else []
+        modes += ["wechat"] if wechat_bot is not None else []
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
