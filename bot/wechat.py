@@ -134,7 +134,7 @@ class WeChatTransport:
         if row.kind in ("clear_buttons", "commands"):
             return ""  # numbered menus in text cannot be taken back, and WeChat has no command menus
         if not self.ready():
-            raise Throttled(5.0)
+            raise Throttled(1.0)  # not an attempt: the row waits for the service or the login
         try:
             return await self._send(row)
         except GRPCError as error:
@@ -279,7 +279,11 @@ class WeChatChannel:
                     log.error("wechat: message %s could not be read (%s); it is lost", message_id, type(error).__name__)
                     return None
                 await asyncio.sleep(0.5 * 2**attempt)
-        return self.essentials(message)
+        try:
+            return self.essentials(message)
+        except Exception as error:  # one odd payload must not stop the others from being stored
+            log.error("wechat: message %s could not be read (%s); it is lost", message_id, type(error).__name__)
+            return None
 
     def essentials(self, message: pb.MessagePayloadResponse) -> Received | None:
         """What the inbox keeps of a message: ids, its type, a text's words; never names or what a file holds."""

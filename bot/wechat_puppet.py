@@ -225,6 +225,7 @@ class EventStream:
         self.reconnects = 0
         self._stopping = asyncio.Event()
         self._stream: asyncio.Task[None] | None = None
+        self._reopen = False  # the watchdog cancelled the stream to have it opened anew
 
     def stop(self) -> None:
         self._stopping.set()
@@ -237,11 +238,13 @@ class EventStream:
             self._stream = asyncio.create_task(self._read(), name="wechat-events")
             watchdog = asyncio.create_task(self._watch(self._stream), name="wechat-watchdog")
             reason = "closed"
+            self._reopen = False
             try:
                 await self._stream
             except asyncio.CancelledError:
-                if self._stopping.is_set():
-                    return
+                if self._stopping.is_set() or not self._reopen:
+                    watchdog.cancel()
+                    raise  # stopped, or this task itself was cancelled
                 reason = "watchdog"
             except GRPCError as error:
                 reason = error.status.name
@@ -257,6 +260,7 @@ class EventStream:
                 return
             if was_open:
                 attempt = 0
+            if was_open or self.reconnects == 0:  # lost, or never had: either way WeChat is down now
                 await self.on_lost(reason)
             wait = backoff(attempt, self.settings.reconnect_min_seconds, self.settings.reconnect_max_seconds)
             attempt += 1
@@ -309,5 +313,6 @@ class EventStream:
                     log.warning("wechat: Ding failed (%s)", type(error).__name__)
             elif pinged_at is not None and now - pinged_at > quiet:
                 log.warning("wechat: no answer to Ding in %.0f s; opening the event stream again", quiet)
+                self._reopen = True
                 stream.cancel()
                 return

@@ -86,11 +86,14 @@ class WeChatBot:
         self.channel.received = self.dispatcher.wake
         self.channel.queued = self.sender.wake
         self.stream = EventStream(self.puppet, settings.wechat, self._event, on_lost=self._lost)
+        # Sends wait (their attempts unspent) while nobody is logged in or the service is away.
+        self.channel.transport.ready = lambda: bool(self.channel.self_id) and self.stream.connected.is_set()
         self.scheduler = Scheduler(db, settings, clock=clock, queued=self.sender.wake) if scheduler else None
         self.instance_lock = InstanceLock(db.file) if alone and db.file is not None else None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_written = 0.0
         self._down_since: float | None = time.monotonic()  # until the first stream opens
+        self._down_at = clock()  # the same moment, as the status shows it
         self._down_told = False
         self._logged_out_told = False
         self._told_qr = ""
@@ -104,7 +107,8 @@ class WeChatBot:
             self.instance_lock.acquire()
         try:
             await self.db.upgrade()
-            await self._record(state="starting", down_since=self.clock())
+            self._down_at = self.clock()
+            await self._record(state="starting", down_since=self._down_at)
             self._tasks = [
                 asyncio.create_task(self.dispatcher.run(), name="wechat-inbox"),
                 asyncio.create_task(self.sender.run(), name="wechat-sender"),
@@ -225,13 +229,15 @@ class WeChatBot:
         self._opened_at = time.monotonic()
         self._login_seen = False
         await self._record(state="logged_in" if self.channel.self_id else "connected", down_since=None)
+        self.sender.wake()  # rows held while the service was away
         if self._down_told:
             self._down_told = False
             await self._tell("wechat.ops.back", minutes=f"{down_for / 60:.0f}")
 
     async def _lost(self, reason: str) -> None:
-        self._down_since = time.monotonic()
-        await self._record(state="down", down_since=self.clock())
+        if self._down_since is None:
+            self._down_since, self._down_at = time.monotonic(), self.clock()
+        await self._record(state="down", down_since=self._down_at)
 
     async def _watch_health(self) -> None:
         """Tell the ops chats once when WeChat has been down `down_alert_minutes`; after a new stream, compare the
