@@ -182,6 +182,14 @@ class Users:
 async def prepare(database: str, users: int) -> dict[int, str]:
     """The demo district, and `users` of its representatives bound to Telegram chats, each with an address of a
     household in their own area that no other household shares (so the quick form opens it directly)."""
+    keys = [str(FIRST_CHAT + number) for number in range(users)]
+    bound = await demo_with_representatives(database, channel="telegram", keys=keys)
+    return {int(key): address for key, address in bound.items()}
+
+
+async def demo_with_representatives(database: str, *, channel: str, keys: list[str]) -> dict[str, str]:
+    """The demo district in an empty store, and its first representatives bound to the chats `keys` of `channel`,
+    each with the address of the first household of their own area. Shared by the channels' benchmarks."""
     settings = load_settings()
     db = Database(database)
     if not db.is_sqlite:  # start from an empty PostgreSQL database
@@ -190,12 +198,11 @@ async def prepare(database: str, users: int) -> dict[int, str]:
             await connection.execute(text("CREATE SCHEMA public"))
     await db.upgrade()
     await build_demo(db, settings=settings, today=date.today())
-    chats: dict[int, str] = {}
+    bound: dict[str, str] = {}
     async with db.transaction() as session:
         representatives = (await session.exec(select(Representative).order_by(col(Representative.id)))).all()
-        for number, representative in enumerate(representatives[:users]):
-            chat_id = FIRST_CHAT + number
-            identity = await people.identity_for(session, channel="telegram", external_id=str(chat_id))
+        for key, representative in zip(keys, representatives, strict=False):
+            identity = await people.identity_for(session, channel=channel, external_id=key)
             await people.assume_role(
                 session, identity=identity, role="representative", code=representative.code, actor="bench"
             )
@@ -208,9 +215,9 @@ async def prepare(database: str, users: int) -> dict[int, str]:
                 )
             ).first()
             assert household is not None
-            chats[chat_id] = household.address
+            bound[key] = household.address
     await db.dispose()
-    return chats
+    return bound
 
 
 def lianxin_environment(server: FakeTelegramServer, files: Path, *, flood_limits: bool) -> dict[str, str]:

@@ -52,6 +52,26 @@ async def purge_now_and_then(db: Database, settings: Settings) -> None:
         await asyncio.sleep(PURGE_EVERY)
 
 
+async def until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Return when `stop` is set; raise when one of a bot's own tasks dies first (a revoked token): then the bot
+    stops rather than run on without it."""
+    failed = asyncio.create_task(_first_failure(tasks))
+    waiting = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (failed, waiting):
+        task.cancel()
+    if failed in done and not failed.cancelled() and failed.exception() is not None:
+        raise failed.exception()  # type: ignore[misc]
+
+
+async def _first_failure(tasks: list[asyncio.Task[None]]) -> None:
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    await asyncio.Event().wait()
+
+
 def build_application(settings: Settings, token: str) -> Application:  # type: ignore[type-arg]
     """PTB's Application owns the HTTP client, the Bot and its life cycle. Its Updater is left out: updates come
     from our own loop or webhook, which commit them to the inbox before Telegram is told they arrived (PTB's own
@@ -198,20 +218,6 @@ class TelegramBot:
         await self.start(**start_options)  # type: ignore[arg-type]
         started()
         try:
-            failed = asyncio.create_task(self._first_failure())
-            waiting = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (failed, waiting):
-                task.cancel()
-            if failed in done and not failed.cancelled() and failed.exception() is not None:
-                raise failed.exception()  # type: ignore[misc]
+            await until_stopped_or_failed(stop, self._tasks)
         finally:
             await self.stop()
-
-    async def _first_failure(self) -> None:
-        """Wait until one of the bot's own tasks dies (a revoked token while polling): then the bot stops."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        await asyncio.Event().wait()

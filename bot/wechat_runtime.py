@@ -17,7 +17,7 @@ from wechaty_grpc.wechaty import puppet as pb
 
 from bot.dispatcher import Dispatcher
 from bot.instance_lock import InstanceLock
-from bot.runtime import purge_now_and_then
+from bot.runtime import purge_now_and_then, until_stopped_or_failed
 from bot.sender import Sender
 from bot.wechat import CHANNEL, WeChatChannel, pace
 from bot.wechat_puppet import Event, EventStream, Puppet, qr_link
@@ -155,22 +155,9 @@ class WeChatBot:
         await self.start()
         started()
         try:
-            failed = asyncio.create_task(self._first_failure())
-            waiting = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (failed, waiting):
-                task.cancel()
-            if failed in done and not failed.cancelled() and failed.exception() is not None:
-                raise failed.exception()  # type: ignore[misc]
+            await until_stopped_or_failed(stop, self._tasks)
         finally:
             await self.stop()
-
-    async def _first_failure(self) -> None:
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        await asyncio.Event().wait()
 
     # -- the stream's events -----------------------------------------------------------------------------------
 

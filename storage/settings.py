@@ -378,7 +378,7 @@ class WeChat(Section):
     max_file_mb: int = Field(default=20, ge=1, le=100)
     chunk: int = Field(default=1500, ge=100, le=10_000)
     per_chat_per_second: float = Field(default=1.0, gt=0, le=30)
-    per_minute: int = Field(default=20, ge=1, le=6000)
+    per_minute: int = Field(default=20, ge=1, le=600_000)
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=600)
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
     watchdog_seconds: float = Field(default=60.0, gt=0, le=3600)

@@ -291,13 +291,19 @@ async def test_notices_go_to_the_channel_used_last_or_the_one_chosen(
         await telegram.say(REP_CHAT, "/progress")
         second = await letter("小区门口的路灯也坏了，晚上很黑。")
         assert told(second) == (True, False)
-        # Chosen: WeChat, whatever is used later.
-        choice = await wechat.say(REP, "/channel")
-        number = next(line.split(".")[0] for line in choice.splitlines() if "微信" in line and line[:1].isdigit())
-        await wechat.say(REP, number)
+        # Chosen on Telegram by its button: WeChat, whatever is used later.
+        assert "通知现在发到：Telegram（最近使用的渠道）" in await telegram.say(REP_CHAT, "/channel")
+        assert "通知以后只发到微信" in await telegram.press(REP_CHAT, "只在微信接收")
         await telegram.say(REP_CHAT, "/progress")
         third = await letter("垃圾桶满了没人清运，气味很大。")
         assert told(third) == (False, True)
+        # Back to following the chat used last, by number on WeChat; then Telegram is used.
+        choice = await wechat.say(REP, "/channel")
+        number = next(line.split(".")[0] for line in choice.splitlines() if "跟随最近使用" in line)
+        assert "通知以后发到您最近使用的渠道" in await wechat.say(REP, number)
+        await telegram.say(REP_CHAT, "/progress")
+        fourth = await letter("健身器材坏了，孩子容易受伤。")
+        assert told(fourth) == (True, False)
 
 
 # --- the connection ------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from storage.models import InboxEvent, OutboxMessage, utcnow
 from storage.records import channel_status
 from storage.settings import Settings
 from tests.bot.telegram_harness import invitation, visits
+from tests.bot.test_reliability import settled
 from tests.bot.wechat_harness import OPS, REP, RESIDENT, WeChatHarness, running_wechat, wait_for, wechat_settings
 from tests.factories import District
 from tests.fakes import bot_process, wechat_process
@@ -196,18 +197,6 @@ class WeChatProcess:
     async def stop(self) -> None:
         if self.process is not None:
             await bot_process.stop(self.process)
-
-
-async def settled(db: Database, expected_events: int, within: float) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        async with db.transaction() as session:
-            events = (await session.exec(select(InboxEvent.status))).all()
-            waiting = (await session.exec(select(OutboxMessage.id).where(OutboxMessage.status == "pending"))).all()
-        if len(events) >= expected_events and all(status != "pending" for status in events) and not waiting:
-            return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"not settled: {len(events)} events, {len(waiting)} messages waiting")
 
 
 async def test_sigkill_while_messages_flow_in_loses_at_most_what_was_in_flight(

@@ -3,7 +3,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-20 10:00:00
+Create Date: 2026-12-06 14:00:00
 """
 
 from collections.abc import Sequence
