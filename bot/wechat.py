@@ -6,16 +6,19 @@ protocol is bot/wechat_puppet.py; keeping the connection and telling the ops cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import hashlib
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -39,23 +42,58 @@ from storage.models import utcnow
 from storage.settings import Delivery, Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CHANNEL = "wechat"
 ROOM_SUFFIX = "@chatroom"
-M = pb.MessageType
-# Message types a person sends that a dialog can read; the rest (voice, video, stickers, links) get a polite line.
-READ = {
-    M.MESSAGE_TYPE_TEXT,
-    M.MESSAGE_TYPE_IMAGE,
-    M.MESSAGE_TYPE_ATTACHMENT,
-    M.MESSAGE_TYPE_LOCATION,
-    M.MESSAGE_TYPE_CONTACT,
+# What a message is, by the number its payload carries. The Node puppet service sends wechaty-puppet's own numbers
+# (its MessagePayload copies them unconverted), not the .proto's, which differ from 4 on; `wechat.type_numbers`
+# says which a gateway sends. Anything else (voice, video, stickers, links) gets a polite line; "ignored" is what
+# WeChat writes by itself (a recalled message, a group's notice, a system line): nobody said it to the bot.
+KINDS = {
+    "puppet": {
+        0: "ignored",
+        1: "attachment",
+        3: "contact",
+        6: "image",
+        7: "text",
+        8: "location",
+        10: "ignored",  # a group's notice
+        13: "ignored",  # a recalled message
+        18: "ignored",  # a system line (wechaty-puppet 1.21 and later; Unknown before)
+    },
+    "proto": {
+        0: "ignored",
+        1: "attachment",
+        3: "contact",
+        5: "image",
+        6: "text",
+        9: "location",
+        13: "ignored",
+        15: "ignored",
+        18: "ignored",
+    },
 }
-# What WeChat writes by itself into a chat (a recalled message, "X joined the group"): nobody said it to the bot.
-IGNORED = {M.MESSAGE_TYPE_SYSTEM, M.MESSAGE_TYPE_RECALLED, M.MESSAGE_TYPE_GROUP_NOTE}
+FILES = ("image", "attachment")
+# Accounts that are not people: official accounts (gh_...) and WeChat's own helpers.
+NOT_PEOPLE = frozenset(
+    {"weixin", "filehelper", "fmessage", "medianote", "floatbottle", "newsapp", "qqmail", "qmessage", "tmessage"}
+)
 RECEIVE_BATCH = 64  # message events committed in one transaction when they come in a burst
 PAYLOAD_FETCHES = 8  # MessagePayload calls at once
-PAYLOAD_ATTEMPTS = 3
+RECOVER_EVERY = 5.0  # seconds: how often arrived messages whose content could not be fetched are tried again
+GIVE_UP = timedelta(hours=1)  # an arrived message whose content cannot be fetched for this long is parked
+
+
+class Fetch(enum.Enum):
+    FAILED = "failed"  # the gateway could not give a message's content now: its arrived row stays, to try again
+
+
 DOWNLOADS = 2
+# The Node puppet service answers every failure of the puppet alike (UNKNOWN since puppet-service 1.0.8, INTERNAL
+# before): a hiccup of the puppet, or a person who is not a friend any more. Both are tried again
+# (`delivery.send_attempts`); a private chat's send that fails so is first checked against the contact's friendship
+# (not a friend: blocked, like Telegram's 403).
+PUPPET_FAILURES = (Status.UNKNOWN, Status.INTERNAL)
 TRANSIENT = {
     Status.UNAVAILABLE,
     Status.DEADLINE_EXCEEDED,
@@ -123,6 +161,14 @@ class WeChatTransport:
         self.db = db
         self.ready = ready
         self.clock = clock
+        self._captioned: set[int] = set()  # file rows whose caption went out before the file failed
+
+    async def _friend(self, row: QueuedMessage) -> bool:
+        """Whether the chat's person is still a friend of the account (True when the gateway cannot say)."""
+        try:
+            return await self.puppet.is_friend(row.chat_key)
+        except CONNECTION_ERRORS:
+            return True
 
     def is_group(self, chat_key: str) -> bool:
         return chat_key.endswith(ROOM_SUFFIX)
@@ -138,6 +184,8 @@ class WeChatTransport:
         try:
             return await self._send(row)
         except GRPCError as error:
+            if error.status in PUPPET_FAILURES and not self.is_group(row.chat_key) and not await self._friend(row):
+                raise Blocked("not a friend") from None
             if error.status in TRANSIENT:
                 raise Unreachable(error.status.name) from None
             if error.status is Status.RESOURCE_EXHAUSTED:
@@ -162,9 +210,12 @@ class WeChatTransport:
             except OSError as error:
                 raise Rejected(f"file unreadable ({type(error).__name__})") from None
             caption = str(payload.get("caption", ""))
-            if caption:  # a file has no caption on WeChat: the words go just before it
+            if caption and row.id not in self._captioned:  # WeChat's files have none: the words go just before
                 await self.puppet.send_text(row.chat_key, caption)
-            return await self.puppet.send_file(row.chat_key, str(payload.get("filename") or path.name), content)
+                self._captioned.add(row.id)  # a retry of the file does not say them again
+            message_id = await self.puppet.send_file(row.chat_key, str(payload.get("filename") or path.name), content)
+            self._captioned.discard(row.id)
+            return message_id
         raise Rejected(f"unknown outbox kind {row.kind}")
 
     async def _remember_offer(self, chat_key: str, payload: dict[str, Any]) -> None:
@@ -240,76 +291,123 @@ class WeChatChannel:
         return self._pending.qsize() + self._in_flight
 
     async def store_arrivals(self) -> None:
-        """Fetch the payloads of message events and commit them to the inbox, a burst in one transaction. The
-        service keeps no history: an event is stored before anything is done with it, and a commit that fails is
-        tried again (the service keeps payloads for a while)."""
+        """Store each message event's id at once (the gateway keeps no history and never sends an event again),
+        then fetch the messages' contents and make them pending events, a burst in two transactions. A content
+        that cannot be fetched now is tried again every RECOVER_EVERY seconds, and so are the ids a stopped process
+        left; after GIVE_UP the row is parked."""
+        recovered_at = 0.0
         while True:
-            ids = [await self._pending.get()]
-            while len(ids) < RECEIVE_BATCH and not self._pending.empty():
+            ids: list[str] = []
+            with contextlib.suppress(TimeoutError):
+                ids.append(await asyncio.wait_for(self._pending.get(), RECOVER_EVERY))
+            while ids and len(ids) < RECEIVE_BATCH and not self._pending.empty():
                 ids.append(self._pending.get_nowait())
             self._in_flight = len(ids)
-            read = await asyncio.gather(*(self._read(message_id) for message_id in ids))
-            events = [event for event in read if event is not None]
-            pause = 0.5
-            while events:
-                try:
-                    async with self.db.transaction() as session:
-                        new = await inbox.receive(session, channel=CHANNEL, events=events, now=self.clock())
-                except StoreError:
-                    log.warning("wechat: could not store %s message events; trying again in %.1f s", len(events), pause)
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 30.0)
-                    continue
-                self.stored += len(new)
-                if new:
-                    self.received()
-                break
-            self._in_flight = 0
-
-    async def _read(self, message_id: str) -> Received | None:
-        """The message as the inbox keeps it, or None for what is not for the bot (its own, WeChat's, a group's
-        talk that does not mention it)."""
-        for attempt in range(PAYLOAD_ATTEMPTS):
             try:
-                async with self._fetches:
-                    message = await self.puppet.message(message_id)
-                break
-            except CONNECTION_ERRORS as error:
-                if attempt + 1 == PAYLOAD_ATTEMPTS:
-                    log.error("wechat: message %s could not be read (%s); it is lost", message_id, type(error).__name__)
-                    return None
-                await asyncio.sleep(0.5 * 2**attempt)
+                rows = await self._arrive(ids)
+                if time.monotonic() - recovered_at >= RECOVER_EVERY:
+                    recovered_at = time.monotonic()
+                    rows = {**await self._left_over(), **rows}
+                if rows:
+                    await self._fill(rows)
+            finally:
+                self._in_flight = 0
+
+    async def _arrive(self, ids: list[str]) -> dict[str, int]:
+        """The new ids stored as arrived (a duplicate event is none of them), by id."""
+        if not ids:
+            return {}
+
+        async def write(session: AsyncSession) -> dict[str, int]:
+            return await inbox.arrive(session, channel=CHANNEL, event_keys=ids, now=self.clock())
+
+        return await self._stored(write)
+
+    async def _left_over(self) -> dict[str, int]:
+        """Arrived ids whose content is still to fetch: a fetch failed, or a process stopped before it."""
+        before = self.clock() - timedelta(seconds=RECOVER_EVERY)
+
+        async def read(session: AsyncSession) -> dict[str, int]:
+            return await inbox.arrived(session, channel=CHANNEL, before=before, limit=RECEIVE_BATCH)
+
+        return await self._stored(read)
+
+    async def _fill(self, rows: dict[str, int]) -> None:
+        read = await asyncio.gather(*(self._read(message_id) for message_id in rows))
+        events = {row_id: event for row_id, event in zip(rows.values(), read, strict=True) if event is not Fetch.FAILED}
+        now = self.clock()
+
+        async def write(session: AsyncSession) -> None:
+            await inbox.fill(session, events=events, now=now, give_up_before=now - GIVE_UP)
+
+        await self._stored(write)
+        filled = sum(1 for event in events.values() if event is not None)
+        self.stored += filled
+        if filled:
+            self.received()
+
+    async def _stored(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """A transaction of the arrivals, tried until the store takes it: what the gateway delivered exists nowhere
+        else."""
+        pause = 0.5
+        while True:
+            try:
+                async with self.db.transaction() as session:
+                    return await work(session)
+            except StoreError:
+                log.warning("wechat: could not store message events; trying again in %.1f s", pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+    async def _read(self, message_id: str) -> Received | Fetch | None:
+        """The message as the inbox keeps it; None for what is not for the bot (its own, WeChat's, a group's talk
+        that does not mention it); Fetch.FAILED when the gateway cannot say now."""
         try:
+            async with self._fetches:
+                message = await self.puppet.message(message_id)
             return self.essentials(message)
+        except CONNECTION_ERRORS as error:
+            log.warning("wechat: message %s could not be read (%s); trying again", message_id, type(error).__name__)
+            return Fetch.FAILED
         except Exception as error:  # one odd payload must not stop the others from being stored
-            log.error("wechat: message %s could not be read (%s); it is lost", message_id, type(error).__name__)
+            log.error("wechat: message %s could not be read (%s); it is dropped", message_id, type(error).__name__)
             return None
 
     def essentials(self, message: pb.MessagePayloadResponse) -> Received | None:
-        """What the inbox keeps of a message: ids, its type, a text's words; never names or what a file holds."""
-        if not message.talker_id or message.talker_id == self.self_id or message.type in IGNORED:
+        """What the inbox keeps of a message: ids, its kind, a text's words; never names or what a file holds."""
+        talker = message.talker_id
+        kind = KINDS[self.settings.wechat.type_numbers].get(int(message.type), "other")
+        if (
+            not talker
+            or talker == self.self_id
+            or kind == "ignored"
+            or talker in NOT_PEOPLE
+            or talker.startswith("gh_")
+        ):
             return None
         room = message.room_id
         mentioned = bool(self.self_id) and self.self_id in message.mention_ids
         if room and room not in self.groups and not mentioned:
             return None
-        kept: dict[str, Any] = {"id": message.id, "type": int(message.type), "talker": message.talker_id}
+        kept: dict[str, Any] = {"id": message.id, "type": kind, "talker": talker}
         if room:
             kept["room"] = room
-        elif message.type == M.MESSAGE_TYPE_TEXT:
+            kept["mentioned"] = mentioned
+        elif kind == "text":
             kept["text"] = message.text
-        elif message.type == M.MESSAGE_TYPE_ATTACHMENT:
+        elif kind == "attachment":
             kept["suffix"] = suffix_of(message.filename, ".bin")
         sent = message.receive_time if message.is_set("receive_time") else None
         at = sent.astimezone(UTC) if isinstance(sent, datetime) and sent.year > 2000 else None
-        return Received(message.id, room or message.talker_id, kept, at)
+        return Received(message.id, room or talker, kept, at)
 
     # -- handling ----------------------------------------------------------------------------------------------
 
     def fetches(self, event: QueuedEvent) -> bool:
-        """A photo or a file in a private chat is fetched (when a dialog wants it) before it is handled."""
-        kind = event.payload.get("type")
-        return "room" not in event.payload and kind in (M.MESSAGE_TYPE_IMAGE, M.MESSAGE_TYPE_ATTACHMENT)
+        """A photo, a file, a location or a contact card in a private chat is read from the gateway (a photo or a
+        file only when a dialog wants it) before it is handled, apart from the batch."""
+        # A location or a contact card is a call to the gateway too: none of them holds up other chats' events.
+        return "room" not in event.payload and event.payload.get("type") in (*FILES, "location", "contact")
 
     async def prepare(self, event: QueuedEvent) -> Incoming:
         payload = event.payload
@@ -339,29 +437,29 @@ class WeChatChannel:
         if not talker:
             return None
         if "room" in payload:
-            # Whatever it shows (a household, a case, a dialog's step) would show one person's records to the group.
-            return Notice("wechat.private_only", group=True)
+            # Whatever it shows (a household, a case, a dialog's step) would show one person's records to the group;
+            # and in a group read in full (wechat.groups) only what is said to the bot is answered.
+            return Notice("wechat.private_only", group=True) if payload.get("mentioned") else None
         kind = payload.get("type")
         message_id = str(payload.get("id", event.event_key))
 
         def inbound(**fields: Any) -> Inbound:
             return Inbound(channel=CHANNEL, chat_id=talker, user_id=talker, event_id=event.event_key, **fields)
 
-        if kind == M.MESSAGE_TYPE_TEXT:
+        if kind == "text":
             return inbound(kind="text", text=str(payload.get("text", "")))
-        if kind == M.MESSAGE_TYPE_LOCATION:
+        if kind == "location":
             location = await self.puppet.location(message_id)
             return inbound(kind="location", latitude=location.latitude, longitude=location.longitude)
-        if kind == M.MESSAGE_TYPE_CONTACT:
+        if kind == "contact":
             phone = await self.puppet.shared_contact_phone(message_id)
             return inbound(kind="contact", phone=phone) if phone else Notice("wechat.card_without_phone")
-        if kind == M.MESSAGE_TYPE_IMAGE:
+        if kind == "image":
             return await self._file(event, inbound, talker, message_id, "photo", ".jpg")
-        if kind == M.MESSAGE_TYPE_ATTACHMENT:
+        if kind == "attachment":
             suffix = str(payload.get("suffix", ".bin"))
-            return await self._file(
-                event, inbound, talker, message_id, "photo" if suffix in IMAGE_SUFFIXES else "document", suffix
-            )
+            as_kind: InputKind = "photo" if suffix in IMAGE_SUFFIXES else "document"
+            return await self._file(event, inbound, talker, message_id, as_kind, suffix)
         return Notice("wechat.unsupported")
 
     async def _file(
@@ -381,7 +479,7 @@ class WeChatChannel:
         limit_mb = self.settings.wechat.max_file_mb
         try:
             async with self._downloads:
-                if event.payload.get("type") == M.MESSAGE_TYPE_IMAGE:
+                if event.payload.get("type") == "image":
                     content, _name = await self.puppet.image(message_id, self.max_bytes)
                 else:
                     content, _name = await self.puppet.file(message_id, self.max_bytes)

@@ -37,7 +37,6 @@ MAX_MESSAGE = 4 * 1024 * 1024  # gRPC's default message limit, the service's too
 INLINE_BYTES = 2 * 1024 * 1024
 CHUNK = 256 * 1024  # bytes per Upload message
 BOX_BASE64, BOX_URL, BOX_QRCODE, BOX_UUID = 1, 2, 3, 7  # FileBoxType numbers (huan/file-box), stable by design
-QR_LINK = "https://wechaty.js.org/qrcode/"  # renders a QR code's text as an image, as wechaty's own logs link it
 CONNECTION_ERRORS = (GRPCError, StreamTerminatedError, OSError, asyncio.TimeoutError, ConnectionError)
 
 
@@ -60,10 +59,11 @@ def server_name_of(token: str) -> str:
     return prefix
 
 
-def qr_link(qrcode: str) -> str:
+def qr_link(qrcode: str, prefix: str) -> str:
+    """The login QR code as a link to a page that draws it (`wechat.qr_link`), or its text when there is none."""
     from urllib.parse import quote
 
-    return QR_LINK + quote(qrcode, safe="")
+    return prefix + quote(qrcode, safe="") if prefix else qrcode
 
 
 def ssl_context(ca_file: str) -> ssl.SSLContext:
@@ -74,13 +74,14 @@ def ssl_context(ca_file: str) -> ssl.SSLContext:
     return context
 
 
-def box_json(name: str, *, content: bytes | None = None, uuid_: str | None = None) -> str:
-    """A FileBox as the service reads it: inline base64, or a uuid the service was given by Upload."""
-    box: dict[str, Any] = {"name": name, "metadata": {}}
+def box_json(name: str, *, content: bytes | None = None, uuid_: str | None = None, size: int = -1) -> str:
+    """A FileBox as the service reads it: inline base64, or a uuid the service was given by Upload. Its type under
+    both keys: file-box 1.x writes `type` and still reads the older `boxType`, which services before it need."""
     if uuid_ is not None:
-        box.update(boxType=BOX_UUID, uuid=uuid_)
+        box: dict[str, Any] = {"type": BOX_UUID, "boxType": BOX_UUID, "uuid": uuid_}
     else:
-        box.update(boxType=BOX_BASE64, base64=base64.b64encode(content or b"").decode())
+        box = {"type": BOX_BASE64, "boxType": BOX_BASE64, "base64": base64.b64encode(content or b"").decode()}
+    box.update(name=name, metadata={}, size=size if size >= 0 else len(content or b""))
     return json.dumps(box, ensure_ascii=False)
 
 
@@ -98,6 +99,13 @@ class Puppet:
 
     def close(self) -> None:
         self.channel.close()
+
+    def reconnect(self) -> None:
+        """Drop the connection: the next call opens a new one (calls in flight on the old one fail)."""
+        protocol = self.channel._protocol  # grpclib 0.4.9 (pinned): its channel reconnects when this is gone
+        if protocol is not None:
+            protocol.processor.close("reconnecting")
+            self.channel._protocol = None
 
     # -- life and health ---------------------------------------------------------------------------------------
 
@@ -139,10 +147,11 @@ class Puppet:
         return await self._unbox(box, limit)
 
     async def _unbox(self, box_text: str, limit: int) -> tuple[bytes, str]:
-        """A received FileBox's bytes and name: inline base64, or a uuid to Download in chunks."""
+        """A received FileBox's bytes and name: inline base64, a uuid to Download in chunks, or a URL to fetch (the
+        service passes a puppet's URL boxes on as they are)."""
         box = json.loads(box_text)
         name = str(box.get("name") or "")
-        kind = box.get("boxType", box.get("type"))
+        kind = box.get("type", box.get("boxType"))
         if kind == BOX_BASE64:
             content = base64.b64decode(box.get("base64") or "")
             if len(content) > limit:
@@ -158,21 +167,47 @@ class Puppet:
                 if len(received) > limit:
                     raise FileTooLarge(len(received))
             return bytes(received), name
+        if kind == BOX_URL:
+            return await self._fetch_url(
+                str(box.get("url") or box.get("remoteUrl") or ""), box.get("headers"), limit
+            ), name
         raise ValueError(f"file box of type {kind} is not supported")
+
+    async def _fetch_url(self, url: str, headers: Any, limit: int) -> bytes:
+        import aiohttp  # only for the puppets that hand out files by URL
+
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("a file box's URL that is not http(s)")
+        timeout = aiohttp.ClientTimeout(total=self.timeout * 4)
+        sent = {str(key): str(value) for key, value in headers.items()} if isinstance(headers, dict) else None
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url, headers=sent) as response:
+            if response.status >= 500:
+                raise ConnectionError(f"HTTP {response.status}")
+            response.raise_for_status()
+            received = bytearray()
+            async for part in response.content.iter_chunked(CHUNK):
+                received += part
+                if len(received) > limit:
+                    raise FileTooLarge(len(received))
+            return bytes(received)
 
     # -- what Lianxin sends ------------------------------------------------------------------------------------
 
+    async def is_friend(self, contact_id: str) -> bool:
+        contact = await self.stub.contact_payload(pb.ContactPayloadRequest(id=contact_id), timeout=self.timeout)
+        return contact.friend
+
     async def send_text(self, conversation_id: str, text: str) -> str:
         request = pb.MessageSendTextRequest(conversation_id=conversation_id, text=text)
-        return (await self.stub.message_send_text(request, timeout=self.timeout)).id
+        return sent_id(await self.stub.message_send_text(request, timeout=self.timeout))
 
     async def send_file(self, conversation_id: str, name: str, content: bytes) -> str:
         if len(content) <= INLINE_BYTES:
             box = box_json(name, content=content)
         else:
-            box = box_json(name, uuid_=await self._upload(content))
+            box = box_json(name, uuid_=await self._upload(content), size=len(content))
         request = pb.MessageSendFileRequest(conversation_id=conversation_id, file_box=box)
-        return (await self.stub.message_send_file(request, timeout=self.timeout * 4)).id
+        return sent_id(await self.stub.message_send_file(request, timeout=self.timeout * 4))
 
     async def _upload(self, content: bytes) -> str:
         async def chunks() -> AsyncIterator[pb.UploadRequest]:
@@ -180,6 +215,11 @@ class Puppet:
                 yield pb.UploadRequest(chunk=content[start : start + CHUNK])
 
         return (await self.stub.upload(chunks(), timeout=self.timeout * 4)).id
+
+
+def sent_id(response: pb.MessageSendTextResponse | pb.MessageSendFileResponse) -> str:
+    """The sent message's id: services before 2021-10 give it only in the older wrapper field."""
+    return response.id or response.id_string_value_deprecated or ""
 
 
 # -- the event stream ------------------------------------------------------------------------------------------
@@ -315,4 +355,7 @@ class EventStream:
                 log.warning("wechat: no answer to Ding in %.0f s; opening the event stream again", quiet)
                 self._reopen = True
                 stream.cancel()
+                # On a new connection: grpclib would send the new stream down the same one, which may be half-open
+                # (nothing arrives, nothing is refused) until the system gives up on it, minutes later.
+                self.puppet.reconnect()
                 return

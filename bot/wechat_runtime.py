@@ -44,7 +44,7 @@ def ops_messages(settings: Settings, key: str, **params: Any) -> list[NewMessage
     language = settings.general.default_language
     payload = {"text": t(language, key, **params), "language": language, "ops": True}
     messages = []
-    if settings.telegram.ops_chat_id:
+    if settings.telegram.ops_chat_id and settings.telegram_token:  # else no Telegram sender would ever send it
         messages.append(NewMessage("telegram", str(settings.telegram.ops_chat_id), payload))
     if settings.wechat.ops_chat:
         messages.append(NewMessage(CHANNEL, settings.wechat.ops_chat, payload))
@@ -203,7 +203,7 @@ class WeChatBot:
     async def _scan(self, qrcode: str, status: int) -> None:
         if not qrcode or status not in (WAITING, TIMEOUT):
             return
-        link = qr_link(qrcode)
+        link = qr_link(qrcode, self.settings.wechat.qr_link)
         await self._record(state="logged_out", qr_url=link)
         if qrcode != self._told_qr:
             self._told_qr = qrcode

@@ -377,6 +377,8 @@ class WeChat(Section):
     files_dir: Path = Path("files")
     max_file_mb: int = Field(default=20, ge=1, le=100)
     chunk: int = Field(default=1500, ge=100, le=10_000)
+    type_numbers: Literal["puppet", "proto"] = "puppet"
+    qr_link: str = "https://wechaty.js.org/qrcode/"
     per_chat_per_second: float = Field(default=1.0, gt=0, le=30)
     per_minute: int = Field(default=20, ge=1, le=600_000)
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=600)

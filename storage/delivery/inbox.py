@@ -84,6 +84,103 @@ async def receive(session: AsyncSession, *, channel: str, events: Sequence[Recei
     return [row.id for row in result]
 
 
+# --- arrivals: events known by their key before their content (WeChat) ---------------------------------------
+# A WeChat message event carries only the message's id; its content (and so its chat) is fetched from the gateway,
+# which keeps no history and never sends an event again. The id is stored first, as an "arrived" row without a
+# chat, so that nothing the gateway delivered depends on memory while its content is fetched; the row becomes a
+# pending event once it is (`fill`). Arrived rows are no one's head: the queue reads pending rows only.
+
+ARRIVED = "arrived"
+
+
+@cache
+def _arrive(dialect: str) -> Any:
+    insert = insert_of(dialect)
+    return (
+        insert(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "event_key"])
+        .returning(INBOX.c.id, INBOX.c.event_key)
+    )
+
+
+async def arrive(session: AsyncSession, *, channel: str, event_keys: Sequence[str], now: datetime) -> dict[str, int]:
+    """Store event keys as arrived unless this channel has them already (a duplicate event): the new ones' ids, by
+    key."""
+    if not event_keys:
+        return {}
+    rows = [
+        {
+            "channel": channel,
+            "event_key": key,
+            "chat_key": "",
+            "payload": {},
+            "status": ARRIVED,
+            "attempts": 0,
+            "error": "",
+            "received_at": now,
+            "next_attempt_at": now,
+        }
+        for key in dict.fromkeys(event_keys)
+    ]
+    result = await execute(session, _arrive(session.get_bind().dialect.name), rows)
+    return {row.event_key: row.id for row in result}
+
+
+async def arrived(session: AsyncSession, *, channel: str, before: datetime, limit: int) -> dict[str, int]:
+    """Arrived rows whose content is still to fetch (a fetch failed, or the process stopped), oldest first."""
+    rows = await execute(
+        session,
+        sa.select(INBOX.c.id, INBOX.c.event_key)
+        .where(INBOX.c.channel == channel, INBOX.c.status == ARRIVED, INBOX.c.received_at < before)
+        .order_by(INBOX.c.id)
+        .limit(limit),
+    )
+    return {row.event_key: row.id for row in rows}
+
+
+_FILL = (
+    sa.update(INBOX)
+    .where(INBOX.c.id == sa.bindparam("row_id"), INBOX.c.status == ARRIVED)
+    .values(
+        chat_key=sa.bindparam("chat"),
+        payload=sa.bindparam("content", type_=INBOX.c.payload.type),
+        status="pending",
+        received_at=sa.bindparam("at", type_=UTCDateTime),
+    )
+)
+
+
+async def fill(
+    session: AsyncSession, *, events: dict[int, Received | None], now: datetime, give_up_before: datetime
+) -> None:
+    """Arrived rows with their content fetched become pending events; None: not for the bot (its own message, a
+    system line), and the row goes. A row whose content could not be fetched since `give_up_before` is parked."""
+    found = [(row_id, event) for row_id, event in events.items() if event is not None]
+    if found:
+        await execute(
+            session,
+            _FILL,
+            [
+                {
+                    "row_id": row_id,
+                    "chat": event.chat_key,
+                    "content": event.payload,
+                    "at": min(now, event.sent_at) if event.sent_at is not None else now,
+                }
+                for row_id, event in found
+            ],
+        )
+    ignored = [row_id for row_id, event in events.items() if event is None]
+    if ignored:
+        await execute(session, sa.delete(INBOX).where(INBOX.c.id.in_(ignored), INBOX.c.status == ARRIVED))
+    await execute(
+        session,
+        sa.update(INBOX)
+        .where(INBOX.c.status == ARRIVED, INBOX.c.received_at < give_up_before)
+        .values(status="parked", error="content unavailable", handled_at=now),
+    )
+
+
 async def claim(
     session: AsyncSession,
     *,

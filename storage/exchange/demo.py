@@ -23,7 +23,6 @@ from storage.models import (
     Case,
     CaseCounter,
     CaseEvent,
-    ChatIdentity,
     Household,
     HouseholdCategory,
     ReceptionDay,
@@ -566,7 +565,6 @@ async def build_demo(db: Database, *, settings: Settings, seed: int = 2026, toda
         await add_briefings(session, settings=settings, today=today, seed=seed)
         await add_proposals(session, settings=settings, today=today, seed=seed)
         await add_activities(session, settings=settings, today=today, seed=seed)
-        await _bind_on_wechat_too(session)
         summary = district.summary()
         audit.record(
             session,
@@ -584,23 +582,6 @@ async def build_demo(db: Database, *, settings: Settings, seed: int = 2026, toda
             cases=summary.cases,
         )
         return summary
-
-
-async def _bind_on_wechat_too(session: AsyncSession) -> None:
-    """D001 is bound on WeChat as well, as if they had redeemed a code there: /channel in the console shows both
-    chats, and notices follow the one used last (the console, once it is opened) until one is chosen."""
-    representative_id = (
-        await session.exec(select(Representative.id).where(Representative.code == DEMO_REPRESENTATIVE))
-    ).one()
-    session.add(
-        ChatIdentity(
-            channel="wechat",
-            external_id=f"wxid_demo_{DEMO_REPRESENTATIVE.lower()}",
-            role="representative",
-            representative_id=representative_id,
-            notices=False,
-        )
-    )
 
 
 def _table(model: type[SQLModel]) -> sa.Table:

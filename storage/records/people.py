@@ -490,6 +490,11 @@ async def find_representatives(
 # own and always receives.
 
 
+# The console is an operator's tool on the server (`lianxin chat --as rep:D001`), not where a person reads: it takes
+# a person's notices only when they have no other chat that can, or choose it with /channel.
+OPERATOR_CHANNELS = ("console",)
+
+
 def reachable() -> sa.ColumnElement[bool]:
     """The chats a notice goes to: not blocked, and their person's notice chat."""
     return sa.and_(col(ChatIdentity.blocked_at).is_(None), col(ChatIdentity.notices).is_(True))
@@ -536,6 +541,17 @@ async def _take_notices_on_binding(session: AsyncSession, identity: ChatIdentity
             .limit(1)
         )
     ).first()
+    if identity.channel in OPERATOR_CHANNELS and chosen is None:
+        readers = select(ChatIdentity.id).where(
+            theirs,
+            col(ChatIdentity.id) != identity.id,
+            col(ChatIdentity.blocked_at).is_(None),
+            col(ChatIdentity.channel).not_in(OPERATOR_CHANNELS),
+        )
+        if (await session.exec(readers.limit(1))).first() is not None:
+            identity.notices = False  # the person reads elsewhere
+            session.add(identity)
+            return
     if chosen is not None:
         identity.notices = False
         identity.notices_chosen = True
@@ -554,7 +570,11 @@ async def _hand_over_notices(
         others = others.where(col(ChatIdentity.blocked_at).is_(None))
     successor = (
         await session.exec(
-            others.order_by(col(ChatIdentity.blocked_at).is_(None).desc(), col(ChatIdentity.id).desc()).limit(1)
+            others.order_by(
+                col(ChatIdentity.blocked_at).is_(None).desc(),
+                col(ChatIdentity.channel).not_in(OPERATOR_CHANNELS).desc(),
+                col(ChatIdentity.id).desc(),
+            ).limit(1)
         )
     ).first()
     if successor is not None:
@@ -564,7 +584,7 @@ async def _hand_over_notices(
 async def note_channel_used(session: AsyncSession, *, identity: ChatIdentity) -> None:
     """The person wrote from this chat: unless they chose where their notices go, they go here from now on. Writes
     nothing when they already do (every message passes here; the identity is already loaded)."""
-    if identity.notices or identity.notices_chosen:
+    if identity.notices or identity.notices_chosen or identity.channel in OPERATOR_CHANNELS:
         return
     theirs = _chats_of_same_person(identity)
     if theirs is None:

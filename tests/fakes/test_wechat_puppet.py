@@ -7,12 +7,14 @@ import base64
 import contextlib
 import json
 import ssl
+import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from grpclib.client import Channel
 from grpclib.config import Configuration
@@ -42,9 +44,11 @@ from wechaty_grpc.wechaty.puppet import (
 from tests.fakes.tls import SERVER_NAME, client_ssl_context, puppet_tls
 from tests.fakes.wechat_puppet import (
     BOX_BASE64,
+    BOX_URL,
     BOX_UUID,
     DOWNLOAD_CHUNK_BYTES,
     MAX_MESSAGE_BYTES,
+    PUPPET_TYPES,
     SCAN_WAITING,
     VERSION,
     FakePuppet,
@@ -54,6 +58,9 @@ ALICE = "wxid_alice"
 ROOM = "20001@chatroom"
 HD = ImageType(ImageType.IMAGE_TYPE_HD)  # the enum member itself: mypy reads ImageType.IMAGE_TYPE_HD as an int
 SMALL = 64 * 1024  # the tests' large_file_bytes: files above it come as uuid boxes
+# wechaty-puppet's numbers, as the client reads them: through the .proto's enum, whose names do not match them
+# (puppet Text 7 reads as MESSAGE_TYPE_VIDEO), which is why a client must convert.
+TEXT, IMAGE = PUPPET_TYPES[MessageType.MESSAGE_TYPE_TEXT], PUPPET_TYPES[MessageType.MESSAGE_TYPE_IMAGE]
 
 
 @pytest.fixture
@@ -152,9 +159,10 @@ async def test_a_message_event_names_the_message_and_its_payload_follows(fake: F
         assert await reader.next() == (EventType.EVENT_TYPE_MESSAGE, {"messageId": in_room})
 
     payload = await stub.message_payload(MessagePayloadRequest(id=direct))
-    assert (payload.id, payload.type, payload.text) == (direct, MessageType.MESSAGE_TYPE_TEXT, "我家楼道的灯坏了")
+    assert (payload.id, payload.type, payload.text) == (direct, TEXT, "我家楼道的灯坏了")
     assert (payload.talker_id, payload.listener_id, payload.room_id) == (ALICE, fake.self_id, "")
     assert isinstance(payload.receive_time, datetime)
+    assert payload.timestamp_deprecated == int(payload.receive_time.timestamp() * 1000)  # still sent, in ms
 
     payload = await stub.message_payload(MessagePayloadRequest(id=in_room))
     assert (payload.room_id, payload.listener_id, payload.mention_ids) == (ROOM, "", [fake.self_id])
@@ -163,7 +171,7 @@ async def test_a_message_event_names_the_message_and_its_payload_follows(fake: F
     assert fake.payload_requests == [direct, in_room]
     with pytest.raises(GRPCError) as missing:
         await stub.message_payload(MessagePayloadRequest(id="msg-unknown"))
-    assert missing.value.status is Status.NOT_FOUND
+    assert missing.value.status is Status.UNKNOWN  # a failure of the puppet, as GError reports it
 
 
 async def test_a_small_image_comes_inline_as_a_base64_box(fake: FakePuppet, stub: PuppetStub) -> None:
@@ -171,14 +179,16 @@ async def test_a_small_image_comes_inline_as_a_base64_box(fake: FakePuppet, stub
     message_id = fake.send_image(ALICE, photo, name="lamp.jpg")
 
     payload = await stub.message_payload(MessagePayloadRequest(id=message_id))
-    assert payload.type == MessageType.MESSAGE_TYPE_IMAGE
+    assert payload.type == IMAGE
     response = await stub.message_image(MessageImageRequest(id=message_id, type=HD))
     box = json.loads(response.file_box)
     assert box == {
-        "name": "lamp.jpg",
         "metadata": {},
-        "boxType": BOX_BASE64,
+        "name": "lamp.jpg",
+        "size": len(photo),
         "base64": base64.b64encode(photo).decode(),
+        "type": BOX_BASE64,
+        "boxType": BOX_BASE64,
     }
 
 
@@ -188,12 +198,13 @@ async def test_a_large_image_comes_as_a_uuid_box_whose_bytes_are_downloaded(fake
 
     response = await stub.message_image(MessageImageRequest(id=message_id, type=HD))
     box = json.loads(response.file_box)
-    assert (box["boxType"], box["name"], "base64" in box) == (BOX_UUID, "photo.jpg", False)
+    assert (box["type"], box["boxType"], box["name"], box["size"]) == (BOX_UUID, BOX_UUID, "photo.jpg", len(photo))
+    assert "base64" not in box
     assert await download(stub, response.file_box) == (photo, 3)
 
     with pytest.raises(GRPCError) as missing:
         await download(stub, json.dumps({"uuid": "no-such-file"}))
-    assert missing.value.status is Status.NOT_FOUND
+    assert missing.value.status is Status.UNKNOWN
 
 
 async def test_an_attachment_a_location_and_a_contact_card(fake: FakePuppet, stub: PuppetStub) -> None:
@@ -204,7 +215,7 @@ async def test_an_attachment_a_location_and_a_contact_card(fake: FakePuppet, stu
     card = fake.send_contact_card(ALICE, "wxid_neighbour")
 
     payload = await stub.message_payload(MessagePayloadRequest(id=attachment))
-    assert (payload.type, payload.filename) == (MessageType.MESSAGE_TYPE_ATTACHMENT, "议事会纪要.pdf")
+    assert (payload.type, payload.filename) == (PUPPET_TYPES[MessageType.MESSAGE_TYPE_ATTACHMENT], "议事会纪要.pdf")
     box = json.loads((await stub.message_file(MessageFileRequest(id=attachment))).file_box)
     assert base64.b64decode(box["base64"]) == document
 
@@ -212,25 +223,57 @@ async def test_an_attachment_a_location_and_a_contact_card(fake: FakePuppet, stu
     assert (place.latitude, place.longitude, place.name) == (30.2741, 120.1551, "幸福里社区")
     assert place.address == "杭州市西湖区幸福路1号"
 
-    assert (await stub.message_payload(MessagePayloadRequest(id=card))).type == MessageType.MESSAGE_TYPE_CONTACT
+    assert (await stub.message_payload(MessagePayloadRequest(id=card))).type == PUPPET_TYPES[
+        MessageType.MESSAGE_TYPE_CONTACT
+    ]
     shared = await stub.message_contact(MessageContactRequest(id=card))
     contact = await stub.contact_payload(ContactPayloadRequest(id=shared.id))
     assert (contact.id, contact.name, contact.phones) == ("wxid_neighbour", "王阿姨", ["13800000000"])
 
     with pytest.raises(GRPCError) as wrong_type:
         await stub.message_location(MessageLocationRequest(id=attachment))
-    assert wrong_type.value.status is Status.INVALID_ARGUMENT
+    assert wrong_type.value.status is Status.UNKNOWN
 
 
 async def test_system_messages_and_the_accounts_own_messages_say_who_wrote_them(
     fake: FakePuppet, stub: PuppetStub
 ) -> None:
     system = fake.system_message("你已添加了王阿姨，现在可以开始聊天了。")
+    older = fake.system_message("你撤回了一条消息", as_unknown=True)
     own = fake.from_self(ALICE, "我是您的党代表")
     system_payload = await stub.message_payload(MessagePayloadRequest(id=system))
+    older_payload = await stub.message_payload(MessagePayloadRequest(id=older))
     own_payload = await stub.message_payload(MessagePayloadRequest(id=own))
-    assert (system_payload.type, system_payload.talker_id) == (MessageType.MESSAGE_TYPE_SYSTEM, "weixin")
+    assert (system_payload.type, system_payload.talker_id) == (18, "weixin")  # puppet System, as in the .proto
+    assert (older_payload.type, older_payload.talker_id) == (0, "weixin")  # puppet Unknown
     assert (own_payload.talker_id, own_payload.listener_id) == (fake.self_id, ALICE)
+
+
+async def test_message_types_go_out_as_the_puppets_numbers_unless_asked_for_the_protos(
+    fake: FakePuppet, stub: PuppetStub
+) -> None:
+    sent = {
+        fake.say(ALICE, "你好"): 7,
+        fake.send_image(ALICE, b"jpeg"): 6,
+        fake.send_file(ALICE, b"pdf", name="a.pdf"): 1,
+        fake.send_location(ALICE, 30.0, 120.0): 8,
+        fake.send_contact_card(ALICE, "wxid_neighbour"): 3,
+        fake._receive(MessageType.MESSAGE_TYPE_VIDEO, ALICE, ""): 15,
+        fake._receive(MessageType.MESSAGE_TYPE_EMOTICON, ALICE, ""): 5,
+    }
+    for message_id, number in sent.items():
+        payload = await stub.message_payload(MessagePayloadRequest(id=message_id))
+        assert payload.type == number, message_id
+
+    async with FakePuppet(type_numbers="proto") as proto:
+        proto_stub = PuppetStub(Channel("127.0.0.1", proto.port), metadata={"authorization": f"Wechaty {proto.token}"})
+        try:
+            text = proto.say(ALICE, "你好")
+            image = proto.send_image(ALICE, b"jpeg")
+            payloads = [await proto_stub.message_payload(MessagePayloadRequest(id=id_)) for id_ in (text, image)]
+        finally:
+            proto_stub.channel.close()
+    assert [payload.type for payload in payloads] == [MessageType.MESSAGE_TYPE_TEXT, MessageType.MESSAGE_TYPE_IMAGE]
 
 
 # -- messages out ------------------------------------------------------------------------------------------------------
@@ -243,7 +286,10 @@ async def test_sent_texts_are_recorded_and_a_test_can_make_sends_fail(fake: Fake
     assert unavailable.value.status is Status.UNAVAILABLE
     assert fake.sent == []
 
-    response = await stub.message_send_text(MessageSendTextRequest(conversation_id=ALICE, text="收到，已登记"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # reading the deprecated wrapper does not warn
+        response = await stub.message_send_text(MessageSendTextRequest(conversation_id=ALICE, text="收到，已登记"))
+    assert response.id_string_value_deprecated == response.id != ""  # both, as the Node service fills them
     sent = await fake.wait_sent(ALICE, 1, within=1.0)
     assert [(item.kind, item.text, item.message_id) for item in sent] == [("text", "收到，已登记", response.id)]
     assert fake.sent_to(ROOM) == []
@@ -267,6 +313,7 @@ async def test_a_large_file_is_uploaded_then_sent_as_a_uuid_box(fake: FakePuppet
     )
     box = {"name": "digest.xlsx", "metadata": {}, "boxType": BOX_UUID, "uuid": upload.id}
     response = await stub.message_send_file(MessageSendFileRequest(conversation_id=ROOM, file_box=json.dumps(box)))
+    assert response.id_string_value_deprecated == response.id != ""
 
     [sent] = fake.sent_to(ROOM)
     assert (sent.kind, sent.file_name, sent.content, sent.box, sent.message_id) == (
@@ -279,7 +326,103 @@ async def test_a_large_file_is_uploaded_then_sent_as_a_uuid_box(fake: FakePuppet
     never_uploaded = json.dumps({**box, "uuid": "not-uploaded"})
     with pytest.raises(GRPCError) as missing:
         await stub.message_send_file(MessageSendFileRequest(conversation_id=ROOM, file_box=never_uploaded))
-    assert missing.value.status is Status.NOT_FOUND
+    assert missing.value.status is Status.UNKNOWN
+
+
+async def test_a_box_the_bot_sends_may_use_either_eras_keys(fake: FakePuppet, stub: PuppetStub) -> None:
+    encoded = base64.b64encode(b"chart").decode()
+    boxes = {
+        "1.x": {"name": "a.png", "type": BOX_BASE64, "base64": encoded},
+        "0.x": {"name": "b.png", "boxType": BOX_BASE64, "base64": encoded},
+        "both": {"name": "c.png", "type": BOX_BASE64, "boxType": BOX_BASE64, "base64": encoded},
+        "url": {"name": "d.png", "type": BOX_URL, "url": "https://example.org/d.png"},
+        "remoteUrl": {"name": "e.png", "boxType": BOX_URL, "remoteUrl": "https://example.org/e.png"},
+    }
+    for box in boxes.values():
+        await stub.message_send_file(MessageSendFileRequest(conversation_id=ALICE, file_box=json.dumps(box)))
+    assert [(sent.file_name, sent.box, sent.content) for sent in fake.sent] == [
+        ("a.png", "base64", b"chart"),
+        ("b.png", "base64", b"chart"),
+        ("c.png", "base64", b"chart"),
+        ("d.png", "url", None),
+        ("e.png", "url", None),
+    ]
+    for broken in ({"name": "f.png", "base64": encoded}, {"name": "g.png", "type": BOX_URL}, "not json"):
+        file_box = broken if isinstance(broken, str) else json.dumps(broken)
+        with pytest.raises(GRPCError) as refused:
+            await stub.message_send_file(MessageSendFileRequest(conversation_id=ALICE, file_box=file_box))
+        assert refused.value.status is Status.UNKNOWN
+    assert len(fake.sent) == len(boxes)
+
+
+async def test_a_url_box_is_fetched_over_http_with_the_headers_it_names(fake: FakePuppet, stub: PuppetStub) -> None:
+    photo = b"\xff\xd8photo behind a url"
+    message_id = fake.send_image(ALICE, photo, name="lamp.jpg", as_url=True, headers={"X-Token": "t-1"})
+    plain = fake.send_file(ALICE, b"%PDF", name="a.pdf", as_url=True)
+
+    box = json.loads((await stub.message_image(MessageImageRequest(id=message_id, type=HD))).file_box)
+    assert {key: box[key] for key in ("name", "size", "headers", "type", "boxType")} == {
+        "name": "lamp.jpg",
+        "size": -1,  # FileBox.fromUrl() does not know it
+        "headers": {"X-Token": "t-1"},
+        "type": BOX_URL,
+        "boxType": BOX_URL,
+    }
+    assert box["url"].startswith(f"http://127.0.0.1:{fake.http_port}/")
+    plain_box = json.loads((await stub.message_file(MessageFileRequest(id=plain))).file_box)
+    assert "headers" not in plain_box
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(box["url"]) as refused:
+            assert refused.status == 403
+        async with session.get(box["url"], headers=box["headers"]) as response:
+            assert (response.status, await response.read()) == (200, photo)
+        await fake.restart()  # the URL outlives a restart of the service
+        async with session.get(plain_box["url"]) as response:
+            assert (response.status, await response.read()) == (200, b"%PDF")
+    assert fake.url_refused == 1
+    assert len(fake.url_fetches) == 2
+    await fake.stop()
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(plain_box["url"])  # stopped with the fake
+
+
+async def test_a_send_to_a_stranger_fails_as_a_failure_of_the_puppet(fake: FakePuppet, stub: PuppetStub) -> None:
+    fake.add_contact("wxid_bob", name="老王")
+    fake.strangers.add(ALICE)
+    box = json.dumps({"name": "a.png", "type": BOX_BASE64, "base64": base64.b64encode(b"png").decode()})
+    for send in (
+        stub.message_send_text(MessageSendTextRequest(conversation_id=ALICE, text="您好")),
+        stub.message_send_file(MessageSendFileRequest(conversation_id=ALICE, file_box=box)),
+    ):
+        with pytest.raises(GRPCError) as refused:
+            await send
+        assert refused.value.status is Status.UNKNOWN
+        assert "not friend" in (refused.value.message or "")
+    assert fake.sent == []
+
+    stranger = await stub.contact_payload(ContactPayloadRequest(id=ALICE))  # known to the puppet or not
+    friend = await stub.contact_payload(ContactPayloadRequest(id="wxid_bob"))
+    assert (stranger.id, stranger.friend, friend.friend) == (ALICE, False, True)
+    await stub.message_send_text(MessageSendTextRequest(conversation_id="wxid_bob", text="您好"))
+    assert [sent.conversation_id for sent in fake.sent] == ["wxid_bob"]
+
+
+async def test_a_service_before_gerror_answers_failures_with_internal() -> None:
+    async with FakePuppet(error_status=Status.INTERNAL) as fake:
+        fake.strangers.add(ALICE)
+        stub = PuppetStub(Channel("127.0.0.1", fake.port), metadata={"authorization": f"Wechaty {fake.token}"})
+        try:
+            for call in (
+                stub.message_send_text(MessageSendTextRequest(conversation_id=ALICE, text="您好")),
+                stub.message_payload(MessagePayloadRequest(id="msg-unknown")),
+            ):
+                with pytest.raises(GRPCError) as refused:
+                    await call
+                assert refused.value.status is Status.INTERNAL
+        finally:
+            stub.channel.close()
 
 
 async def test_a_base64_box_is_taken_up_to_the_grpc_message_limit(fake: FakePuppet, stub: PuppetStub) -> None:

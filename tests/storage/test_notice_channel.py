@@ -104,6 +104,26 @@ async def test_a_chosen_chat_keeps_the_notices_until_the_person_follows_again(db
     ]
 
 
+CONSOLE: Chat = ("console", "operator")
+
+
+async def test_the_console_takes_the_notices_only_from_nobody(db: Database, district: District) -> None:
+    """An operator playing D001 on the server (`lianxin chat --as rep:D001`) takes nothing from D001's phone; with no
+    other chat, the console is where the notices go (the demo)."""
+    await bind(db, TELEGRAM, "D001")
+    async with db.transaction() as session:
+        console = await people.identity_for(session, channel=CONSOLE[0], external_id=CONSOLE[1])
+        await people.assume_role(session, identity=console, role="representative", code="D001", actor="test")
+    await write(db, CONSOLE)
+    assert await told(db, district) == {TELEGRAM}
+    await choose(db, CONSOLE, CONSOLE)  # chosen on purpose, it does
+    assert await told(db, district) == {CONSOLE}
+    async with db.transaction() as session:
+        alone = await people.identity_for(session, channel=CONSOLE[0], external_id="operator-2")
+        await people.assume_role(session, identity=alone, role="representative", code="D002", actor="test")
+    assert await told(db, district, "D002") == {(CONSOLE[0], "operator-2")}
+
+
 async def test_a_chat_bound_again_to_the_same_person_keeps_its_place(db: Database, district: District) -> None:
     """A second code typed in a chat already theirs changes nothing: the chat they chose stays chosen."""
     await bind(db, TELEGRAM, "D001")
@@ -298,7 +318,7 @@ AT_0007 = (
     "(1, 'D001', '王建国', 'district', 'member', '', '', true, '2026-11-01 00:00:00'),"
     "(2, 'D002', '李红梅', 'district', 'member', '', '', true, '2026-11-01 00:00:00')",
     "INSERT INTO staff (id, code, name, role, unit, township) VALUES (1, 'L01', '区委领导', 'leader', '', '')",
-    # D001: three chats, the newest blocked; D002: one; L01: two; two residents.
+    # D001: three chats, the newest blocked; D002: one and the console; L01: two; two residents.
     "INSERT INTO chat_identity (id, channel, external_id, role, representative_id, staff_id, created_at, blocked_at)"
     " VALUES"
     " (1, 'telegram', '501', 'representative', 1, NULL, '2026-11-01 00:00:00', NULL),"
@@ -308,7 +328,9 @@ AT_0007 = (
     " (5, 'telegram', '505', 'leader', NULL, 1, '2026-11-01 00:00:00', NULL),"
     " (6, 'wechat', 'wx6', 'leader', NULL, 1, '2026-11-02 00:00:00', NULL),"
     " (7, 'telegram', '507', 'resident', NULL, NULL, '2026-11-01 00:00:00', NULL),"
-    " (8, 'wechat', 'wx8', 'resident', NULL, NULL, '2026-11-02 00:00:00', NULL)",
+    " (8, 'wechat', 'wx8', 'resident', NULL, NULL, '2026-11-02 00:00:00', NULL),"
+    # D002 once opened the console on the server: the newest, but an operator's tool.
+    " (9, 'console', 'op', 'representative', 2, NULL, '2026-11-05 00:00:00', NULL)",
 )
 
 
@@ -338,6 +360,7 @@ async def test_the_migration_leaves_one_notice_chat_per_person(empty_db: Databas
         (6, True, False),
         (7, True, False),
         (8, True, False),
+        (9, False, False),  # the console, though newer: D002 reads on Telegram
     ]
 
 

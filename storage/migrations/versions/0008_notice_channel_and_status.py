@@ -50,9 +50,9 @@ def upgrade() -> None:
 
 def _one_notice_chat_per_person() -> None:
     """Until now every bound chat of a person received every notice: from now on only one does, the newest chat of
-    each representative and member of staff (the newest that has not blocked the bot, when there is one). A chat
-    loses the notices when another chat of the same person is better: not blocked where it is, or as blocked and
-    newer."""
+    each representative and member of staff (the newest that has not blocked the bot, when there is one; a console
+    chat, an operator's tool, only when there is no other). A chat loses the notices when another chat of the same
+    person is better: not blocked where it is; as blocked, and not the console where it is; or as good, and newer."""
     op.get_bind().execute(
         sa.text(
             "UPDATE chat_identity SET notices = :no WHERE EXISTS ("
@@ -61,7 +61,10 @@ def _one_notice_chat_per_person() -> None:
             "       AND other.role = 'representative' AND other.representative_id = chat_identity.representative_id)"
             "   OR (chat_identity.staff_id IS NOT NULL AND other.staff_id = chat_identity.staff_id))"
             " AND ((other.blocked_at IS NULL AND chat_identity.blocked_at IS NOT NULL)"
-            "   OR ((other.blocked_at IS NULL) = (chat_identity.blocked_at IS NULL) AND other.id > chat_identity.id)))"
+            "   OR ((other.blocked_at IS NULL) = (chat_identity.blocked_at IS NULL)"
+            "       AND ((other.channel <> 'console' AND chat_identity.channel = 'console')"
+            "         OR ((other.channel = 'console') = (chat_identity.channel = 'console')"
+            "             AND other.id > chat_identity.id)))))"
         ),
         {"no": False},
     )
