@@ -34,6 +34,40 @@ async def test_a_redelivered_event_is_stored_once(db: Database) -> None:
     assert [event.id for event in stored] == first + again + other_channel
 
 
+async def test_arrived_ids_are_stored_once_and_become_events_when_their_content_is_read(db: Database) -> None:
+    """WeChat's way in: ids first (no chat yet, nobody's head), then the content; what is not for the bot goes, and
+    what could never be read is parked after the give-up time."""
+    async with db.transaction() as session:
+        first = await inbox.arrive(session, channel="wechat", event_keys=["m1", "m2", "m3", "m4"], now=NOW)
+        again = await inbox.arrive(session, channel="wechat", event_keys=["m2", "m5"], now=NOW)
+        assert await inbox.due(session, channel="wechat", now=NOW, limit=10, skip=()) == []
+    assert list(first) == ["m1", "m2", "m3", "m4"] and list(again) == ["m5"]
+    later = NOW + timedelta(seconds=10)
+    async with db.transaction() as session:
+        left = await inbox.arrived(session, channel="wechat", before=later, limit=10)
+        assert list(left) == ["m1", "m2", "m3", "m4", "m5"]
+        events = {
+            first["m1"]: Received("m1", "wxid_a", {"text": "你好"}, NOW - timedelta(seconds=3)),
+            first["m2"]: Received("m2", "wxid_a", {"text": "走访"}),
+            first["m3"]: None,  # the account's own message
+        }
+        await inbox.fill(session, events=events, now=later, give_up_before=NOW)
+        heads = await inbox.due(session, channel="wechat", now=later, limit=10, skip=())
+        assert [(head.event_key, head.chat_key, head.payload) for head in heads] == [("m1", "wxid_a", {"text": "你好"})]
+        # m4 and m5 are still to read; an hour on, still unreadable, they are parked.
+        assert list(await inbox.arrived(session, channel="wechat", before=later, limit=10)) == ["m4", "m5"]
+        await inbox.fill(session, events={}, now=later + timedelta(hours=1), give_up_before=later)
+    async with db.transaction() as session:
+        stored = (await session.exec(select(InboxEvent).order_by(col(InboxEvent.id)))).all()
+    assert [(event.event_key, event.status) for event in stored] == [
+        ("m1", "pending"),
+        ("m2", "pending"),
+        ("m4", "parked"),
+        ("m5", "parked"),
+    ]
+    assert stored[0].received_at == NOW - timedelta(seconds=3)  # when it was sent: the flood limit counts that
+
+
 async def test_a_chats_second_event_waits_for_its_first(db: Database) -> None:
     async with db.transaction() as session:
         events = [Received(key, chat, {"key": key}) for key, chat in [("1:1", "a"), ("1:2", "a"), ("1:3", "b")]]
