@@ -289,6 +289,77 @@ async def test_the_watchdog_reopens_a_stream_whose_ping_goes_unanswered(
         assert wechat.fake.streams_opened == opened
 
 
+class StallingProxy:
+    """A TCP relay between the channel and the service that can stall: its connections stop carrying bytes either
+    way without closing, as a half-open connection does (a NAT that forgot it, a dead link). A side that closes is
+    passed on to the other, so a connection the channel gives up ends at the service too."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.connections = 0
+        self._stalled: list[asyncio.Event] = []
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> StallingProxy:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    def stall(self) -> None:
+        """The connections open now carry nothing more; new ones work."""
+        for stalled in self._stalled:
+            stalled.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        stalled = asyncio.Event()
+        self._stalled.append(stalled)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await source.read(65536):
+                    if stalled.is_set():
+                        continue  # swallowed: neither delivered nor refused
+                    sink.write(chunk)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pump(reader, upstream_writer), pump(upstream_reader, writer))
+
+
+async def test_the_watchdog_reopens_a_half_open_connection_on_a_new_one(
+    db: Database, settings: Settings, district: District, tmp_path: Path
+) -> None:
+    """The connection goes silent without closing: the ping goes unanswered too (its time-out), the stream is
+    reopened, and on a new connection (grpclib would otherwise send it down the dead one). Messages flow again."""
+    from tests.bot.telegram_harness import free_port
+
+    fake = FakePuppet()
+    fake.port = free_port()
+    async with StallingProxy(fake.port) as proxy:
+        endpoint = f"127.0.0.1:{proxy.port}"
+        options = {"endpoint": endpoint, "watchdog_seconds": 0.5, "request_timeout_seconds": 0.5}
+        async with running_wechat(db, settings, tmp_path / "files", fake=fake, **options) as wechat:
+            assert RESIDENT_GREETING in await wechat.say(RESIDENT, "你好")
+            assert proxy.connections == 1
+            proxy.stall()
+            await wait_for(lambda: fake.streams_opened >= 2, "the stream reopened", within=10)
+            assert proxy.connections >= 2  # a new connection, not the stalled one
+            await fake.wait_stream()
+            await asyncio.sleep(0.3)
+            before = len(fake.sent_to(RESIDENT))
+            assert RESIDENT_GREETING in await wechat.read_new(RESIDENT, before, fake.say(RESIDENT, "在吗"))
+
+
 async def test_the_watchdog_keeps_a_stream_that_answers_its_ping(
     db: Database, settings: Settings, district: District, tmp_path: Path
 ) -> None:
