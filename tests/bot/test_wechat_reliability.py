@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -347,7 +348,7 @@ async def test_the_watchdog_reopens_a_half_open_connection_on_a_new_one(
     fake.port = free_port()
     async with StallingProxy(fake.port) as proxy:
         endpoint = f"127.0.0.1:{proxy.port}"
-        options = {"endpoint": endpoint, "watchdog_seconds": 0.5, "request_timeout_seconds": 0.5}
+        options: dict[str, Any] = {"endpoint": endpoint, "watchdog_seconds": 0.5, "request_timeout_seconds": 0.5}
         async with running_wechat(db, settings, tmp_path / "files", fake=fake, **options) as wechat:
             assert RESIDENT_GREETING in await wechat.say(RESIDENT, "你好")
             assert proxy.connections == 1
