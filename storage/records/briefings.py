@@ -65,31 +65,15 @@ async def chats_of_representatives(session: AsyncSession, ids: Sequence[int]) ->
     hold 300)."""
     if not ids:
         return []
-    found = await session.exec(
-        select(ChatIdentity)
-        .where(
-            col(ChatIdentity.role) == Role.REPRESENTATIVE,
-            col(ChatIdentity.representative_id).in_(list(ids)),
-            people.reachable(),
-        )
-        .order_by(col(ChatIdentity.id))
-    )
-    return list(found.all())
+    where = sa.and_(col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id).in_(list(ids)))
+    return await people.reachable_chats(session, where=where)
 
 
 async def chats_of_sender(session: AsyncSession, staff_id: int) -> list[ChatIdentity]:
     """The notice chat of the staff member who sent a briefing or an opinion request (as liaison office or
     leader)."""
-    found = await session.exec(
-        select(ChatIdentity)
-        .where(
-            col(ChatIdentity.staff_id) == staff_id,
-            col(ChatIdentity.role).in_((Role.LIAISON, Role.LEADER)),
-            people.reachable(),
-        )
-        .order_by(col(ChatIdentity.id))
-    )
-    return list(found.all())
+    where = sa.and_(col(ChatIdentity.staff_id) == staff_id, col(ChatIdentity.role).in_((Role.LIAISON, Role.LEADER)))
+    return await people.reachable_chats(session, where=where)
 
 
 def sent_record(standing: Standing, sender_id: int) -> SentRecord:

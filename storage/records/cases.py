@@ -144,12 +144,6 @@ class Notices:
 # --- who a case concerns ----------------------------------------------------------------------------------
 
 
-async def _identities(session: AsyncSession, where: Any) -> list[ChatIdentity]:
-    """The chats of these people that their notices reach: each one's notice chat, when it is not blocked."""
-    found = await session.exec(select(ChatIdentity).where(where, people.reachable()).order_by(col(ChatIdentity.id)))
-    return list(found.all())
-
-
 async def representatives_of_area(session: AsyncSession, area_id: int | None) -> list[ChatIdentity]:
     if area_id is None:
         return []
@@ -158,28 +152,25 @@ async def representatives_of_area(session: AsyncSession, area_id: int | None) ->
         .join(Representative, col(Representative.id) == RepArea.representative_id)
         .where(RepArea.area_id == area_id, col(Representative.active).is_(True))
     )
-    return await _identities(
-        session,
-        sa.and_(col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id).in_(serving)),
-    )
+    where = sa.and_(col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id).in_(serving))
+    return await people.reachable_chats(session, where=where)
 
 
 async def chats_of_representative(session: AsyncSession, representative_id: int | None) -> list[ChatIdentity]:
     if representative_id is None:
         return []
-    return await _identities(
-        session,
-        sa.and_(
-            col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id) == representative_id
-        ),
+    where = sa.and_(
+        col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id) == representative_id
     )
+    return await people.reachable_chats(session, where=where)
 
 
 async def chats_of_staff(session: AsyncSession, role: Role, unit: str | None = None) -> list[ChatIdentity]:
     staff = select(Staff.id).where(Staff.role == role)
     if unit is not None:
         staff = staff.where(Staff.unit == unit)
-    return await _identities(session, sa.and_(col(ChatIdentity.role) == role, col(ChatIdentity.staff_id).in_(staff)))
+    where = sa.and_(col(ChatIdentity.role) == role, col(ChatIdentity.staff_id).in_(staff))
+    return await people.reachable_chats(session, where=where)
 
 
 async def _owners(session: AsyncSession, case: Case) -> list[ChatIdentity]:

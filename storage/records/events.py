@@ -140,16 +140,8 @@ async def chats_of_invited(
             col(Representative.active).is_(True),
         )
     )
-    found = await session.exec(
-        select(ChatIdentity)
-        .where(
-            col(ChatIdentity.role) == Role.REPRESENTATIVE,
-            col(ChatIdentity.representative_id).in_(invited),
-            people.reachable(),
-        )
-        .order_by(col(ChatIdentity.id))
-    )
-    return list(found.all())
+    where = sa.and_(col(ChatIdentity.role) == Role.REPRESENTATIVE, col(ChatIdentity.representative_id).in_(invited))
+    return await people.reachable_chats(session, where=where)
 
 
 # --- the day-before reminder --------------------------------------------------------------------------------

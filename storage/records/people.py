@@ -500,6 +500,12 @@ def reachable() -> sa.ColumnElement[bool]:
     return sa.and_(col(ChatIdentity.blocked_at).is_(None), col(ChatIdentity.notices).is_(True))
 
 
+async def reachable_chats(session: AsyncSession, *, where: sa.ColumnElement[bool]) -> list[ChatIdentity]:
+    """The chats the people `where` names are told in: each one's notice chat, when it is not blocked."""
+    found = await session.exec(select(ChatIdentity).where(where, reachable()).order_by(col(ChatIdentity.id)))
+    return list(found.all())
+
+
 def _chats_of_same_person(identity: ChatIdentity) -> sa.ColumnElement[bool] | None:
     """The condition for every chat of the representative or member of staff this chat is bound to; None for a
     resident's chat."""
