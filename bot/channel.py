@@ -281,8 +281,12 @@ class Conversations:
 
     def ops(self, key: str, **params: Any) -> list[NewMessage]:
         """A note for the ops chat, if one is configured (ids and error types only)."""
-        if not self.ops_chat:
-            return []
-        language = self.settings.general.default_language
-        payload = {"text": t(language, key, **params), "language": language, "ops": True}
-        return [NewMessage(self.channel, self.ops_chat, payload)]
+        return ops_note(self.channel, self.ops_chat, self.settings.general.default_language, key, **params)
+
+
+def ops_note(channel: str, chat: str | None, language: str, key: str, /, **params: Any) -> list[NewMessage]:
+    """A note for a channel's ops chat, none when it has none: marked so that its own failure is not reported."""
+    if not chat:
+        return []
+    payload = {"text": t(language, key, **params), "language": language, "ops": True}
+    return [NewMessage(channel, chat, payload)]

@@ -252,9 +252,9 @@ def run(
                     )
                 )
                 # WeChat starts once Telegram has (the lock taken, the database upgraded), or not at all.
-                await asyncio.wait(
-                    [runs[0], asyncio.create_task(telegram_started.wait())], return_when=asyncio.FIRST_COMPLETED
-                )
+                started = asyncio.create_task(telegram_started.wait())
+                await asyncio.wait([runs[0], started], return_when=asyncio.FIRST_COMPLETED)
+                started.cancel()
                 if runs[0].done():
                     runs[0].result()
             if wechat_bot is not None:

@@ -273,7 +273,6 @@ class WeChatChannel:
         self.groups = frozenset(wechat.groups)
         self.received: Callable[[], None] = lambda: None  # wakes the dispatcher
         self.queued: Callable[[], None] = lambda: None  # wakes the sender
-        self.stored = 0  # message events committed to the inbox (new ones)
         self._pending: asyncio.Queue[str] = asyncio.Queue()
         self._in_flight = 0  # ids taken off the queue, not yet stored
         self._fetches = asyncio.Semaphore(PAYLOAD_FETCHES)
@@ -341,9 +340,7 @@ class WeChatChannel:
             await inbox.fill(session, events=events, now=now, give_up_before=now - GIVE_UP)
 
         await self._stored(write)
-        filled = sum(1 for event in events.values() if event is not None)
-        self.stored += filled
-        if filled:
+        if any(event is not None for event in events.values()):
             self.received()
 
     async def _stored(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -15,13 +15,13 @@ from typing import Any
 
 from wechaty_grpc.wechaty import puppet as pb
 
+from bot.channel import ops_note
 from bot.dispatcher import Dispatcher
 from bot.instance_lock import InstanceLock
 from bot.runtime import purge_now_and_then, until_stopped_or_failed
 from bot.sender import Sender
 from bot.wechat import CHANNEL, WeChatChannel, pace
 from bot.wechat_puppet import Event, EventStream, Puppet, qr_link
-from handlers.i18n import t
 from handlers.router import Router
 from scheduler.tick import Scheduler
 from storage.db import Database
@@ -42,13 +42,12 @@ WAITING, TIMEOUT = 2, 5  # ScanStatus: a QR code waiting to be scanned, one that
 def ops_messages(settings: Settings, key: str, **params: Any) -> list[NewMessage]:
     """A note for the ops chats of both channels (ids and states only): WeChat's own may be the one that is down."""
     language = settings.general.default_language
-    payload = {"text": t(language, key, **params), "language": language, "ops": True}
-    messages = []
-    if settings.telegram.ops_chat_id and settings.telegram_token:  # else no Telegram sender would ever send it
-        messages.append(NewMessage("telegram", str(settings.telegram.ops_chat_id), payload))
-    if settings.wechat.ops_chat:
-        messages.append(NewMessage(CHANNEL, settings.wechat.ops_chat, payload))
-    return messages
+    # Telegram's only when a Telegram bot runs beside: else no sender would ever send it.
+    telegram = str(settings.telegram.ops_chat_id) if settings.telegram.ops_chat_id and settings.telegram_token else None
+    return [
+        *ops_note("telegram", telegram, language, key, **params),
+        *ops_note(CHANNEL, settings.wechat.ops_chat, language, key, **params),
+    ]
 
 
 class WeChatBot:
